@@ -1,0 +1,135 @@
+"""The manager's public Python API: what the dashboard, the CLI and the managed application call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from manager import registry, reports
+from manager.db import create_db_engine, data_version, read_session, write_session
+from manager.demo import seed_demo
+from manager.errors import InvalidInput
+from manager.export import csv_text
+from manager.ingest import IngestResult, ingest_file, ingest_records, log_usage
+from manager.models import RequestLog
+from manager.money import format_usd
+from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day
+from manager.rollups import as_utc
+from manager.schema import initialize, schema_is_current
+
+__all__ = [
+    "IngestResult", "Kpis", "add_models", "apply_registry_edits", "audit_trail", "cost_by_day",
+    "data_span", "data_version", "export_csv", "get_model", "ingest_file", "ingest_records",
+    "initialize", "is_empty", "kpis", "list_models", "log_usage", "open_engine", "remove_model",
+    "seed_demo", "update_model", "usage_by_day",
+]
+
+
+def open_engine(url: str | None = None, *, prepare: bool = True) -> Engine:
+    """Return an engine on the URL (default: DATABASE_URL, else data/manager.db), initialised unless told not to."""
+    engine = create_db_engine(url)
+    if prepare and not schema_is_current(engine):
+        initialize(engine)
+    return engine
+
+
+def _public(model: Any) -> dict[str, Any]:
+    row = registry.to_public(model)
+    row["price"] = registry.price_label(model)
+    return row
+
+
+def list_models(engine: Engine) -> list[dict[str, Any]]:
+    """Return every registry row under SPEC's field names, plus a 'price' label ('unpriced' when unknown)."""
+    with read_session(engine) as session:
+        return [_public(m) for m in registry.list_models(session=session)]
+
+
+def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
+    """Return one registry row, or raise NotFound."""
+    with read_session(engine) as session:
+        return _public(registry.get_model(session=session, model_id=model_id))
+
+
+def update_model(engine: Engine, model_id: str, changes: Mapping[str, Any], *, actor: str = "system") -> dict[str, Any]:
+    """Change fields of a model (validated, audited) and return the new row."""
+    with write_session(engine) as session:
+        return _public(registry.update_model(session=session, model_id=model_id, changes=changes, actor=actor))
+
+
+def add_models(engine: Engine, rows: Sequence[Mapping[str, Any]], *, actor: str = "system") -> list[dict[str, Any]]:
+    """Add models all-or-nothing, prices filled from the catalog where missing; return the new rows."""
+    apply_registry_edits(engine, additions=rows, actor=actor)
+    return [get_model(engine, str(r["model_id"])) for r in rows]
+
+
+def remove_model(engine: Engine, model_id: str, *, actor: str = "system") -> None:
+    """Remove a model from the registry (its history stays)."""
+    with write_session(engine) as session:
+        registry.remove_model(session=session, model_id=model_id, actor=actor)
+
+
+def apply_registry_edits(
+    engine: Engine,
+    *,
+    updates: Mapping[str, Mapping[str, Any]] | None = None,
+    additions: Sequence[Mapping[str, Any]] = (),
+    deletions: Sequence[str] = (),
+    actor: str = "system",
+) -> None:
+    """Apply a table of edits all-or-nothing; raise InvalidInput listing every bad row and field."""
+    if not (updates or additions or deletions):
+        return
+    with write_session(engine) as session:
+        registry.apply_edits(session=session, updates=updates or {}, additions=additions,
+                             deletions=deletions, actor=actor)
+
+
+def audit_trail(engine: Engine, *, limit: int = 500) -> pd.DataFrame:
+    """Return the newest registry changes first (at, actor, model, action, field, old, new)."""
+    with read_session(engine) as session:
+        entries = registry.audit_trail(session=session, limit=limit)
+        rows = [(as_utc(e.at), e.actor, e.entity_id, e.action, e.field, e.old_value, e.new_value) for e in entries]
+    return pd.DataFrame(rows, columns=["at", "actor", "model_id", "action", "field", "old_value", "new_value"])
+
+
+def is_empty(engine: Engine) -> bool:
+    """Return True when no request has been stored yet."""
+    return reports.data_span(engine) is None
+
+
+LOG_COLUMNS = ["request_id", "timestamp", "model_id", "request_type", "language", "input_tokens",
+               "output_tokens", "response_time_ms", "cost_usd", "quality_rating", "success", "error_type"]
+
+
+def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[list[Any]]:
+    table = RequestLog.__table__  # type: ignore[attr-defined]
+    query = select(table).order_by(table.c.timestamp, table.c.id)
+    if start is not None or end is not None:
+        low, high = reports.day_window(start or date(1970, 1, 1), end or date(9999, 12, 30))
+        query = query.where(table.c.timestamp >= low, table.c.timestamp < high)
+    with engine.connect() as conn:
+        for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(query).mappings():
+            yield [row["request_id"], as_utc(row["timestamp"]).isoformat(), row["model_id"], row["request_type"],
+                   row["language"], row["input_tokens"], row["output_tokens"], row["response_time_ms"],
+                   format_usd(row["cost_nanos"]), row["quality_rating"], row["success"], row["error_type"]]
+
+
+def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
+    """Return a report as CSV text: 'registry', 'usage' (per day and model) or 'logs' (raw requests)."""
+    if kind == "registry":
+        rows = list_models(engine)
+        header = registry.public_fields() + ["price"]
+        return csv_text(header, ([r[h] for h in header] for r in rows))
+    if kind == "usage":
+        span = data_span(engine)
+        if span is None:
+            return csv_text(reports.USAGE_COLUMNS, [])
+        return csv_text(reports.USAGE_COLUMNS, usage_by_day(engine, start or span[0], end or span[1]))
+    if kind == "logs":
+        return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
+    raise InvalidInput([f"export kind {kind!r} is not one of registry, usage, logs"])

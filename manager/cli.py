@@ -1,0 +1,188 @@
+"""The command line: `python -m manager [--db URL] COMMAND`, a thin skin over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from manager import api
+from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
+from manager.readers import FORMATS
+
+EXIT_OK, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 2, 3
+EXPORT_KINDS = ("registry", "usage", "logs")
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, total: int | None, label: str):
+        self.total, self.label = total, label
+        self.active = sys.stderr.isatty()
+
+    def __call__(self, done: int) -> None:
+        if not self.active:
+            return
+        if self.total:
+            filled = int(30 * min(done, self.total) / self.total)
+            bar = "#" * filled + "." * (30 - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {done:,}/{self.total:,} rows")
+        else:
+            sys.stderr.write(f"\r{self.label} {done:,} rows")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.active:
+            sys.stderr.write("\n")
+
+
+def _print(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    print(json.dumps(data, indent=2, default=str) if as_json else text(data))
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _parse_assignment(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise InvalidInput([f"{text!r}: expected FIELD=VALUE"])
+    field, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return field.strip(), value
+
+
+def cmd_init(engine: Engine, args: argparse.Namespace) -> int:
+    added = api.initialize(engine)
+    _print({"models_added": added}, args.json, lambda d: f"schema is current; {d['models_added']} default model(s) added")
+    return EXIT_OK
+
+
+def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
+    bar = ProgressBar(args.requests, "seeding")
+    result = api.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
+    bar.close()
+    _print(result.as_dict(), args.json, lambda d: f"{d['accepted']:,} requests stored, {d['duplicates']:,} already there")
+    return EXIT_OK
+
+
+def cmd_ingest(engine: Engine, args: argparse.Namespace) -> int:
+    bar = ProgressBar(None, "ingesting")
+    result = api.ingest_file(engine, args.file, fmt=args.format, progress=bar)
+    bar.close()
+    summary = result.as_dict()
+    _print(summary, args.json, lambda d: (
+        f"{d['accepted']:,} accepted, {d['rejected']:,} rejected, {d['duplicates']:,} duplicates"
+        + (f"; rejects in {d['rejects_file']}" if d["rejects_file"] else "")))
+    for reject in result.rejects[:5] if not args.json else []:
+        print(f"{args.file}: line {reject.line}, column {reject.column}: {reject.reason}", file=sys.stderr)
+    return EXIT_PARTIAL if result.rejected else EXIT_OK
+
+
+def _model_line(row: dict[str, Any]) -> str:
+    return f"{row['model_id']:<28} {row['provider']:<10} {row['status']:<12} {row['category']:<13} {row['price']}"
+
+
+def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
+    action = args.models_action
+    if action == "list":
+        rows = api.list_models(engine)
+        _print(rows, args.json, lambda rs: "\n".join(_model_line(r) for r in rs) or "no models")
+    elif action == "show":
+        _print(api.get_model(engine, args.model_id), True, str)
+    elif action == "set":
+        changes = dict(_parse_assignment(a) for a in args.assignments)
+        row = api.update_model(engine, args.model_id, changes, actor=args.actor)
+        _print(row, args.json, lambda r: f"updated {r['model_id']}")
+    elif action == "add":
+        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        rows = data if isinstance(data, list) else [data]
+        added = api.add_models(engine, rows, actor=args.actor)
+        _print(added, args.json, lambda rs: "added " + ", ".join(r["model_id"] for r in rs))
+    else:
+        api.remove_model(engine, args.model_id, actor=args.actor)
+        _print({"removed": args.model_id}, args.json, lambda d: f"removed {d['removed']}")
+    return EXIT_OK
+
+
+def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
+    text = api.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every command and its help."""
+    parser = argparse.ArgumentParser(prog="python -m manager", description="Operate the AI model manager.")
+    parser.add_argument("--db", help="database URL (default: $DATABASE_URL, else sqlite:///data/manager.db)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+    writer = argparse.ArgumentParser(add_help=False, parents=[as_json])
+    writer.add_argument("--actor", default="cli", help="who the audit log records (default: cli)")
+
+    def command(name: str, help_text: str, handler: Callable[[Engine, argparse.Namespace], int],
+                parents: Sequence[argparse.ArgumentParser] = (as_json,)) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=list(parents))
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("init", "create or upgrade the schema and load the default models", cmd_init)
+    seed = command("seed-demo", "store realistic demo traffic, reproducible by seed", cmd_seed_demo)
+    seed.add_argument("--days", type=int, default=30, help="days of traffic ending now (default 30)")
+    seed.add_argument("--requests", type=int, default=20_000, help="number of requests (default 20000)")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    ingest = command("ingest", "load request logs from CSV, JSON Lines or OTLP/JSON", cmd_ingest)
+    ingest.add_argument("file", type=Path, help="the file to load")
+    ingest.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
+
+    models = command("models", "list, show, change, add or remove registry models", cmd_models, parents=())
+    actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=help_text, description=help_text, parents=[parent])
+
+    action("list", "list every model", as_json)
+    action("show", "show one model as JSON", as_json).add_argument("model_id")
+    setter = action("set", "change fields: FIELD=VALUE (JSON values where they parse, else text)", writer)
+    setter.add_argument("model_id")
+    setter.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
+    action("add", "add models from a JSON file (an object or a list of them)", writer).add_argument(
+        "--file", required=True, help="JSON file with the new models")
+    action("remove", "remove a model (its request history stays)", writer).add_argument("model_id")
+
+    export = command("export", "write a report as CSV", cmd_export, parents=())
+    export.add_argument("kind", choices=EXPORT_KINDS, help="which report")
+    export.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
+    export.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
+    export.add_argument("--out", help="output file (default: standard output)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        engine = api.open_engine(args.db, prepare=args.command != "init")
+        return int(args.handler(engine, args))
+    except (InvalidInput, NotFound, UnusableFile, ManagerError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE

@@ -1,0 +1,95 @@
+"""The one place engines, sessions and write transactions are made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select, update
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from manager.models import DataVersion
+from manager.settings import database_url
+
+BUSY_TIMEOUT_MS = 30_000
+# Any constant will do: it names the lock that serialises ingest batches on PostgreSQL.
+INGEST_LOCK_KEY = 7_318_204
+
+
+def create_db_engine(url: str | None = None) -> Engine:
+    """Return an engine for the URL (or the configured default), ready for concurrent use."""
+    parsed = make_url(database_url(url))
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front, so the busy timeout applies instead of a
+        # "database is locked" error when a read transaction later tries to write.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Return True when the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine, *, lock: bool = False) -> Iterator[Connection]:
+    """Yield a connection in one write transaction that commits on success, bumping the data version."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        if lock and engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INGEST_LOCK_KEY})")
+        yield conn
+        bump_data_version(conn)
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """Yield an ORM session in one write transaction that commits on success."""
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
+        yield session
+        session.flush()
+
+
+def read_session(engine: Engine) -> Session:
+    """Return a session for reading."""
+    return Session(engine)
+
+
+def bump_data_version(conn: Connection) -> None:
+    """Increase the data version inside the caller's transaction."""
+    table = DataVersion.__table__  # type: ignore[attr-defined]
+    conn.execute(update(table).values(version=table.c.version + 1))
+
+
+def data_version(engine: Engine) -> int:
+    """Return the current data version (0 before any write)."""
+    table = DataVersion.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return int(conn.execute(select(table.c.version)).scalar() or 0)

@@ -1,0 +1,23 @@
+"""Exceptions whose messages a user can act on."""
+
+from __future__ import annotations
+
+
+class ManagerError(Exception):
+    """Base of every error the manager reports to a user."""
+
+
+class NotFound(ManagerError):
+    """The named thing does not exist."""
+
+
+class InvalidInput(ManagerError):
+    """Input was refused; `problems` lists each field (or row) at fault and why."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class UnusableFile(ManagerError):
+    """A file could not be read at all; nothing was written."""

@@ -1,0 +1,72 @@
+"""Mergeable latency histograms with logarithmic buckets (the DDSketch idea).
+
+Bucket i holds values in (GAMMA**(i-1), GAMMA**i]. Reporting 2*GAMMA**i/(GAMMA+1) for a
+bucket is off by at most (GAMMA-1)/(GAMMA+1), about 1.5% for GAMMA = 1.03, so any
+percentile of any merged window stays well inside the 3% the dashboard promises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+GAMMA = 1.03
+_LOG_GAMMA = math.log(GAMMA)
+# Latencies below this (ms) share the lowest bucket.
+MIN_TRACKED_MS = 0.1
+_MIN_INDEX = math.ceil(math.log(MIN_TRACKED_MS) / _LOG_GAMMA)
+
+Histogram = dict[int, int]
+
+
+def bucket_of(value_ms: float) -> int:
+    """Return the bucket index holding a latency in milliseconds."""
+    if value_ms <= MIN_TRACKED_MS:
+        return _MIN_INDEX
+    return math.ceil(math.log(value_ms) / _LOG_GAMMA)
+
+
+def bucket_value(index: int) -> float:
+    """Return the representative latency (ms) of a bucket."""
+    return 2 * GAMMA**index / (GAMMA + 1)
+
+
+def histogram_of(values_ms: Iterable[float]) -> Histogram:
+    """Return the histogram of some latencies."""
+    return dict(Counter(bucket_of(v) for v in values_ms))
+
+
+def merge(histograms: Iterable[Mapping[int, int]]) -> Histogram:
+    """Return the sum of several histograms."""
+    total: Counter[int] = Counter()
+    for hist in histograms:
+        total.update(hist)
+    return dict(total)
+
+
+def quantile(hist: Mapping[int, int], q: float) -> float | None:
+    """Return the q-quantile (0..1) of a histogram in ms, or None when it is empty."""
+    count = sum(hist.values())
+    if count == 0:
+        return None
+    rank = q * (count - 1)
+    seen = 0
+    for index in sorted(hist):
+        seen += hist[index]
+        if seen > rank:
+            return bucket_value(index)
+    return bucket_value(max(hist))
+
+
+def encode(hist: Mapping[int, int]) -> str:
+    """Return the compact JSON text stored in a rollup row."""
+    return json.dumps({str(k): v for k, v in sorted(hist.items())}, separators=(",", ":"))
+
+
+def decode(text: str | None) -> Histogram:
+    """Return the histogram stored as JSON text."""
+    if not text:
+        return {}
+    return {int(k): int(v) for k, v in json.loads(text).items()}

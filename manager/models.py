@@ -1,0 +1,220 @@
+"""Every SQLModel table of the manager, with the data models used to create and update them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+
+class ModelStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DEPRECATED = "deprecated"
+    EXPERIMENTAL = "experimental"
+    MAINTENANCE = "maintenance"
+
+
+class ModelCategory(StrEnum):
+    GENERAL = "general"
+    TRANSLATION = "translation"
+    VOCABULARY = "vocabulary"
+    GRAMMAR = "grammar"
+    CONVERSATION = "conversation"
+    SPECIALIZED = "specialized"
+
+
+class ModelSize(StrEnum):
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+    XLARGE = "xlarge"
+
+
+# Allowed ranges of the registry's numeric fields: the single source for the Field
+# constraints below and for the messages that name a range when a value falls outside it.
+RANGES: dict[str, tuple[float, float | None]] = {
+    "priority": (1, 10),
+    "cost_per_1k_input": (0, None),
+    "cost_per_1k_output": (0, None),
+    "max_tokens": (1, None),
+    "quality_score": (0, 1),
+    "avg_response_time": (0, None),
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "frequency_penalty": (-2, 2),
+    "presence_penalty": (-2, 2),
+}
+
+
+def _ranged(name: str, default: Any) -> Any:
+    low, high = RANGES[name]
+    return Field(default=default, ge=low, le=high)
+
+
+class ModelFields(SQLModel):
+    """The editable fields of a registry row, with their constraints."""
+
+    provider: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=128)
+    version: str = Field(default="", max_length=64)
+    status: ModelStatus = ModelStatus.ACTIVE
+    category: ModelCategory = ModelCategory.GENERAL
+    size: ModelSize = ModelSize.MEDIUM
+    enabled: bool = True
+    priority: int = _ranged("priority", 5)
+    cost_per_1k_input: float | None = _ranged("cost_per_1k_input", None)
+    cost_per_1k_output: float | None = _ranged("cost_per_1k_output", None)
+    max_tokens: int = _ranged("max_tokens", 4096)
+    supports_streaming: bool = True
+    primary_language: str = Field(default="en", min_length=1, max_length=16)
+    supported_languages: list[str] = Field(default_factory=lambda: ["en"], sa_type=JSON)
+    quality_score: float = _ranged("quality_score", 0.7)
+    avg_response_time: float = _ranged("avg_response_time", 1000.0)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    model_metadata: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
+    )
+    temperature: float = _ranged("temperature", 0.7)
+    top_p: float = _ranged("top_p", 1.0)
+    frequency_penalty: float = _ranged("frequency_penalty", 0.0)
+    presence_penalty: float = _ranged("presence_penalty", 0.0)
+
+
+class ModelCreate(ModelFields):
+    """A new registry row as a user gives it; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_id: str = Field(min_length=1, max_length=128)
+
+
+class ModelUpdate(SQLModel):
+    """A partial change to a registry row; every field optional, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    provider: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    version: str | None = Field(default=None, max_length=64)
+    status: ModelStatus | None = None
+    category: ModelCategory | None = None
+    size: ModelSize | None = None
+    enabled: bool | None = None
+    priority: int | None = _ranged("priority", None)
+    cost_per_1k_input: float | None = _ranged("cost_per_1k_input", None)
+    cost_per_1k_output: float | None = _ranged("cost_per_1k_output", None)
+    max_tokens: int | None = _ranged("max_tokens", None)
+    supports_streaming: bool | None = None
+    primary_language: str | None = Field(default=None, min_length=1, max_length=16)
+    supported_languages: list[str] | None = None
+    quality_score: float | None = _ranged("quality_score", None)
+    avg_response_time: float | None = _ranged("avg_response_time", None)
+    tags: list[str] | None = None
+    model_metadata: dict[str, Any] | None = None
+    temperature: float | None = _ranged("temperature", None)
+    top_p: float | None = _ranged("top_p", None)
+    frequency_penalty: float | None = _ranged("frequency_penalty", None)
+    presence_penalty: float | None = _ranged("presence_penalty", None)
+
+
+class ModelConfig(ModelFields, table=True):
+    """A registry row (the seed's model_configurations)."""
+
+    __tablename__ = "model_configurations"
+    model_id: str = Field(primary_key=True, max_length=128)
+    status: ModelStatus = Field(default=ModelStatus.ACTIVE, sa_type=String(16))
+    category: ModelCategory = Field(default=ModelCategory.GENERAL, sa_type=String(16))
+    size: ModelSize = Field(default=ModelSize.MEDIUM, sa_type=String(16))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class RequestLog(SQLModel, table=True):
+    """One request of the managed application (the seed's model_performance_logs, extended)."""
+
+    __tablename__ = "request_log"
+    __table_args__ = (
+        Index("ix_request_log_timestamp", "timestamp"),
+        Index("ix_request_log_model_timestamp", "model_id", "timestamp"),
+    )
+    # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid.
+    id: int | None = Field(
+        default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    request_id: str | None = Field(default=None, max_length=128, unique=True)
+    timestamp: datetime = Field(sa_type=DateTime(timezone=True))
+    model_id: str = Field(max_length=128)
+    request_type: str = Field(max_length=16)
+    language: str = Field(max_length=16)
+    input_tokens: int = Field(sa_type=BigInteger)
+    output_tokens: int = Field(sa_type=BigInteger)
+    response_time_ms: float
+    # Integer nano-dollars: a per-1k-token price times a token count is then exact.
+    cost_nanos: int = Field(sa_type=BigInteger)
+    quality_rating: float | None = None
+    success: bool
+    error_type: str | None = Field(default=None, max_length=128)
+
+
+class UsageHourly(SQLModel, table=True):
+    """Hourly rollup per (model, request type, language), kept up to date at ingest."""
+
+    __tablename__ = "usage_hourly"
+    hour: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+    model_id: str = Field(primary_key=True, max_length=128)
+    request_type: str = Field(primary_key=True, max_length=16)
+    language: str = Field(primary_key=True, max_length=16)
+    requests: int = Field(sa_type=BigInteger)
+    successes: int = Field(sa_type=BigInteger)
+    failures: int = Field(sa_type=BigInteger)
+    input_tokens: int = Field(sa_type=BigInteger)
+    output_tokens: int = Field(sa_type=BigInteger)
+    cost_nanos: int = Field(sa_type=BigInteger)
+    latency_sum_ms: float
+    quality_sum: float
+    quality_count: int = Field(sa_type=BigInteger)
+    # Sparse log-bucket latency histogram as JSON {bucket: count}; see manager.histogram.
+    latency_hist: str = Field(sa_type=Text)
+
+
+class ModelUsageStats(SQLModel, table=True):
+    """All-time totals per model (the seed's model_usage_stats)."""
+
+    __tablename__ = "model_usage_stats"
+    model_id: str = Field(primary_key=True, max_length=128)
+    total_requests: int = Field(default=0, sa_type=BigInteger)
+    successful_requests: int = Field(default=0, sa_type=BigInteger)
+    failed_requests: int = Field(default=0, sa_type=BigInteger)
+    total_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    total_output_tokens: int = Field(default=0, sa_type=BigInteger)
+    total_cost_nanos: int = Field(default=0, sa_type=BigInteger)
+    quality_sum: float = 0.0
+    quality_count: int = Field(default=0, sa_type=BigInteger)
+    first_used: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_used: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One changed field of a registry (later: budget, account) row."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    actor: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=128)
+    action: str = Field(max_length=16)
+    field: str = Field(max_length=64)
+    old_value: str | None = Field(default=None, sa_type=Text)
+    new_value: str | None = Field(default=None, sa_type=Text)
+
+
+class DataVersion(SQLModel, table=True):
+    """A single counter that every write bumps, so readers know when cached results went stale."""
+
+    __tablename__ = "data_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)

@@ -1,0 +1,234 @@
+"""The model registry: add, read, change and remove models, with validation and an audit trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from manager.errors import InvalidInput, NotFound
+from manager.models import RANGES, AuditEntry, ModelConfig, ModelCreate, ModelUpdate
+from manager.prices import catalog_price
+
+# SPEC's public field names that differ from the attribute names on the table.
+_PUBLIC_TO_ATTR = {"metadata": "model_metadata"}
+_ATTR_TO_PUBLIC = {v: k for k, v in _PUBLIC_TO_ATTR.items()}
+SYSTEM_ACTOR = "system"
+
+
+def public_fields() -> list[str]:
+    """Return the registry's field names as users see them, in display order."""
+    names = ["model_id"] + [n for n in ModelConfig.model_fields if n != "model_id"]
+    return [_ATTR_TO_PUBLIC.get(n, n) for n in names]
+
+
+def to_public(model: ModelConfig) -> dict[str, Any]:
+    """Return a registry row as a plain dict under SPEC's field names."""
+    row: dict[str, Any] = {}
+    for name in public_fields():
+        value = getattr(model, _PUBLIC_TO_ATTR.get(name, name))
+        row[name] = value.isoformat() if isinstance(value, datetime) else value
+    row["status"] = str(model.status)
+    row["category"] = str(model.category)
+    row["size"] = str(model.size)
+    return row
+
+
+def price_label(model: ModelConfig) -> str:
+    """Return how the model is priced: 'free', 'unpriced' or the dollars per 1k in/out tokens."""
+    if model.cost_per_1k_input is None or model.cost_per_1k_output is None:
+        return "unpriced"
+    if model.cost_per_1k_input == 0 and model.cost_per_1k_output == 0:
+        return "free"
+    return f"${model.cost_per_1k_input:g} / ${model.cost_per_1k_output:g} per 1k"
+
+
+def _to_attrs(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {_PUBLIC_TO_ATTR.get(k, k): v for k, v in data.items()}
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """Return one message per problem, each naming the field and what is allowed."""
+    problems = []
+    for item in error.errors():
+        field = _ATTR_TO_PUBLIC.get(str(item["loc"][0]), str(item["loc"][0])) if item["loc"] else "?"
+        value = item.get("input")
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            text = f"{field}: unknown field"
+        elif kind == "missing":
+            text = f"{field}: required"
+        elif field in RANGES and kind in ("greater_than_equal", "less_than_equal"):
+            low, high = RANGES[field]
+            allowed = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            text = f"{field}: {value!r} is out of range (allowed {allowed})"
+        elif kind == "enum":
+            text = f"{field}: {value!r} is not one of {item['ctx']['expected']}"
+        else:
+            text = f"{field}: {value!r} {item['msg'][0].lower()}{item['msg'][1:]}"
+        problems.append(prefix + text)
+    return problems
+
+
+def validate_new(data: Mapping[str, Any]) -> ModelCreate:
+    """Return a validated new registry row, or raise InvalidInput naming each bad field."""
+    try:
+        return ModelCreate.model_validate(_to_attrs(data))
+    except ValidationError as error:
+        raise InvalidInput(describe_validation_error(error)) from None
+
+
+def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Return validated changes to a registry row, or raise InvalidInput naming each bad field."""
+    if "model_id" in changes:
+        raise InvalidInput(["model_id: cannot be changed; add a new model and remove the old one"])
+    try:
+        update = ModelUpdate.model_validate(_to_attrs(changes))
+    except ValidationError as error:
+        raise InvalidInput(describe_validation_error(error)) from None
+    values = update.model_dump(exclude_unset=True)
+    nullable = {"cost_per_1k_input", "cost_per_1k_output"}
+    bad = [f"{_ATTR_TO_PUBLIC.get(k, k)}: required" for k, v in values.items() if v is None and k not in nullable]
+    if bad:
+        raise InvalidInput(bad)
+    return values
+
+
+def _audit(session: Session, *, actor: str, model_id: str, action: str, field: str, old: Any, new: Any) -> None:
+    session.add(
+        AuditEntry(
+            at=datetime.now(UTC),
+            actor=actor,
+            entity="model",
+            entity_id=model_id,
+            action=action,
+            field=field,
+            old_value=None if old is None else json.dumps(old, default=str),
+            new_value=None if new is None else json.dumps(new, default=str),
+        )
+    )
+
+
+def _with_catalog_prices(data: ModelCreate) -> ModelCreate:
+    if data.cost_per_1k_input is not None and data.cost_per_1k_output is not None:
+        return data
+    price = catalog_price(data.model_id, data.provider)
+    if price is None:
+        return data
+    return data.model_copy(
+        update={
+            "cost_per_1k_input": data.cost_per_1k_input if data.cost_per_1k_input is not None else price.cost_per_1k_input,
+            "cost_per_1k_output": data.cost_per_1k_output
+            if data.cost_per_1k_output is not None
+            else price.cost_per_1k_output,
+        }
+    )
+
+
+def list_models(*, session: Session) -> list[ModelConfig]:
+    """Return every registry row, ordered by model_id."""
+    return list(session.exec(select(ModelConfig).order_by(ModelConfig.model_id)))  # type: ignore[arg-type]
+
+
+def get_model(*, session: Session, model_id: str) -> ModelConfig:
+    """Return one registry row, or raise NotFound."""
+    model = session.get(ModelConfig, model_id)
+    if model is None:
+        raise NotFound(f"model {model_id!r} is not in the registry")
+    return model
+
+
+def add_model(*, session: Session, data: Mapping[str, Any] | ModelCreate, actor: str = SYSTEM_ACTOR) -> ModelConfig:
+    """Add a model, filling missing prices from the public catalog; refuse duplicates."""
+    create = data if isinstance(data, ModelCreate) else validate_new(data)
+    if session.get(ModelConfig, create.model_id) is not None:
+        raise InvalidInput([f"model_id: {create.model_id!r} is already in the registry"])
+    create = _with_catalog_prices(create)
+    now = datetime.now(UTC)
+    model = ModelConfig.model_validate(create, update={"created_at": now, "updated_at": now})
+    session.add(model)
+    _audit(session, actor=actor, model_id=model.model_id, action="create", field="*", old=None, new=to_public(model))
+    session.flush()
+    return model
+
+
+def update_model(*, session: Session, model_id: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> ModelConfig:
+    """Apply validated changes to a model and record each changed field in the audit log."""
+    values = validate_changes(changes)
+    model = get_model(session=session, model_id=model_id)
+    changed = False
+    for attr, new in values.items():
+        old = getattr(model, attr)
+        if old == new:
+            continue
+        field = _ATTR_TO_PUBLIC.get(attr, attr)
+        _audit(session, actor=actor, model_id=model_id, action="update", field=field, old=old, new=new)
+        setattr(model, attr, new)
+        changed = True
+    if changed:
+        model.updated_at = datetime.now(UTC)
+        session.add(model)
+        session.flush()
+    return model
+
+
+def remove_model(*, session: Session, model_id: str, actor: str = SYSTEM_ACTOR) -> None:
+    """Remove a model from the registry (its request history stays)."""
+    model = get_model(session=session, model_id=model_id)
+    _audit(session, actor=actor, model_id=model_id, action="delete", field="*", old=to_public(model), new=None)
+    session.delete(model)
+    session.flush()
+
+
+def apply_edits(
+    *,
+    session: Session,
+    updates: Mapping[str, Mapping[str, Any]],
+    additions: Sequence[Mapping[str, Any]],
+    deletions: Sequence[str],
+    actor: str = SYSTEM_ACTOR,
+) -> None:
+    """Apply a table's worth of edits all-or-nothing: every row is checked before anything is written."""
+    problems: list[str] = []
+    existing = {m.model_id for m in list_models(session=session)}
+    for model_id, changes in updates.items():
+        if model_id not in existing:
+            problems.append(f"row {model_id}: not in the registry")
+            continue
+        try:
+            validate_changes(changes)
+        except InvalidInput as error:
+            problems += [f"row {model_id}: {p}" for p in error.problems]
+    new_ids: set[str] = set()
+    for position, row in enumerate(additions, start=1):
+        label = f"new row {position}"
+        try:
+            create = validate_new(row)
+        except InvalidInput as error:
+            problems += [f"{label}: {p}" for p in error.problems]
+            continue
+        if create.model_id in existing or create.model_id in new_ids:
+            problems.append(f"{label}: model_id: {create.model_id!r} is already in the registry")
+        new_ids.add(create.model_id)
+    problems += [f"row {m}: not in the registry" for m in deletions if m not in existing]
+    if problems:
+        raise InvalidInput(problems)
+    for model_id in deletions:
+        remove_model(session=session, model_id=model_id, actor=actor)
+    for model_id, changes in updates.items():
+        if model_id not in deletions:
+            update_model(session=session, model_id=model_id, changes=changes, actor=actor)
+    for row in additions:
+        add_model(session=session, data=row, actor=actor)
+
+
+def audit_trail(*, session: Session, entity_id: str | None = None, limit: int = 500) -> list[AuditEntry]:
+    """Return the newest audit entries first, optionally for one model."""
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())  # type: ignore[attr-defined, union-attr]
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    return list(session.exec(query.limit(limit)))

@@ -1,0 +1,138 @@
+"""Reports read from the hourly rollups (never the raw request log): KPIs, cost over time, usage per day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from manager import histogram
+from manager.models import ModelConfig, UsageHourly
+from manager.money import NANOS_PER_USD, format_usd
+from manager.rollups import as_utc
+
+HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
+REGISTRY = ModelConfig.__table__  # type: ignore[attr-defined]
+
+USAGE_COLUMNS = [
+    "date", "model_id", "provider", "requests", "successes", "failures", "input_tokens",
+    "output_tokens", "cost_usd", "avg_response_time_ms", "p50_response_time_ms",
+    "p95_response_time_ms", "avg_quality_rating",
+]
+
+
+def day_window(start: date, end: date) -> tuple[datetime, datetime]:
+    """Return the UTC instants bounding the inclusive dates start..end."""
+    if end < start:
+        raise ValueError(f"the end date {end} is before the start date {start}")
+    return (datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC))
+
+
+def data_span(engine: Engine) -> tuple[date, date] | None:
+    """Return the first and last UTC dates that have traffic, or None when there is none."""
+    with engine.connect() as conn:
+        first, last = conn.execute(select(func.min(HOURLY.c.hour), func.max(HOURLY.c.hour))).one()
+    if first is None:
+        return None
+    return as_utc(_as_datetime(first)).date(), as_utc(_as_datetime(last)).date()
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    # SQLite's MIN/MAX hand back the stored text rather than a datetime.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def providers(engine: Engine) -> dict[str, str]:
+    """Return each registered model's provider."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider)).tuples().all())
+
+
+def hourly_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
+    """Return the hourly rollup rows of the inclusive UTC dates, one row per (hour, model, type, language)."""
+    low, high = day_window(start, end)
+    query = select(HOURLY).where(HOURLY.c.hour >= low, HOURLY.c.hour < high)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in HOURLY.c])
+    if not frame.empty:
+        frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    return frame
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Headline figures over a window."""
+
+    requests: int
+    successes: int
+    cost_nanos: int
+    success_rate: float | None
+    avg_response_time_ms: float | None
+    p95_response_time_ms: float | None
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def cost_usd(self) -> float:
+        """Return the cost in dollars."""
+        return self.cost_nanos / NANOS_PER_USD
+
+
+def kpis(engine: Engine, start: date, end: date) -> Kpis:
+    """Return requests, cost, success rate and latency over the inclusive UTC dates."""
+    frame = hourly_rows(engine, start, end)
+    if frame.empty:
+        return Kpis(0, 0, 0, None, None, None, 0, 0)
+    requests = int(frame["requests"].sum())
+    merged = histogram.merge(histogram.decode(text) for text in frame["latency_hist"])
+    return Kpis(
+        requests=requests,
+        successes=int(frame["successes"].sum()),
+        cost_nanos=int(frame["cost_nanos"].sum()),
+        success_rate=float(frame["successes"].sum()) / requests,
+        avg_response_time_ms=float(frame["latency_sum_ms"].sum()) / requests,
+        p95_response_time_ms=histogram.quantile(merged, 0.95),
+        input_tokens=int(frame["input_tokens"].sum()),
+        output_tokens=int(frame["output_tokens"].sum()),
+    )
+
+
+def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
+    """Return cost in dollars and requests per UTC day and model (columns date, model_id, cost_usd, requests)."""
+    frame = hourly_rows(engine, start, end)
+    if frame.empty:
+        return pd.DataFrame(columns=["date", "model_id", "cost_usd", "requests"])
+    frame["date"] = frame["hour"].dt.floor("D").dt.tz_localize(None)
+    daily = frame.groupby(["date", "model_id"], as_index=False)[["cost_nanos", "requests"]].sum()
+    daily["cost_usd"] = daily["cost_nanos"] / NANOS_PER_USD
+    return daily[["date", "model_id", "cost_usd", "requests"]]
+
+
+def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
+    """Return one row per UTC day and model under USAGE_COLUMNS, cost as an exact decimal string."""
+    frame = hourly_rows(engine, start, end)
+    if frame.empty:
+        return []
+    owner = providers(engine)
+    frame["day"] = frame["hour"].dt.strftime("%Y-%m-%d")
+    rows: list[list[object]] = []
+    for (day, model_id), part in frame.groupby(["day", "model_id"], sort=True):
+        requests = int(part["requests"].sum())
+        merged = histogram.merge(histogram.decode(text) for text in part["latency_hist"])
+        quality_count = int(part["quality_count"].sum())
+        rows.append([
+            day, model_id, owner.get(str(model_id), ""), requests,
+            int(part["successes"].sum()), int(part["failures"].sum()),
+            int(part["input_tokens"].sum()), int(part["output_tokens"].sum()),
+            format_usd(int(part["cost_nanos"].sum())),
+            round(float(part["latency_sum_ms"].sum()) / requests, 3),
+            _rounded(histogram.quantile(merged, 0.5)), _rounded(histogram.quantile(merged, 0.95)),
+            round(float(part["quality_sum"].sum()) / quality_count, 4) if quality_count else None,
+        ])
+    return rows
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

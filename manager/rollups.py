@@ -1,0 +1,169 @@
+"""Hourly rollups and per-model totals: summing a batch of rows (pure) and folding it into the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+
+from manager import histogram
+from manager.models import ModelUsageStats, UsageHourly
+from manager.records import LogRow
+
+RollupKey = tuple[datetime, str, str, str]
+HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
+STATS = ModelUsageStats.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Totals:
+    """Sums over a set of requests: what one rollup row or one model's usage stats hold."""
+
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_nanos: int = 0
+    latency_sum_ms: float = 0.0
+    quality_sum: float = 0.0
+    quality_count: int = 0
+    hist: dict[int, int] = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, row: LogRow) -> None:
+        """Count one request."""
+        self.requests += 1
+        if row.success:
+            self.successes += 1
+        else:
+            self.failures += 1
+        self.input_tokens += row.input_tokens
+        self.output_tokens += row.output_tokens
+        self.cost_nanos += row.cost_nanos
+        self.latency_sum_ms += row.response_time_ms
+        if row.quality_rating is not None:
+            self.quality_sum += row.quality_rating
+            self.quality_count += 1
+        bucket = histogram.bucket_of(row.response_time_ms)
+        self.hist[bucket] = self.hist.get(bucket, 0) + 1
+        if self.first is None or row.timestamp < self.first:
+            self.first = row.timestamp
+        if self.last is None or row.timestamp > self.last:
+            self.last = row.timestamp
+
+
+def hour_of(moment: datetime) -> datetime:
+    """Return the start of the UTC hour holding a moment."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return a datetime read back from the database as timezone-aware UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def hourly_totals(rows: Iterable[LogRow]) -> dict[RollupKey, Totals]:
+    """Return the rows summed per (hour, model, request type, language)."""
+    totals: dict[RollupKey, Totals] = {}
+    for row in rows:
+        key = (hour_of(row.timestamp), row.model_id, row.request_type, row.language)
+        bucket = totals.get(key)
+        if bucket is None:
+            bucket = totals[key] = Totals()
+        bucket.add(row)
+    return totals
+
+
+def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
+    """Return hourly sums folded into one Totals per model."""
+    per_model: dict[str, Totals] = {}
+    for (_, model_id, _, _), part in hourly.items():
+        total = per_model.setdefault(model_id, Totals())
+        total.requests += part.requests
+        total.successes += part.successes
+        total.failures += part.failures
+        total.input_tokens += part.input_tokens
+        total.output_tokens += part.output_tokens
+        total.cost_nanos += part.cost_nanos
+        total.quality_sum += part.quality_sum
+        total.quality_count += part.quality_count
+        assert part.first is not None and part.last is not None
+        total.first = part.first if total.first is None else min(total.first, part.first)
+        total.last = part.last if total.last is None else max(total.last, part.last)
+    return per_model
+
+
+_COUNTERS = ("requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos",
+             "latency_sum_ms", "quality_sum", "quality_count")
+
+
+def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
+    """Add batch sums to the hourly rollup rows (caller holds the write lock)."""
+    if not hourly:
+        return
+    keys = list(hourly)
+    existing: dict[RollupKey, tuple[dict[str, float], str]] = {}
+    key_cols = (HOURLY.c.hour, HOURLY.c.model_id, HOURLY.c.request_type, HOURLY.c.language)
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        for row in conn.execute(select(HOURLY).where(tuple_(*key_cols).in_(chunk))).mappings():
+            key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])
+            existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"])
+    inserts, updates = [], []
+    for key, delta in hourly.items():
+        values = {c: getattr(delta, c) for c in _COUNTERS}
+        if key in existing:
+            old, old_hist = existing[key]
+            merged = {c: old[c] + values[c] for c in _COUNTERS}
+            merged["latency_hist"] = histogram.encode(histogram.merge([histogram.decode(old_hist), delta.hist]))
+            updates.append({"k_hour": key[0], "k_model": key[1], "k_type": key[2], "k_lang": key[3], **merged})
+        else:
+            inserts.append({"hour": key[0], "model_id": key[1], "request_type": key[2], "language": key[3],
+                            **values, "latency_hist": histogram.encode(delta.hist)})
+    if inserts:
+        conn.execute(insert(HOURLY), inserts)
+    if updates:
+        statement = (
+            update(HOURLY)
+            .where(HOURLY.c.hour == bindparam("k_hour"), HOURLY.c.model_id == bindparam("k_model"),
+                   HOURLY.c.request_type == bindparam("k_type"), HOURLY.c.language == bindparam("k_lang"))
+            .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist")})
+        )
+        conn.execute(statement, updates)
+
+
+def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
+    """Add batch sums to each model's all-time usage stats."""
+    if not per_model:
+        return
+    found = {row["model_id"]: row for row in conn.execute(
+        select(STATS).where(STATS.c.model_id.in_(list(per_model)))).mappings()}
+    for model_id, delta in per_model.items():
+        row = found.get(model_id)
+        values = {
+            "total_requests": delta.requests,
+            "successful_requests": delta.successes,
+            "failed_requests": delta.failures,
+            "total_input_tokens": delta.input_tokens,
+            "total_output_tokens": delta.output_tokens,
+            "total_cost_nanos": delta.cost_nanos,
+            "quality_sum": delta.quality_sum,
+            "quality_count": delta.quality_count,
+        }
+        if row is None:
+            conn.execute(insert(STATS).values(model_id=model_id, first_used=delta.first, last_used=delta.last, **values))
+            continue
+        first, last = as_utc(row["first_used"]), as_utc(row["last_used"])
+        conn.execute(
+            update(STATS)
+            .where(STATS.c.model_id == model_id)
+            .values({
+                **{k: STATS.c[k] + v for k, v in values.items()},
+                "first_used": min(first, delta.first) if delta.first else first,
+                "last_used": max(last, delta.last) if delta.last else last,
+            })
+        )
