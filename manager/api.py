@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ from manager.export import csv_text
 from manager.ingest import IngestResult, ingest_file, ingest_records, log_usage
 from manager.models import RequestLog
 from manager.money import format_usd
-from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day
+from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
 from manager.rollups import as_utc
 from manager.schema import initialize, schema_is_current
 
@@ -25,7 +26,7 @@ __all__ = [
     "IngestResult", "Kpis", "add_models", "apply_registry_edits", "audit_trail", "cost_by_day",
     "data_span", "data_version", "export_csv", "get_model", "ingest_file", "ingest_records",
     "initialize", "is_empty", "kpis", "list_models", "log_usage", "open_engine", "remove_model",
-    "seed_demo", "update_model", "usage_by_day",
+    "seed_demo", "update_model", "usage_by_day", "usage_by_model",
 ]
 
 
@@ -133,3 +134,20 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
     if kind == "logs":
         return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
     raise InvalidInput([f"export kind {kind!r} is not one of registry, usage, logs"])
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    """Return a table exactly as shown, as safe CSV text (timestamps in UTC ISO-8601)."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, pd.Timestamp | datetime):
+            return value.isoformat()
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        return value
+
+    return csv_text(list(frame.columns), ([cell(v) for v in row] for row in frame.itertuples(index=False)))
+
+
+def json_text(value: Any) -> str:
+    """Return a value as compact JSON text, as the registry table shows metadata."""
+    return json.dumps(value, separators=(", ", ": "), sort_keys=True)

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict
+import json
+
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
@@ -85,11 +87,32 @@ class ModelFields(SQLModel):
     presence_penalty: float = _ranged("presence_penalty", 0.0)
 
 
+def _list_from_text(value: Any) -> Any:
+    """Accept 'en, fr' for ['en', 'fr'] (as typed in a table cell or on the command line)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _dict_from_text(value: Any) -> Any:
+    """Accept a JSON object written as text."""
+    if isinstance(value, str):
+        text = value.strip() or "{}"
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not a JSON object ({error.msg})") from None
+    return value
+
+
 class ModelCreate(ModelFields):
     """A new registry row as a user gives it; unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
     model_id: str = Field(min_length=1, max_length=128)
+
+    _lists = field_validator("supported_languages", "tags", mode="before")(_list_from_text)
+    _dicts = field_validator("model_metadata", mode="before")(_dict_from_text)
 
 
 class ModelUpdate(SQLModel):
@@ -118,6 +141,9 @@ class ModelUpdate(SQLModel):
     top_p: float | None = _ranged("top_p", None)
     frequency_penalty: float | None = _ranged("frequency_penalty", None)
     presence_penalty: float | None = _ranged("presence_penalty", None)
+
+    _lists = field_validator("supported_languages", "tags", mode="before")(_list_from_text)
+    _dicts = field_validator("model_metadata", mode="before")(_dict_from_text)
 
 
 class ModelConfig(ModelFields, table=True):

@@ -66,6 +66,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> list[
             low, high = RANGES[field]
             allowed = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
             text = f"{field}: {value!r} is out of range (allowed {allowed})"
+        elif kind == "value_error":
+            text = f"{field}: {item['ctx']['error']}"
         elif kind == "enum":
             text = f"{field}: {value!r} is not one of {item['ctx']['expected']}"
         else:

@@ -136,3 +136,31 @@ def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+MODEL_SUMMARY_COLUMNS = ["model_id", "provider", "requests", "success_rate", "cost_usd",
+                         "avg_response_time_ms", "p95_response_time_ms", "avg_quality_rating"]
+
+
+def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
+    """Return one row per model over the inclusive UTC dates under MODEL_SUMMARY_COLUMNS, busiest first."""
+    frame = hourly_rows(engine, start, end)
+    if frame.empty:
+        return pd.DataFrame(columns=MODEL_SUMMARY_COLUMNS)
+    owner = providers(engine)
+    rows = []
+    for model_id, part in frame.groupby("model_id"):
+        requests = int(part["requests"].sum())
+        merged = histogram.merge(histogram.decode(text) for text in part["latency_hist"])
+        quality_count = int(part["quality_count"].sum())
+        rows.append({
+            "model_id": model_id,
+            "provider": owner.get(str(model_id), ""),
+            "requests": requests,
+            "success_rate": float(part["successes"].sum()) / requests,
+            "cost_usd": int(part["cost_nanos"].sum()) / NANOS_PER_USD,
+            "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
+            "p95_response_time_ms": histogram.quantile(merged, 0.95),
+            "avg_quality_rating": float(part["quality_sum"].sum()) / quality_count if quality_count else None,
+        })
+    return pd.DataFrame(rows, columns=MODEL_SUMMARY_COLUMNS).sort_values("requests", ascending=False, ignore_index=True)

@@ -1,0 +1,140 @@
+"""Registry: edit the models in a table; every change is validated whole and audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from manager import api
+from manager.errors import InvalidInput
+from manager.models import ModelCategory, ModelSize, ModelStatus
+from pages import common
+
+EDITOR_KEY = "registry_editor"
+ACTOR = "dashboard"
+
+st.title("Registry")
+st.caption(
+    "Edit cells, add rows at the bottom, or select rows and delete them; then save. "
+    "Nothing is written while any row is invalid. Empty prices are filled from the public catalog."
+)
+engine = common.engine()
+version = common.data_version()
+table = common.models(engine, version).copy()
+if not table.empty:
+    table["supported_languages"] = table["supported_languages"].map(", ".join)
+    table["tags"] = table["tags"].map(", ".join)
+    table["metadata"] = table["metadata"].map(api.json_text)
+
+column_config: dict[str, Any] = {
+    "model_id": st.column_config.TextColumn("Model ID", required=True, max_chars=128),
+    "provider": st.column_config.TextColumn("Provider", required=True),
+    "name": st.column_config.TextColumn("Name", required=True),
+    "version": st.column_config.TextColumn("Version"),
+    "status": st.column_config.SelectboxColumn("Status", options=[s.value for s in ModelStatus], required=True),
+    "category": st.column_config.SelectboxColumn("Category", options=[c.value for c in ModelCategory], required=True),
+    "size": st.column_config.SelectboxColumn("Size", options=[s.value for s in ModelSize], required=True),
+    "enabled": st.column_config.CheckboxColumn("Enabled"),
+    "priority": st.column_config.NumberColumn("Priority", min_value=1, max_value=10, step=1),
+    "cost_per_1k_input": st.column_config.NumberColumn("$ / 1k input", min_value=0, format="%.6f"),
+    "cost_per_1k_output": st.column_config.NumberColumn("$ / 1k output", min_value=0, format="%.6f"),
+    "max_tokens": st.column_config.NumberColumn("Max tokens", min_value=1, step=1),
+    "supports_streaming": st.column_config.CheckboxColumn("Streaming"),
+    "primary_language": st.column_config.TextColumn("Primary language"),
+    "supported_languages": st.column_config.TextColumn("Languages", help="Comma-separated codes, e.g. en, fr"),
+    "quality_score": st.column_config.NumberColumn("Quality (0-1)", min_value=0.0, max_value=1.0, format="%.2f"),
+    "avg_response_time": st.column_config.NumberColumn("Avg response (ms)", min_value=0.0, format="%.0f"),
+    "tags": st.column_config.TextColumn("Tags", help="Comma-separated"),
+    "metadata": st.column_config.TextColumn("Metadata (JSON)"),
+    "temperature": st.column_config.NumberColumn("Temperature", min_value=0.0, max_value=2.0, format="%.2f"),
+    "top_p": st.column_config.NumberColumn("Top p", min_value=0.0, max_value=1.0, format="%.2f"),
+    "frequency_penalty": st.column_config.NumberColumn("Freq. penalty", min_value=-2.0, max_value=2.0),
+    "presence_penalty": st.column_config.NumberColumn("Pres. penalty", min_value=-2.0, max_value=2.0),
+    "price": st.column_config.TextColumn("Price", help="'unpriced' means no price is known: costs cannot be computed"),
+    "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
+    "updated_at": st.column_config.DatetimeColumn("Updated (UTC)"),
+}
+st.data_editor(
+    table,
+    key=EDITOR_KEY,
+    num_rows="dynamic",
+    hide_index=True,
+    column_config=column_config,
+    disabled=["price", "created_at", "updated_at"],
+    width="stretch",
+)
+
+unpriced = table[table["price"] == "unpriced"]["model_id"].tolist() if not table.empty else []
+if unpriced:
+    st.warning(f"Unpriced (no cost can be computed for their requests): {', '.join(unpriced)}")
+
+
+def _pending() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[str]]:
+    state = st.session_state.get(EDITOR_KEY) or {}
+    ids = table["model_id"].tolist()
+    updates = {ids[int(i)]: _clean(changes) for i, changes in state.get("edited_rows", {}).items()}
+    additions = [_clean(row) for row in state.get("added_rows", [])]
+    additions = [row for row in additions if row]
+    deletions = [ids[int(i)] for i in state.get("deleted_rows", [])]
+    return updates, additions, deletions
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    # Cells left empty in the editor arrive as None/NaN: leave those fields to their defaults.
+    read_only = {"price", "created_at", "updated_at"}
+    return {k: v for k, v in row.items() if k not in read_only and not (v is None or (isinstance(v, float) and pd.isna(v)))}
+
+
+def _save() -> None:
+    updates, additions, deletions = _pending()
+    try:
+        api.apply_registry_edits(engine, updates=updates, additions=additions, deletions=deletions, actor=ACTOR)
+    except InvalidInput as error:
+        st.session_state["registry_errors"] = error.problems
+        return
+    st.session_state.pop("registry_errors", None)
+    st.session_state.pop(EDITOR_KEY, None)
+    st.session_state["registry_saved"] = len(updates) + len(additions) + len(deletions)
+
+
+@st.dialog("Delete models?")
+def _confirm_delete(model_ids: list[str]) -> None:
+    st.write(f"Remove {', '.join(model_ids)} from the registry? Their request history stays.")
+    if st.button("Delete and save", key="confirm_delete", type="primary"):
+        _save()
+        st.rerun()
+
+
+updates, additions, deletions = _pending()
+pending = len(updates) + len(additions) + len(deletions)
+if st.button(f"Save {pending} change(s)" if pending else "Save changes", key="save_registry",
+             type="primary", disabled=not pending):
+    if deletions:
+        _confirm_delete(deletions)
+    else:
+        _save()
+        if "registry_errors" not in st.session_state:
+            st.rerun()
+
+for problem in st.session_state.get("registry_errors", []):
+    st.error(problem)
+if st.session_state.get("registry_errors"):
+    st.caption("Nothing was saved. Fix the rows above and save again.")
+if saved := st.session_state.pop("registry_saved", None):
+    st.toast(f"Saved {saved} change(s)")
+    st.success(f"Saved {saved} change(s).")
+
+st.subheader("Audit trail")
+trail = common.audit_trail(engine, version)
+if trail.empty:
+    st.info("No changes recorded yet. Every edit made here or with `python -m manager models` appears here.")
+else:
+    st.dataframe(trail, key="audit_table", hide_index=True, column_config={
+        "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "actor": "Who", "model_id": "Model", "action": "Action", "field": "Field",
+        "old_value": "Old value", "new_value": "New value",
+    })
+    st.download_button("Download CSV", common.csv_bytes(trail), file_name="registry-audit.csv",
+                       mime="text/csv", key="download_audit")

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from manager import histogram
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])
+def test_quantiles_of_log_normal_latencies_are_within_3_percent(q: float) -> None:
+    values = np.random.default_rng(3).lognormal(7.0, 1.1, 50_000)
+    estimate = histogram.quantile(histogram.histogram_of(values), q)
+    exact = float(np.quantile(values, q))
+    assert estimate == pytest.approx(exact, rel=0.03)
+
+
+def test_merging_hourly_histograms_equals_the_histogram_of_all_values() -> None:
+    rng = np.random.default_rng(5)
+    hours = [rng.lognormal(6.0, 0.6, 1000) for _ in range(24)]
+    merged = histogram.merge(histogram.histogram_of(h) for h in hours)
+    assert merged == histogram.histogram_of(np.concatenate(hours))
+
+
+def test_encoded_histogram_decodes_to_itself() -> None:
+    hist = histogram.histogram_of([0.0, 1.5, 250.0, 250.1, 90_000.0])
+    assert histogram.decode(histogram.encode(hist)) == hist
+
+
+def test_empty_histogram_has_no_quantile() -> None:
+    assert histogram.quantile({}, 0.5) is None
