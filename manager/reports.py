@@ -47,7 +47,7 @@ def _as_datetime(value: datetime | str) -> datetime:
 def providers(engine: Engine) -> dict[str, str]:
     """Return each registered model's provider."""
     with engine.connect() as conn:
-        return dict(conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider)).tuples().all())
+        return {str(m): str(p) for m, p in conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider))}
 
 
 def hourly_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:

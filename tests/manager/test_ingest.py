@@ -1,0 +1,163 @@
+import csv
+import json
+from collections import defaultdict
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+from sqlalchemy import Engine, func, select
+
+from manager import api
+from manager.errors import InvalidInput, UnusableFile
+from manager.models import RequestLog, UsageHourly
+from tests.utils.factories import generated_records, record, write_csv, write_jsonl
+
+
+def stored_requests(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(RequestLog)).scalar_one())
+
+
+def rolled_up_requests(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(UsageHourly.requests), 0))).scalar_one())
+
+
+def test_good_rows_are_kept_and_bad_rows_go_to_the_rejects_file(engine: Engine, tmp_path: Path) -> None:
+    rows = [record(request_id="a"), record(request_id="b", input_tokens="-5"), record(request_id="c")]
+    path = write_csv(tmp_path / "log.csv", rows)
+    result = api.ingest_file(engine, path)
+    assert (result.accepted, result.rejected, result.duplicates) == (2, 1, 0)
+    rejects = list(csv.DictReader(result.rejects_file.open()))
+    assert [(r["line"], r["column"]) for r in rejects] == [("3", "input_tokens")]
+    assert result.rejects_file == tmp_path / "log.csv.rejects.csv"
+
+
+def test_loading_a_file_twice_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "log.csv", generated_records(50))
+    api.ingest_file(engine, path)
+    again = api.ingest_file(engine, path)
+    assert (again.accepted, again.duplicates) == (0, 50)
+    assert stored_requests(engine) == rolled_up_requests(engine) == 50
+
+
+def test_a_request_id_repeated_within_a_file_is_a_duplicate(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "log.csv", [record(request_id="x"), record(request_id="x")])
+    assert api.ingest_file(engine, path).as_dict()["duplicates"] == 1
+
+
+def test_duplicates_across_files_are_skipped(engine: Engine, tmp_path: Path) -> None:
+    first = write_csv(tmp_path / "one.csv", [record(request_id="x"), record(request_id="y")])
+    second = write_jsonl(tmp_path / "two.jsonl", [record(request_id="y"), record(request_id="z")])
+    api.ingest_file(engine, first)
+    result = api.ingest_file(engine, second)
+    assert (result.accepted, result.duplicates) == (1, 1)
+
+
+def test_rows_from_many_batches_all_reach_the_log_and_the_rollups(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "log.csv", generated_records(1200))
+    result = api.ingest_file(engine, path, batch_size=100)
+    assert result.accepted == stored_requests(engine) == rolled_up_requests(engine) == 1200
+
+
+def test_export_usage_totals_equal_an_independent_sum_of_the_input(engine: Engine, tmp_path: Path) -> None:
+    rows = generated_records(600)
+    api.ingest_file(engine, write_csv(tmp_path / "log.csv", rows))
+    exported = list(csv.DictReader(StringIO(api.export_csv(engine, "usage"))))
+    expected: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)
+    for r in rows:
+        sums = expected[(r["timestamp"][:10], r["model_id"])]
+        sums[0] += 1
+        sums[1] += 0 if r["success"] == "true" else 1
+        sums[2] += r["input_tokens"] + r["output_tokens"]
+        sums[3] += Decimal(r["cost"])
+    found = {(e["date"], e["model_id"]): [Decimal(e["requests"]), Decimal(e["failures"]),
+             Decimal(e["input_tokens"]) + Decimal(e["output_tokens"]), Decimal(e["cost_usd"])] for e in exported}
+    assert found == dict(expected)
+
+
+def test_export_usage_has_the_contracted_columns(engine: Engine) -> None:
+    header = api.export_csv(engine, "usage").splitlines()[0]
+    assert header == ("date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cost_usd,"
+                      "avg_response_time_ms,p50_response_time_ms,p95_response_time_ms,avg_quality_rating")
+
+
+def test_jsonl_lines_that_are_not_json_objects_are_rejected_with_their_line(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(json.dumps(record()) + "\n{broken\n[1, 2]\n")
+    result = api.ingest_file(engine, path)
+    assert [(r.line, r.column) for r in result.rejects] == [(2, "*"), (3, "*")]
+    assert result.accepted == 1
+
+
+def test_unusable_file_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("when,which\n2026-01-01,deepseek-chat\n")
+    with pytest.raises(UnusableFile, match="header lacks column"):
+        api.ingest_file(engine, path)
+    assert stored_requests(engine) == 0
+
+
+def test_binary_garbage_is_an_unusable_file(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"timestamp,model_id\n\xff\xfe\x00garbage")
+    with pytest.raises(UnusableFile, match="line 2: not UTF-8"):
+        api.ingest_file(engine, path)
+
+
+def test_log_usage_stores_one_request_and_refuses_a_bad_one(engine: Engine) -> None:
+    assert api.log_usage(engine, **record(request_id="one")) is True
+    assert api.log_usage(engine, **record(request_id="one")) is False
+    with pytest.raises(InvalidInput, match="quality_rating"):
+        api.log_usage(engine, **record(request_id="two", quality_rating=9))
+    assert stored_requests(engine) == 1
+
+
+def _otlp_file(path: Path) -> Path:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("chat deepseek-chat") as span:
+        span.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "deepseek",
+                             "gen_ai.request.model": "deepseek-chat", "gen_ai.usage.input_tokens": 1000,
+                             "gen_ai.usage.output_tokens": 500, "app.request_type": "translation",
+                             "app.language": "fr"})
+    with tracer.start_as_current_span("chat claude") as span:
+        span.set_attributes({"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-3-haiku-20240307",
+                             "gen_ai.usage.input_tokens": 10, "error.type": "timeout"})
+        span.set_status(Status(StatusCode.ERROR, "timed out"))
+    with tracer.start_as_current_span("GET /health"):
+        pass  # no GenAI attributes: ignored
+    path.write_text(MessageToJson(encode_spans(exporter.get_finished_spans())))
+    return path
+
+
+def test_otlp_spans_from_the_sdk_encoder_load(engine: Engine, tmp_path: Path) -> None:
+    result = api.ingest_file(engine, _otlp_file(tmp_path / "spans.json"))
+    assert (result.accepted, result.rejected) == (2, 0)
+    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    by_model = {row["model_id"]: row for row in logs}
+    assert by_model["deepseek-chat"]["cost_usd"] == "0.00082"
+    assert by_model["deepseek-chat"]["request_type"] == "translation"
+    assert (by_model["claude-3-haiku-20240307"]["success"], by_model["claude-3-haiku-20240307"]["error_type"]) == (
+        "False", "timeout")
+
+
+def test_otlp_file_loaded_twice_is_all_duplicates(engine: Engine, tmp_path: Path) -> None:
+    path = _otlp_file(tmp_path / "spans.json")
+    api.ingest_file(engine, path)
+    assert api.ingest_file(engine, path, fmt="otlp").duplicates == 2
+
+
+def test_demo_seeding_is_reproducible_and_not_doubled(engine: Engine) -> None:
+    first = api.seed_demo(engine, days=3, requests=300, seed=11)
+    second = api.seed_demo(engine, days=3, requests=300, seed=11)
+    assert (first.accepted, second.duplicates) == (300, 300)
