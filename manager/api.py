@@ -23,10 +23,29 @@ from manager.rollups import as_utc
 from manager.schema import initialize, schema_is_current
 
 __all__ = [
-    "IngestResult", "Kpis", "add_models", "apply_registry_edits", "audit_trail", "cost_by_day",
-    "data_span", "data_version", "export_csv", "get_model", "ingest_file", "ingest_records",
-    "initialize", "is_empty", "kpis", "list_models", "log_usage", "open_engine", "remove_model",
-    "seed_demo", "update_model", "usage_by_day", "usage_by_model",
+    "IngestResult",
+    "Kpis",
+    "add_models",
+    "apply_registry_edits",
+    "audit_trail",
+    "cost_by_day",
+    "data_span",
+    "data_version",
+    "export_csv",
+    "get_model",
+    "ingest_file",
+    "ingest_records",
+    "initialize",
+    "is_empty",
+    "kpis",
+    "list_models",
+    "log_usage",
+    "open_engine",
+    "remove_model",
+    "seed_demo",
+    "update_model",
+    "usage_by_day",
+    "usage_by_model",
 ]
 
 
@@ -86,8 +105,9 @@ def apply_registry_edits(
     if not (updates or additions or deletions):
         return
     with write_session(engine) as session:
-        registry.apply_edits(session=session, updates=updates or {}, additions=additions,
-                             deletions=deletions, actor=actor)
+        registry.apply_edits(
+            session=session, updates=updates or {}, additions=additions, deletions=deletions, actor=actor
+        )
 
 
 def audit_trail(engine: Engine, *, limit: int = 500) -> pd.DataFrame:
@@ -103,8 +123,20 @@ def is_empty(engine: Engine) -> bool:
     return reports.data_span(engine) is None
 
 
-LOG_COLUMNS = ["request_id", "timestamp", "model_id", "request_type", "language", "input_tokens",
-               "output_tokens", "response_time_ms", "cost_usd", "quality_rating", "success", "error_type"]
+LOG_COLUMNS = [
+    "request_id",
+    "timestamp",
+    "model_id",
+    "request_type",
+    "language",
+    "input_tokens",
+    "output_tokens",
+    "response_time_ms",
+    "cost_usd",
+    "quality_rating",
+    "success",
+    "error_type",
+]
 
 
 def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[list[Any]]:
@@ -115,9 +147,20 @@ def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[
         query = query.where(table.c.timestamp >= low, table.c.timestamp < high)
     with engine.connect() as conn:
         for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(query).mappings():
-            yield [row["request_id"], as_utc(row["timestamp"]).isoformat(), row["model_id"], row["request_type"],
-                   row["language"], row["input_tokens"], row["output_tokens"], row["response_time_ms"],
-                   format_usd(row["cost_nanos"]), row["quality_rating"], row["success"], row["error_type"]]
+            yield [
+                row["request_id"],
+                as_utc(row["timestamp"]).isoformat(),
+                row["model_id"],
+                row["request_type"],
+                row["language"],
+                row["input_tokens"],
+                row["output_tokens"],
+                row["response_time_ms"],
+                format_usd(row["cost_nanos"]),
+                row["quality_rating"],
+                row["success"],
+                row["error_type"],
+            ]
 
 
 def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
@@ -138,6 +181,7 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
 
 def frame_csv(frame: pd.DataFrame) -> str:
     """Return a table exactly as shown, as safe CSV text (timestamps in UTC ISO-8601)."""
+
     def cell(value: Any) -> Any:
         if isinstance(value, pd.Timestamp | datetime):
             return value.isoformat()

@@ -68,15 +68,26 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 
 def cmd_init(engine: Engine, args: argparse.Namespace) -> int:
     added = api.initialize(engine)
-    _print({"models_added": added}, args.json, lambda d: f"schema is current; {d['models_added']} default model(s) added")
+    _print(
+        {"models_added": added}, args.json, lambda d: f"schema is current; {d['models_added']} default model(s) added"
+    )
     return EXIT_OK
 
 
 def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
+    if args.if_empty and not api.is_empty(engine):
+        _print(
+            {"accepted": 0, "skipped": "the database already holds requests"},
+            args.json,
+            lambda d: "the database already holds requests; no demo data added",
+        )
+        return EXIT_OK
     bar = ProgressBar(args.requests, "seeding")
     result = api.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
     bar.close()
-    _print(result.as_dict(), args.json, lambda d: f"{d['accepted']:,} requests stored, {d['duplicates']:,} already there")
+    _print(
+        result.as_dict(), args.json, lambda d: f"{d['accepted']:,} requests stored, {d['duplicates']:,} already there"
+    )
     return EXIT_OK
 
 
@@ -85,9 +96,14 @@ def cmd_ingest(engine: Engine, args: argparse.Namespace) -> int:
     result = api.ingest_file(engine, args.file, fmt=args.format, progress=bar)
     bar.close()
     summary = result.as_dict()
-    _print(summary, args.json, lambda d: (
-        f"{d['accepted']:,} accepted, {d['rejected']:,} rejected, {d['duplicates']:,} duplicates"
-        + (f"; rejects in {d['rejects_file']}" if d["rejects_file"] else "")))
+    _print(
+        summary,
+        args.json,
+        lambda d: (
+            f"{d['accepted']:,} accepted, {d['rejected']:,} rejected, {d['duplicates']:,} duplicates"
+            + (f"; rejects in {d['rejects_file']}" if d["rejects_file"] else "")
+        ),
+    )
     for reject in result.rejects[:5] if not args.json else []:
         print(f"{args.file}: line {reject.line}, column {reject.column}: {reject.reason}", file=sys.stderr)
     return EXIT_PARTIAL if result.rejected else EXIT_OK
@@ -139,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     writer = argparse.ArgumentParser(add_help=False, parents=[as_json])
     writer.add_argument("--actor", default="cli", help="who the audit log records (default: cli)")
 
-    def command(name: str, help_text: str, handler: Callable[[Engine, argparse.Namespace], int],
-                parents: Sequence[argparse.ArgumentParser] = (as_json,)) -> argparse.ArgumentParser:
+    def command(
+        name: str,
+        help_text: str,
+        handler: Callable[[Engine, argparse.Namespace], int],
+        parents: Sequence[argparse.ArgumentParser] = (as_json,),
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, parents=list(parents))
         sub.set_defaults(handler=handler)
         return sub
@@ -150,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--days", type=int, default=30, help="days of traffic ending now (default 30)")
     seed.add_argument("--requests", type=int, default=20_000, help="number of requests (default 20000)")
     seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when any request is already stored")
     ingest = command("ingest", "load request logs from CSV, JSON Lines or OTLP/JSON", cmd_ingest)
     ingest.add_argument("file", type=Path, help="the file to load")
     ingest.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
@@ -166,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("model_id")
     setter.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
     action("add", "add models from a JSON file (an object or a list of them)", writer).add_argument(
-        "--file", required=True, help="JSON file with the new models")
+        "--file", required=True, help="JSON file with the new models"
+    )
     action("remove", "remove a model (its request history stays)", writer).add_argument("model_id")
 
     export = command("export", "write a report as CSV", cmd_export, parents=())

@@ -18,8 +18,14 @@ DEMO_MODELS: dict[str, tuple[float, float, float, float, float]] = {
     "llama2:latest": (0.10, 2600.0, 0.55, 0.040, 3.1),
     "mistral:latest": (0.12, 1900.0, 0.50, 0.025, 3.5),
 }
-REQUEST_TYPES = {"conversation": 0.34, "translation": 0.22, "vocabulary": 0.16, "grammar": 0.14,
-                 "general": 0.10, "specialized": 0.04}
+REQUEST_TYPES = {
+    "conversation": 0.34,
+    "translation": 0.22,
+    "vocabulary": 0.16,
+    "grammar": 0.14,
+    "general": 0.10,
+    "specialized": 0.04,
+}
 LANGUAGES = {"en": 0.38, "es": 0.2, "fr": 0.16, "de": 0.1, "it": 0.06, "ja": 0.05, "zh": 0.05}
 ERROR_TYPES = np.array(["timeout", "rate_limit", "server_error", "invalid_response"])
 
@@ -30,8 +36,9 @@ def _choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.n
     return names[rng.choice(len(names), size=n, p=p / p.sum())]
 
 
-def demo_records(*, days: int = 30, requests: int = 20_000, seed: int = 7,
-                 end: datetime | None = None) -> list[dict[str, Any]]:
+def demo_records(
+    *, days: int = 30, requests: int = 20_000, seed: int = 7, end: datetime | None = None
+) -> list[dict[str, Any]]:
     """Return demo request records: daily and weekly seasonality, per-model latency, error bursts, ratings."""
     if days < 1 or requests < 0:
         raise ValueError("days must be at least 1 and requests not negative")
@@ -64,24 +71,35 @@ def demo_records(*, days: int = 30, requests: int = 20_000, seed: int = 7,
         hour = int(chosen_hours[i])
         failed = draws[i] < (0.33 if hour in bursts[model] else error_rate)
         latency = float(rng.lognormal(np.log(median), sigma)) * (3.0 if failed and draws[i] < 0.1 else 1.0)
-        records.append({
-            "request_id": f"demo-{seed}-{i}",
-            "timestamp": moments[hour] + timedelta(seconds=float(offsets[i])),
-            "model_id": model,
-            "request_type": str(types[i]),
-            "language": str(languages[i]),
-            "input_tokens": int(input_tokens[i]),
-            "output_tokens": 0 if failed else int(output_tokens[i]),
-            "response_time_ms": round(latency, 1),
-            "quality_rating": None if failed or not rated[i] else float(np.clip(round((rating + noise[i]) * 2) / 2, 1, 5)),
-            "success": not failed,
-            "error_type": str(ERROR_TYPES[i % len(ERROR_TYPES)]) if failed else None,
-        })
+        records.append(
+            {
+                "request_id": f"demo-{seed}-{i}",
+                "timestamp": moments[hour] + timedelta(seconds=float(offsets[i])),
+                "model_id": model,
+                "request_type": str(types[i]),
+                "language": str(languages[i]),
+                "input_tokens": int(input_tokens[i]),
+                "output_tokens": 0 if failed else int(output_tokens[i]),
+                "response_time_ms": round(latency, 1),
+                "quality_rating": None
+                if failed or not rated[i]
+                else float(np.clip(round((rating + noise[i]) * 2) / 2, 1, 5)),
+                "success": not failed,
+                "error_type": str(ERROR_TYPES[i % len(ERROR_TYPES)]) if failed else None,
+            }
+        )
     records.sort(key=lambda r: r["timestamp"])
     return records
 
 
-def seed_demo(engine: Engine, *, days: int = 30, requests: int = 20_000, seed: int = 7,
-              end: datetime | None = None, progress: Progress | None = None) -> IngestResult:
+def seed_demo(
+    engine: Engine,
+    *,
+    days: int = 30,
+    requests: int = 20_000,
+    seed: int = 7,
+    end: datetime | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
     """Generate demo traffic and store it through the ingest path; reruns with the same seed add nothing."""
     return ingest_records(engine, demo_records(days=days, requests=requests, seed=seed, end=end), progress=progress)

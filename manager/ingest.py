@@ -127,7 +127,10 @@ def ingest_items(
 
 
 def ingest_records(
-    engine: Engine, records: Iterable[Mapping[str, Any]], *, batch_size: int = BATCH_SIZE,
+    engine: Engine,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> IngestResult:
     """Store many request records (the bulk Python API); rejects are returned, numbered from 1."""
@@ -159,7 +162,11 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
 
 
 def ingest_file(
-    engine: Engine, path: Path | str, *, fmt: str = "auto", batch_size: int = BATCH_SIZE,
+    engine: Engine,
+    path: Path | str,
+    *,
+    fmt: str = "auto",
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> IngestResult:
     """Load a CSV, JSON Lines or OTLP/JSON file; bad rows go to `<file>.rejects.csv`."""

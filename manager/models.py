@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-import json
 
 from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text
@@ -78,9 +77,7 @@ class ModelFields(SQLModel):
     quality_score: float = _ranged("quality_score", 0.7)
     avg_response_time: float = _ranged("avg_response_time", 1000.0)
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
-    model_metadata: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
-    )
+    model_metadata: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     temperature: float = _ranged("temperature", 0.7)
     top_p: float = _ranged("top_p", 1.0)
     frequency_penalty: float = _ranged("frequency_penalty", 0.0)
@@ -167,9 +164,7 @@ class RequestLog(SQLModel, table=True):
         Index("ix_request_log_model_timestamp", "model_id", "timestamp"),
     )
     # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid.
-    id: int | None = Field(
-        default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
-    )
+    id: int | None = Field(default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     request_id: str | None = Field(default=None, max_length=128, unique=True)
     timestamp: datetime = Field(sa_type=DateTime(timezone=True))
     model_id: str = Field(max_length=128)

@@ -24,9 +24,7 @@ def format_usd(nanos: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def request_cost_nanos(
-    input_tokens: int, output_tokens: int, price_in_per_1k: float, price_out_per_1k: float
-) -> int:
+def request_cost_nanos(input_tokens: int, output_tokens: int, price_in_per_1k: float, price_out_per_1k: float) -> int:
     """Return the cost of a request in nano-dollars from per-1k-token dollar prices."""
     # A per-1k price in dollars is the per-token price in micro-dollars, i.e.
     # price * 10**6 nano-dollars per token; Decimal(str()) keeps the price as written.

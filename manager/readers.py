@@ -201,7 +201,9 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
         raise RowError("gen_ai.request.model", "missing")
     return {
         "request_id": f"{_hex_id(span.get('traceId'))}-{_hex_id(span.get('spanId'))}",
-        "timestamp": datetime.fromtimestamp(start // 1_000_000_000, UTC).replace(microsecond=start % 1_000_000_000 // 1000),
+        "timestamp": datetime.fromtimestamp(start // 1_000_000_000, UTC).replace(
+            microsecond=start % 1_000_000_000 // 1000
+        ),
         "model_id": model,
         "request_type": pick("app.request_type", "request_type"),
         "language": pick("app.language", "language"),

@@ -96,7 +96,7 @@ def _timestamp(record: Mapping[str, Any]) -> datetime:
 
 
 def _number(record: Mapping[str, Any], column: str) -> float | None:
-    value = record.get(column)
+    value: Any = record.get(column)
     if _blank(value):
         return None
     if isinstance(value, bool):

@@ -123,7 +123,9 @@ def _with_catalog_prices(data: ModelCreate) -> ModelCreate:
         return data
     return data.model_copy(
         update={
-            "cost_per_1k_input": data.cost_per_1k_input if data.cost_per_1k_input is not None else price.cost_per_1k_input,
+            "cost_per_1k_input": data.cost_per_1k_input
+            if data.cost_per_1k_input is not None
+            else price.cost_per_1k_input,
             "cost_per_1k_output": data.cost_per_1k_output
             if data.cost_per_1k_output is not None
             else price.cost_per_1k_output,
@@ -158,7 +160,9 @@ def add_model(*, session: Session, data: Mapping[str, Any] | ModelCreate, actor:
     return model
 
 
-def update_model(*, session: Session, model_id: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> ModelConfig:
+def update_model(
+    *, session: Session, model_id: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR
+) -> ModelConfig:
     """Apply validated changes to a model and record each changed field in the audit log."""
     values = validate_changes(changes)
     model = get_model(session=session, model_id=model_id)

@@ -17,9 +17,19 @@ HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
 REGISTRY = ModelConfig.__table__  # type: ignore[attr-defined]
 
 USAGE_COLUMNS = [
-    "date", "model_id", "provider", "requests", "successes", "failures", "input_tokens",
-    "output_tokens", "cost_usd", "avg_response_time_ms", "p50_response_time_ms",
-    "p95_response_time_ms", "avg_quality_rating",
+    "date",
+    "model_id",
+    "provider",
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "avg_response_time_ms",
+    "p50_response_time_ms",
+    "p95_response_time_ms",
+    "avg_quality_rating",
 ]
 
 
@@ -122,15 +132,23 @@ def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
         requests = int(part["requests"].sum())
         merged = histogram.merge(histogram.decode(text) for text in part["latency_hist"])
         quality_count = int(part["quality_count"].sum())
-        rows.append([
-            day, model_id, owner.get(str(model_id), ""), requests,
-            int(part["successes"].sum()), int(part["failures"].sum()),
-            int(part["input_tokens"].sum()), int(part["output_tokens"].sum()),
-            format_usd(int(part["cost_nanos"].sum())),
-            round(float(part["latency_sum_ms"].sum()) / requests, 3),
-            _rounded(histogram.quantile(merged, 0.5)), _rounded(histogram.quantile(merged, 0.95)),
-            round(float(part["quality_sum"].sum()) / quality_count, 4) if quality_count else None,
-        ])
+        rows.append(
+            [
+                day,
+                model_id,
+                owner.get(str(model_id), ""),
+                requests,
+                int(part["successes"].sum()),
+                int(part["failures"].sum()),
+                int(part["input_tokens"].sum()),
+                int(part["output_tokens"].sum()),
+                format_usd(int(part["cost_nanos"].sum())),
+                round(float(part["latency_sum_ms"].sum()) / requests, 3),
+                _rounded(histogram.quantile(merged, 0.5)),
+                _rounded(histogram.quantile(merged, 0.95)),
+                round(float(part["quality_sum"].sum()) / quality_count, 4) if quality_count else None,
+            ]
+        )
     return rows
 
 
@@ -138,8 +156,16 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-MODEL_SUMMARY_COLUMNS = ["model_id", "provider", "requests", "success_rate", "cost_usd",
-                         "avg_response_time_ms", "p95_response_time_ms", "avg_quality_rating"]
+MODEL_SUMMARY_COLUMNS = [
+    "model_id",
+    "provider",
+    "requests",
+    "success_rate",
+    "cost_usd",
+    "avg_response_time_ms",
+    "p95_response_time_ms",
+    "avg_quality_rating",
+]
 
 
 def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
@@ -153,14 +179,16 @@ def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
         requests = int(part["requests"].sum())
         merged = histogram.merge(histogram.decode(text) for text in part["latency_hist"])
         quality_count = int(part["quality_count"].sum())
-        rows.append({
-            "model_id": model_id,
-            "provider": owner.get(str(model_id), ""),
-            "requests": requests,
-            "success_rate": float(part["successes"].sum()) / requests,
-            "cost_usd": int(part["cost_nanos"].sum()) / NANOS_PER_USD,
-            "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
-            "p95_response_time_ms": histogram.quantile(merged, 0.95),
-            "avg_quality_rating": float(part["quality_sum"].sum()) / quality_count if quality_count else None,
-        })
+        rows.append(
+            {
+                "model_id": model_id,
+                "provider": owner.get(str(model_id), ""),
+                "requests": requests,
+                "success_rate": float(part["successes"].sum()) / requests,
+                "cost_usd": int(part["cost_nanos"].sum()) / NANOS_PER_USD,
+                "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
+                "p95_response_time_ms": histogram.quantile(merged, 0.95),
+                "avg_quality_rating": float(part["quality_sum"].sum()) / quality_count if quality_count else None,
+            }
+        )
     return pd.DataFrame(rows, columns=MODEL_SUMMARY_COLUMNS).sort_values("requests", ascending=False, ignore_index=True)

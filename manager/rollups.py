@@ -97,8 +97,17 @@ def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
     return per_model
 
 
-_COUNTERS = ("requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos",
-             "latency_sum_ms", "quality_sum", "quality_count")
+_COUNTERS = (
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cost_nanos",
+    "latency_sum_ms",
+    "quality_sum",
+    "quality_count",
+)
 
 
 def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
@@ -122,15 +131,27 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
             merged["latency_hist"] = histogram.encode(histogram.merge([histogram.decode(old_hist), delta.hist]))
             updates.append({"k_hour": key[0], "k_model": key[1], "k_type": key[2], "k_lang": key[3], **merged})
         else:
-            inserts.append({"hour": key[0], "model_id": key[1], "request_type": key[2], "language": key[3],
-                            **values, "latency_hist": histogram.encode(delta.hist)})
+            inserts.append(
+                {
+                    "hour": key[0],
+                    "model_id": key[1],
+                    "request_type": key[2],
+                    "language": key[3],
+                    **values,
+                    "latency_hist": histogram.encode(delta.hist),
+                }
+            )
     if inserts:
         conn.execute(insert(HOURLY), inserts)
     if updates:
         statement = (
             update(HOURLY)
-            .where(HOURLY.c.hour == bindparam("k_hour"), HOURLY.c.model_id == bindparam("k_model"),
-                   HOURLY.c.request_type == bindparam("k_type"), HOURLY.c.language == bindparam("k_lang"))
+            .where(
+                HOURLY.c.hour == bindparam("k_hour"),
+                HOURLY.c.model_id == bindparam("k_model"),
+                HOURLY.c.request_type == bindparam("k_type"),
+                HOURLY.c.language == bindparam("k_lang"),
+            )
             .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist")})
         )
         conn.execute(statement, updates)
@@ -140,8 +161,10 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
     """Add batch sums to each model's all-time usage stats."""
     if not per_model:
         return
-    found = {row["model_id"]: row for row in conn.execute(
-        select(STATS).where(STATS.c.model_id.in_(list(per_model)))).mappings()}
+    found = {
+        row["model_id"]: row
+        for row in conn.execute(select(STATS).where(STATS.c.model_id.in_(list(per_model)))).mappings()
+    }
     for model_id, delta in per_model.items():
         row = found.get(model_id)
         values = {
@@ -155,15 +178,19 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
             "quality_count": delta.quality_count,
         }
         if row is None:
-            conn.execute(insert(STATS).values(model_id=model_id, first_used=delta.first, last_used=delta.last, **values))
+            conn.execute(
+                insert(STATS).values(model_id=model_id, first_used=delta.first, last_used=delta.last, **values)
+            )
             continue
         first, last = as_utc(row["first_used"]), as_utc(row["last_used"])
         conn.execute(
             update(STATS)
             .where(STATS.c.model_id == model_id)
-            .values({
-                **{k: STATS.c[k] + v for k, v in values.items()},
-                "first_used": min(first, delta.first) if delta.first else first,
-                "last_used": max(last, delta.last) if delta.last else last,
-            })
+            .values(
+                {
+                    **{k: STATS.c[k] + v for k, v in values.items()},
+                    "first_used": min(first, delta.first) if delta.first else first,
+                    "last_used": max(last, delta.last) if delta.last else last,
+                }
+            )
         )

@@ -24,42 +24,43 @@ def engine() -> Engine:
     return _engine(database_url())
 
 
-def data_version() -> int:
-    """Return the data version; every write bumps it, which retires cached reads."""
-    return api.data_version(engine())
+def data_version() -> str:
+    """Return the database's identity and data version; every write bumps it, which retires cached reads."""
+    current = engine()
+    return f"{current.url.render_as_string(hide_password=True)}@{api.data_version(current)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _data_span(_engine: Engine, version: int) -> tuple[date, date] | None:
+def _data_span(_engine: Engine, version: str) -> tuple[date, date] | None:
     return api.data_span(_engine)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def kpis(_engine: Engine, version: int, start: date, end: date) -> api.Kpis:
+def kpis(_engine: Engine, version: str, start: date, end: date) -> api.Kpis:
     """Return the window's KPIs (cached per data version)."""
     return api.kpis(_engine, start, end)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cost_by_day(_engine: Engine, version: int, start: date, end: date) -> pd.DataFrame:
+def cost_by_day(_engine: Engine, version: str, start: date, end: date) -> pd.DataFrame:
     """Return cost per day and model (cached per data version)."""
     return api.cost_by_day(_engine, start, end)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def usage_by_model(_engine: Engine, version: int, start: date, end: date) -> pd.DataFrame:
+def usage_by_model(_engine: Engine, version: str, start: date, end: date) -> pd.DataFrame:
     """Return the per-model summary of the window (cached per data version)."""
     return api.usage_by_model(_engine, start, end)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def models(_engine: Engine, version: int) -> pd.DataFrame:
+def models(_engine: Engine, version: str) -> pd.DataFrame:
     """Return the registry as a table (cached per data version)."""
     return pd.DataFrame(api.list_models(_engine))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def audit_trail(_engine: Engine, version: int) -> pd.DataFrame:
+def audit_trail(_engine: Engine, version: str) -> pd.DataFrame:
     """Return the newest registry changes (cached per data version)."""
     return api.audit_trail(_engine)
 

@@ -84,7 +84,9 @@ def _pending() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[st
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     # Cells left empty in the editor arrive as None/NaN: leave those fields to their defaults.
     read_only = {"price", "created_at", "updated_at"}
-    return {k: v for k, v in row.items() if k not in read_only and not (v is None or (isinstance(v, float) and pd.isna(v)))}
+    return {
+        k: v for k, v in row.items() if k not in read_only and not (v is None or (isinstance(v, float) and pd.isna(v)))
+    }
 
 
 def _save() -> None:
@@ -109,8 +111,12 @@ def _confirm_delete(model_ids: list[str]) -> None:
 
 updates, additions, deletions = _pending()
 pending = len(updates) + len(additions) + len(deletions)
-if st.button(f"Save {pending} change(s)" if pending else "Save changes", key="save_registry",
-             type="primary", disabled=not pending):
+if st.button(
+    f"Save {pending} change(s)" if pending else "Save changes",
+    key="save_registry",
+    type="primary",
+    disabled=not pending,
+):
     if deletions:
         _confirm_delete(deletions)
     else:
@@ -131,10 +137,20 @@ trail = common.audit_trail(engine, version)
 if trail.empty:
     st.info("No changes recorded yet. Every edit made here or with `python -m manager models` appears here.")
 else:
-    st.dataframe(trail, key="audit_table", hide_index=True, column_config={
-        "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-        "actor": "Who", "model_id": "Model", "action": "Action", "field": "Field",
-        "old_value": "Old value", "new_value": "New value",
-    })
-    st.download_button("Download CSV", common.csv_bytes(trail), file_name="registry-audit.csv",
-                       mime="text/csv", key="download_audit")
+    st.dataframe(
+        trail,
+        key="audit_table",
+        hide_index=True,
+        column_config={
+            "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "actor": "Who",
+            "model_id": "Model",
+            "action": "Action",
+            "field": "Field",
+            "old_value": "Old value",
+            "new_value": "New value",
+        },
+    )
+    st.download_button(
+        "Download CSV", common.csv_bytes(trail), file_name="registry-audit.csv", mime="text/csv", key="download_audit"
+    )

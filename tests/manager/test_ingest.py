@@ -78,15 +78,24 @@ def test_export_usage_totals_equal_an_independent_sum_of_the_input(engine: Engin
         sums[1] += 0 if r["success"] == "true" else 1
         sums[2] += r["input_tokens"] + r["output_tokens"]
         sums[3] += Decimal(r["cost"])
-    found = {(e["date"], e["model_id"]): [Decimal(e["requests"]), Decimal(e["failures"]),
-             Decimal(e["input_tokens"]) + Decimal(e["output_tokens"]), Decimal(e["cost_usd"])] for e in exported}
+    found = {
+        (e["date"], e["model_id"]): [
+            Decimal(e["requests"]),
+            Decimal(e["failures"]),
+            Decimal(e["input_tokens"]) + Decimal(e["output_tokens"]),
+            Decimal(e["cost_usd"]),
+        ]
+        for e in exported
+    }
     assert found == dict(expected)
 
 
 def test_export_usage_has_the_contracted_columns(engine: Engine) -> None:
     header = api.export_csv(engine, "usage").splitlines()[0]
-    assert header == ("date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cost_usd,"
-                      "avg_response_time_ms,p50_response_time_ms,p95_response_time_ms,avg_quality_rating")
+    assert header == (
+        "date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cost_usd,"
+        "avg_response_time_ms,p50_response_time_ms,p95_response_time_ms,avg_quality_rating"
+    )
 
 
 def test_jsonl_lines_that_are_not_json_objects_are_rejected_with_their_line(engine: Engine, tmp_path: Path) -> None:
@@ -126,13 +135,26 @@ def _otlp_file(path: Path) -> Path:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("chat deepseek-chat") as span:
-        span.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "deepseek",
-                             "gen_ai.request.model": "deepseek-chat", "gen_ai.usage.input_tokens": 1000,
-                             "gen_ai.usage.output_tokens": 500, "app.request_type": "translation",
-                             "app.language": "fr"})
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "deepseek",
+                "gen_ai.request.model": "deepseek-chat",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 500,
+                "app.request_type": "translation",
+                "app.language": "fr",
+            }
+        )
     with tracer.start_as_current_span("chat claude") as span:
-        span.set_attributes({"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-3-haiku-20240307",
-                             "gen_ai.usage.input_tokens": 10, "error.type": "timeout"})
+        span.set_attributes(
+            {
+                "gen_ai.system": "anthropic",
+                "gen_ai.request.model": "claude-3-haiku-20240307",
+                "gen_ai.usage.input_tokens": 10,
+                "error.type": "timeout",
+            }
+        )
         span.set_status(Status(StatusCode.ERROR, "timed out"))
     with tracer.start_as_current_span("GET /health"):
         pass  # no GenAI attributes: ignored
@@ -148,7 +170,9 @@ def test_otlp_spans_from_the_sdk_encoder_load(engine: Engine, tmp_path: Path) ->
     assert by_model["deepseek-chat"]["cost_usd"] == "0.00082"
     assert by_model["deepseek-chat"]["request_type"] == "translation"
     assert (by_model["claude-3-haiku-20240307"]["success"], by_model["claude-3-haiku-20240307"]["error_type"]) == (
-        "False", "timeout")
+        "False",
+        "timeout",
+    )
 
 
 def test_otlp_file_loaded_twice_is_all_duplicates(engine: Engine, tmp_path: Path) -> None:

@@ -10,8 +10,13 @@ NEW = {"model_id": "gpt-4o-mini", "provider": "openai", "name": "GPT-4o mini"}
 def test_init_loads_the_five_default_models_once(engine: Engine) -> None:
     assert api.initialize(engine) == 0
     ids = [m["model_id"] for m in api.list_models(engine)]
-    assert ids == ["claude-3-haiku-20240307", "deepseek-chat", "llama2:latest", "mistral-small-latest",
-                   "mistral:latest"]
+    assert ids == [
+        "claude-3-haiku-20240307",
+        "deepseek-chat",
+        "llama2:latest",
+        "mistral-small-latest",
+        "mistral:latest",
+    ]
 
 
 def test_cloud_defaults_carry_catalog_prices_and_local_ones_are_free(engine: Engine) -> None:

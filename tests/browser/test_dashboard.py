@@ -1,0 +1,110 @@
+"""The dashboard in Debian's Chromium, driven by Playwright against `streamlit run` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from manager import api
+from tests.conftest import free_port, unavailable, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(__file__).with_name("screenshots")
+CHROMIUM = "/usr/bin/chromium"
+PAGES = [("", "overview"), ("registry", "registry")]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the dashboard on a seeded SQLite file; yield its address."""
+    path = tmp_path_factory.mktemp("browser") / "manager.db"
+    engine = api.open_engine(f"sqlite:///{path}")
+    api.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
+    engine.dispose()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Launch Debian's Chromium through Playwright."""
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize(("path", "name"), PAGES)
+def test_each_page_renders_without_an_exception(server: str, browser, path: str, name: str) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/{path}")
+    expect(page.get_by_test_id("stApp")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stHeading").first).to_be_visible(timeout=30_000)
+    if name == "overview":
+        expect(page.locator(".js-plotly-plot .plot-container").first).to_be_visible(timeout=30_000)
+    else:
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_test_id("stException").count() == 0
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.close()
+
+
+def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    button = page.get_by_test_id("stDownloadButton").first
+    expect(button).to_be_visible(timeout=30_000)
+    with page.expect_download() as download:
+        button.click()
+    target = tmp_path / "usage.csv"
+    download.value.save_as(target)
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("model_id,provider,requests,success_rate,cost_usd")
+    assert len(lines) == 6
+    page.close()

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from manager.cli import build_parser, main
+from tests.utils.factories import generated_records, record, write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(db_url: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--db", db_url, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_prints_the_json_contract_and_exits_0(db_url: str, tmp_path: Path, capsys) -> None:
+    path = write_csv(tmp_path / "log.csv", generated_records(20))
+    code, out, _ = run(db_url, "ingest", str(path), "--json", capsys=capsys)
+    assert code == 0
+    assert json.loads(out) == {"accepted": 20, "rejected": 0, "duplicates": 0, "rejects_file": None}
+
+
+def test_ingest_with_some_bad_rows_exits_3(db_url: str, tmp_path: Path, capsys) -> None:
+    path = write_csv(tmp_path / "log.csv", [record(request_id="a"), record(request_id="b", model_id="nope")])
+    code, out, _ = run(db_url, "ingest", str(path), "--json", capsys=capsys)
+    assert code == 3
+    assert json.loads(out)["rejects_file"] == str(tmp_path / "log.csv.rejects.csv")
+
+
+def test_ingest_of_an_unusable_file_exits_2_naming_it(db_url: str, tmp_path: Path, capsys) -> None:
+    code, _, err = run(db_url, "ingest", str(tmp_path / "missing.csv"), capsys=capsys)
+    assert code == 2
+    assert "missing.csv" in err
+
+
+def test_models_list_json_uses_spec_field_names(db_url: str, capsys) -> None:
+    code, out, _ = run(db_url, "models", "list", "--json", capsys=capsys)
+    haiku = next(m for m in json.loads(out) if m["model_id"] == "claude-3-haiku-20240307")
+    assert code == 0
+    assert haiku["supported_languages"][:2] == ["en", "es"]
+    assert {"provider", "cost_per_1k_input", "cost_per_1k_output", "quality_score", "metadata"} <= haiku.keys()
+
+
+def test_models_set_parses_json_values(db_url: str, capsys) -> None:
+    run(db_url, "models", "set", "deepseek-chat", "priority=2", 'tags=["cheap"]', "name=DeepSeek V3", capsys=capsys)
+    code, out, _ = run(db_url, "models", "show", "deepseek-chat", capsys=capsys)
+    shown = json.loads(out)
+    assert (shown["priority"], shown["tags"], shown["name"]) == (2, ["cheap"], "DeepSeek V3")
+
+
+def test_models_set_out_of_range_exits_2_with_the_range(db_url: str, capsys) -> None:
+    code, _, err = run(db_url, "models", "set", "deepseek-chat", "top_p=3", capsys=capsys)
+    assert code == 2
+    assert "top_p: 3 is out of range (allowed 0 to 1)" in err
+
+
+def test_models_add_and_remove(db_url: str, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "new.json"
+    spec.write_text(json.dumps({"model_id": "gpt-4o", "provider": "openai", "name": "GPT-4o"}))
+    assert run(db_url, "models", "add", "--file", str(spec), capsys=capsys)[0] == 0
+    assert run(db_url, "models", "remove", "gpt-4o", capsys=capsys)[0] == 0
+    assert run(db_url, "models", "show", "gpt-4o", capsys=capsys)[0] == 2
+
+
+def test_export_usage_writes_the_file(db_url: str, tmp_path: Path, capsys) -> None:
+    run(db_url, "ingest", str(write_csv(tmp_path / "log.csv", generated_records(30))), capsys=capsys)
+    out = tmp_path / "usage.csv"
+    code, _, _ = run(
+        db_url, "export", "usage", "--from", "2026-03-01", "--to", "2026-03-01", "--out", str(out), capsys=capsys
+    )
+    dates = {line.split(",")[0] for line in out.read_text().splitlines()[1:]}
+    assert code == 0
+    assert dates == {"2026-03-01"}
+
+
+def _commands() -> list[str]:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    names = []
+    for name, sub in commands.choices.items():
+        nested = [a for a in sub._actions if a.dest == "models_action"]
+        names += [f"{name} {n}" for n in nested[0].choices] if nested else [name]
+    return names
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_and_appears_in_the_readme(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "manager", *command.split(), "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) > 3
+    assert f"python -m manager {command}" in (ROOT / "README.md").read_text()

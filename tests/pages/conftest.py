@@ -1,0 +1,30 @@
+"""Page tests run the real app with AppTest against a fresh database of each backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from manager import api
+
+DEMO_END = datetime(2026, 3, 10, tzinfo=UTC)
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], AppTest]:
+    """Return a factory of AppTests of app.py on the test's database."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return lambda: AppTest.from_file(APP, default_timeout=60)
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    """Return the test's engine with ten days of demo traffic ending 2026-03-10."""
+    api.seed_demo(engine, days=10, requests=3000, seed=3, end=DEMO_END)
+    return engine
