@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from manager import histogram
 from manager.models import ModelUsageStats, UsageHourly
@@ -114,13 +114,15 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
     """Add batch sums to the hourly rollup rows (caller holds the write lock)."""
     if not hourly:
         return
-    keys = list(hourly)
+    # One range scan on the primary key's leading column beats a long list of key tuples.
+    hours = [key[0] for key in hourly]
+    models = sorted({key[1] for key in hourly})
+    query = select(HOURLY).where(HOURLY.c.hour >= min(hours), HOURLY.c.hour <= max(hours),
+                                 HOURLY.c.model_id.in_(models))
     existing: dict[RollupKey, tuple[dict[str, float], str]] = {}
-    key_cols = (HOURLY.c.hour, HOURLY.c.model_id, HOURLY.c.request_type, HOURLY.c.language)
-    for start in range(0, len(keys), 200):
-        chunk = keys[start : start + 200]
-        for row in conn.execute(select(HOURLY).where(tuple_(*key_cols).in_(chunk))).mappings():
-            key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])
+    for row in conn.execute(query).mappings():
+        key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])
+        if key in hourly:
             existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"])
     inserts, updates = [], []
     for key, delta in hourly.items():

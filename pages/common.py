@@ -71,6 +71,11 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return api.frame_csv(frame).encode("utf-8")
 
 
+def has_traffic() -> bool:
+    """Return True when any request is stored."""
+    return _data_span(engine(), data_version()) is not None
+
+
 def default_range() -> tuple[date, date]:
     """Return the last DEFAULT_DAYS days that end on the newest day with traffic (today when none)."""
     span = _data_span(engine(), data_version())

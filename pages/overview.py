@@ -12,7 +12,7 @@ version = common.data_version()
 start, end = common.date_range()
 st.caption(f"{start:%d %b %Y} to {end:%d %b %Y}, UTC")
 
-if api.is_empty(engine):
+if not common.has_traffic():
     st.info(
         "No requests are stored yet. Load logs with `python -m manager ingest FILE`, "
         "let your application call `log_usage`, or load a month of demo traffic to look around."
