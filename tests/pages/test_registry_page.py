@@ -65,3 +65,9 @@ def test_a_new_row_is_added_with_catalog_prices(app: Callable[[], AppTest], engi
     at.button(key="save_registry").click().run()
     assert not at.error
     assert api.get_model(engine, "gpt-4o-mini")["price"] != "unpriced"
+
+
+def test_registry_page_on_a_database_with_traffic(app: Callable[[], AppTest], seeded: Engine) -> None:
+    at = registry_page(app)
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 5
