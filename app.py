@@ -10,6 +10,8 @@ navigation = st.navigation(
     {
         "Monitor": [
             st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+            st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
+            st.Page("pages/performance.py", title="Performance", icon=":material/speed:"),
         ],
         "Configure": [
             st.Page("pages/registry.py", title="Registry", icon=":material/table_edit:"),

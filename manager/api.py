@@ -10,7 +10,24 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from manager import registry, reports
+from manager import analytics, registry, reports
+from manager.analytics import (
+    DIMENSIONS,
+    GRANULARITIES,
+    Filters,
+    Recommendation,
+    SystemOverview,
+    errors_by_type,
+    filter_options,
+    frontier,
+    latency_distribution,
+    latency_over_time,
+    performance_report,
+    period_totals,
+    recommendations,
+    system_overview,
+    usage_series,
+)
 from manager.db import create_db_engine, data_version, read_session, write_session
 from manager.demo import seed_demo
 from manager.errors import InvalidInput
@@ -21,8 +38,14 @@ from manager.money import format_usd
 from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
 from manager.rollups import as_utc
 from manager.schema import initialize, schema_is_current
+from manager.scoring import HIGHER_IS_BETTER as RANKING_METRICS
+from manager.scoring import describe_composite
 
 __all__ = [
+    "DIMENSIONS", "GRANULARITIES", "RANKING_METRICS",
+    "Filters", "Recommendation", "SystemOverview", "errors_by_type", "filter_options", "frontier",
+    "latency_distribution", "latency_over_time", "performance_report", "recommendations", "system_overview",
+    "usage_series", "describe_composite", "period_totals",
     "IngestResult",
     "Kpis",
     "add_models",
@@ -123,6 +146,7 @@ def is_empty(engine: Engine) -> bool:
     return reports.data_span(engine) is None
 
 
+EXPORT_KINDS = ("registry", "usage", "performance", "logs")
 LOG_COLUMNS = [
     "request_id",
     "timestamp",
@@ -164,7 +188,7 @@ def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[
 
 
 def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
-    """Return a report as CSV text: 'registry', 'usage' (per day and model) or 'logs' (raw requests)."""
+    """Return a report as CSV text: registry, usage (per day and model), performance or logs (raw requests)."""
     if kind == "registry":
         rows = list_models(engine)
         header = registry.public_fields() + ["price"]
@@ -174,9 +198,15 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
         if span is None:
             return csv_text(reports.USAGE_COLUMNS, [])
         return csv_text(reports.USAGE_COLUMNS, usage_by_day(engine, start or span[0], end or span[1]))
+    if kind == "performance":
+        span = data_span(engine)
+        if span is None:
+            return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, [])
+        report = performance_report(engine, start or span[0], end or span[1])
+        return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, analytics.performance_export_rows(report))
     if kind == "logs":
         return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
-    raise InvalidInput([f"export kind {kind!r} is not one of registry, usage, logs"])
+    raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
 
 
 def frame_csv(frame: pd.DataFrame) -> str:
@@ -195,3 +225,12 @@ def frame_csv(frame: pd.DataFrame) -> str:
 def json_text(value: Any) -> str:
     """Return a value as compact JSON text, as the registry table shows metadata."""
     return json.dumps(value, separators=(", ", ": "), sort_keys=True)
+
+
+def report(engine: Engine, start: date | None = None, end: date | None = None) -> SystemOverview:
+    """Return the system overview with recommendations over the dates (default: all traffic)."""
+    span = data_span(engine)
+    if span is None:
+        today = datetime.now().date()
+        return system_overview(engine, start or today, end or today)
+    return system_overview(engine, start or span[0], end or span[1])

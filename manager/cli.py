@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from manager import api
+from manager.api import EXPORT_KINDS
 from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.readers import FORMATS
 
 EXIT_OK, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 2, 3
-EXPORT_KINDS = ("registry", "usage", "logs")
 
 
 class ProgressBar:
@@ -145,6 +145,20 @@ def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _overview_text(data: dict[str, Any]) -> str:
+    lines = [f"{data['total_requests']:,} requests, ${data['total_cost_usd']:,.2f}"]
+    if data["success_rate"] is not None:
+        lines[0] += f", {data['success_rate']:.2%} succeeded"
+    lines += [f"top {p['rank']}: {p['model_id']} (score {p['score']:.3f})" for p in data["top_performers"]]
+    lines += [f"- {r['model_id']}: {r['action']} ({r['evidence']})" for r in data["recommendations"]]
+    return "\n".join(lines)
+
+
+def cmd_report(engine: Engine, args: argparse.Namespace) -> int:
+    _print(api.report(engine, args.date_from, args.date_to).as_dict(), args.json, _overview_text)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every command and its help."""
     parser = argparse.ArgumentParser(prog="python -m manager", description="Operate the AI model manager.")
@@ -190,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", required=True, help="JSON file with the new models"
     )
     action("remove", "remove a model (its request history stays)", writer).add_argument("model_id")
+
+    report = command("report", "system overview, top performers and recommendations", cmd_report)
+    report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
+    report.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
 
     export = command("export", "write a report as CSV", cmd_export, parents=())
     export.add_argument("kind", choices=EXPORT_KINDS, help="which report")

@@ -199,6 +199,8 @@ class UsageHourly(SQLModel, table=True):
     quality_count: int = Field(sa_type=BigInteger)
     # Sparse log-bucket latency histogram as JSON {bucket: count}; see manager.histogram.
     latency_hist: str = Field(sa_type=Text)
+    # Failed requests per error type as JSON {error_type: count}.
+    error_types: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
 
 
 class ModelUsageStats(SQLModel, table=True):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -31,6 +33,7 @@ class Totals:
     quality_sum: float = 0.0
     quality_count: int = 0
     hist: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
     first: datetime | None = None
     last: datetime | None = None
 
@@ -41,6 +44,8 @@ class Totals:
             self.successes += 1
         else:
             self.failures += 1
+            kind = row.error_type or "unknown"
+            self.errors[kind] = self.errors.get(kind, 0) + 1
         self.input_tokens += row.input_tokens
         self.output_tokens += row.output_tokens
         self.cost_nanos += row.cost_nanos
@@ -54,6 +59,25 @@ class Totals:
             self.first = row.timestamp
         if self.last is None or row.timestamp > self.last:
             self.last = row.timestamp
+
+
+def encode_counts(counts: Mapping[str, int]) -> str:
+    """Return counts per label as compact JSON text."""
+    return json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
+
+
+def decode_counts(text: str | None) -> dict[str, int]:
+    """Return counts per label stored as JSON text."""
+    return {str(k): int(v) for k, v in json.loads(text).items()} if text else {}
+
+
+def merge_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Return the sum of several counts per label."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for label, count in part.items():
+            total[label] = total.get(label, 0) + count
+    return total
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -119,18 +143,19 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
     models = sorted({key[1] for key in hourly})
     query = select(HOURLY).where(HOURLY.c.hour >= min(hours), HOURLY.c.hour <= max(hours),
                                  HOURLY.c.model_id.in_(models))
-    existing: dict[RollupKey, tuple[dict[str, float], str]] = {}
+    existing: dict[RollupKey, tuple[dict[str, float], str, str]] = {}
     for row in conn.execute(query).mappings():
         key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])
         if key in hourly:
-            existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"])
+            existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"], row["error_types"])
     inserts, updates = [], []
     for key, delta in hourly.items():
         values = {c: getattr(delta, c) for c in _COUNTERS}
         if key in existing:
-            old, old_hist = existing[key]
-            merged = {c: old[c] + values[c] for c in _COUNTERS}
+            old, old_hist, old_errors = existing[key]
+            merged: dict[str, Any] = {c: old[c] + values[c] for c in _COUNTERS}
             merged["latency_hist"] = histogram.encode(histogram.merge([histogram.decode(old_hist), delta.hist]))
+            merged["error_types"] = encode_counts(merge_counts([decode_counts(old_errors), delta.errors]))
             updates.append({"k_hour": key[0], "k_model": key[1], "k_type": key[2], "k_lang": key[3], **merged})
         else:
             inserts.append(
@@ -141,6 +166,7 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
                     "language": key[3],
                     **values,
                     "latency_hist": histogram.encode(delta.hist),
+                    "error_types": encode_counts(delta.errors),
                 }
             )
     if inserts:
@@ -154,7 +180,7 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
                 HOURLY.c.request_type == bindparam("k_type"),
                 HOURLY.c.language == bindparam("k_lang"),
             )
-            .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist")})
+            .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist", "error_types")})
         )
         conn.execute(statement, updates)
 

@@ -102,3 +102,89 @@ def date_range() -> tuple[date, date]:
     if len(picked) == 1:
         return picked[0], picked[0]
     return picked[0], picked[1]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def filter_options(_engine: Engine, version: str, start: date, end: date) -> dict[str, list[str]]:
+    """Return the values each traffic filter can take in the window (cached per data version)."""
+    return api.filter_options(_engine, start, end)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def usage_series(
+    _engine: Engine, version: str, start: date, end: date, granularity: str, group_by: str,
+    models: tuple[str, ...], providers: tuple[str, ...], languages: tuple[str, ...], request_types: tuple[str, ...],
+) -> pd.DataFrame:
+    """Return the usage series for the window and filters (cached per data version)."""
+    filters = api.Filters(models, providers, languages, request_types)
+    return api.usage_series(_engine, start, end, granularity=granularity, group_by=group_by, filters=filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def performance_report(_engine: Engine, version: str, start: date, end: date, rank_by: str) -> pd.DataFrame:
+    """Return the ranked performance report (cached per data version)."""
+    return api.performance_report(_engine, start, end, rank_by=rank_by)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def latency_over_time(_engine: Engine, version: str, start: date, end: date, granularity: str) -> pd.DataFrame:
+    """Return latency percentiles per period and model (cached per data version)."""
+    return api.latency_over_time(_engine, start, end, granularity=granularity)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def latency_distribution(_engine: Engine, version: str, start: date, end: date, model_id: str) -> pd.DataFrame:
+    """Return one model's latency histogram (cached per data version)."""
+    return api.latency_distribution(_engine, start, end, model_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def errors_by_type(_engine: Engine, version: str, start: date, end: date, model_id: str) -> pd.DataFrame:
+    """Return one model's failures per error type (cached per data version)."""
+    return api.errors_by_type(_engine, start, end, model_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def system_overview(_engine: Engine, version: str, start: date, end: date) -> api.SystemOverview:
+    """Return totals, breakdowns and top performers (cached per data version)."""
+    return api.system_overview(_engine, start, end, with_recommendations=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def recommendations(_engine: Engine, version: str, start: date, end: date) -> pd.DataFrame:
+    """Return the recommendations as a table (cached per data version)."""
+    rows = [r.as_dict() for r in api.recommendations(_engine, start, end)]
+    return pd.DataFrame(rows, columns=["kind", "model_id", "action", "evidence", "usd_at_stake"])
+
+
+def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict | None = None) -> None:
+    """Draw a table and a CSV download of exactly what it shows."""
+    st.dataframe(frame, key=key, hide_index=True, column_config=column_config, width="stretch")
+    st.download_button("Download CSV", csv_bytes(frame), file_name=file_name, mime="text/csv",
+                       key=f"download_{key}", icon=":material/download:")
+
+
+COLUMN_LABELS: dict[str, object] = {
+    "model_id": "Model",
+    "provider": "Provider",
+    "category": "Category",
+    "requests": st.column_config.NumberColumn("Requests", format="localized"),
+    "successes": st.column_config.NumberColumn("Successes", format="localized"),
+    "failures": st.column_config.NumberColumn("Failures", format="localized"),
+    "input_tokens": st.column_config.NumberColumn("Input tokens", format="localized"),
+    "output_tokens": st.column_config.NumberColumn("Output tokens", format="localized"),
+    "success_rate": st.column_config.NumberColumn("Success rate", format="percent"),
+    "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="dollar"),
+    "cost_per_request_usd": st.column_config.NumberColumn("Cost / request (USD)", format="$%.6f"),
+    "cost_per_1k_tokens_usd": st.column_config.NumberColumn("Cost / 1k tokens (USD)", format="$%.6f"),
+    "avg_response_time_ms": st.column_config.NumberColumn("Avg latency (ms)", format="%.0f"),
+    "p50_response_time_ms": st.column_config.NumberColumn("p50 (ms)", format="%.0f"),
+    "p90_response_time_ms": st.column_config.NumberColumn("p90 (ms)", format="%.0f"),
+    "p95_response_time_ms": st.column_config.NumberColumn("p95 (ms)", format="%.0f"),
+    "p99_response_time_ms": st.column_config.NumberColumn("p99 (ms)", format="%.0f"),
+    "avg_quality_rating": st.column_config.NumberColumn("Avg rating (0-5)", format="%.2f"),
+    "ratings": st.column_config.NumberColumn("Ratings", format="localized"),
+    "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f"),
+    "rank": st.column_config.NumberColumn("Rank"),
+    "usd_at_stake": st.column_config.NumberColumn("At stake (USD)", format="dollar"),
+}

@@ -17,7 +17,7 @@ from tests.conftest import free_port, unavailable, wait_for_port
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(__file__).with_name("screenshots")
 CHROMIUM = "/usr/bin/chromium"
-PAGES = [("", "overview"), ("registry", "registry")]
+PAGES = [("", "overview"), ("usage", "usage"), ("performance", "performance"), ("registry", "registry")]
 
 
 @pytest.fixture(scope="module")
