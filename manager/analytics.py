@@ -23,14 +23,38 @@ GRANULARITIES = {"hour": "h", "day": "D", "week": "W"}
 DIMENSIONS = {"model": "model_id", "provider": "provider", "language": "language", "request type": "request_type"}
 USAGE_MEASURES = ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_usd"]
 PERFORMANCE_COLUMNS = [
-    "model_id", "provider", "category", "requests", "success_rate", "avg_response_time_ms",
-    "p50_response_time_ms", "p90_response_time_ms", "p95_response_time_ms", "p99_response_time_ms",
-    "avg_quality_rating", "ratings", "cost_usd", "cost_per_request_usd", "cost_per_1k_tokens_usd", "score", "rank",
+    "model_id",
+    "provider",
+    "category",
+    "requests",
+    "success_rate",
+    "avg_response_time_ms",
+    "p50_response_time_ms",
+    "p90_response_time_ms",
+    "p95_response_time_ms",
+    "p99_response_time_ms",
+    "avg_quality_rating",
+    "ratings",
+    "cost_usd",
+    "cost_per_request_usd",
+    "cost_per_1k_tokens_usd",
+    "score",
+    "rank",
 ]
 EXPORT_PERFORMANCE_COLUMNS = [
-    "model_id", "provider", "requests", "success_rate", "avg_response_time_ms", "p50_response_time_ms",
-    "p90_response_time_ms", "p95_response_time_ms", "p99_response_time_ms", "avg_quality_rating", "cost_usd",
-    "cost_per_request_usd", "rank",
+    "model_id",
+    "provider",
+    "requests",
+    "success_rate",
+    "avg_response_time_ms",
+    "p50_response_time_ms",
+    "p90_response_time_ms",
+    "p95_response_time_ms",
+    "p99_response_time_ms",
+    "avg_quality_rating",
+    "cost_usd",
+    "cost_per_request_usd",
+    "rank",
 ]
 
 # Thresholds of the recommendations; a rule only speaks with enough evidence behind it.
@@ -68,8 +92,15 @@ def registry_info(engine: Engine) -> dict[str, ModelInfo]:
     """Return each registered model's provider, category, state and prices."""
     with read_session(engine) as session:
         return {
-            m.model_id: ModelInfo(m.provider, str(m.category), m.enabled, str(m.status), m.quality_score,
-                                  m.cost_per_1k_input, m.cost_per_1k_output)
+            m.model_id: ModelInfo(
+                m.provider,
+                str(m.category),
+                m.enabled,
+                str(m.status),
+                m.quality_score,
+                m.cost_per_1k_input,
+                m.cost_per_1k_output,
+            )
             for m in registry.list_models(session=session)
         }
 
@@ -80,8 +111,12 @@ def window(engine: Engine, start: date, end: date, filters: Filters = Filters())
     info = registry_info(engine)
     frame["provider"] = frame["model_id"].map(lambda m: info[m].provider if m in info else "unregistered")
     frame["category"] = frame["model_id"].map(lambda m: info[m].category if m in info else "unregistered")
-    for column, wanted in (("model_id", filters.models), ("provider", filters.providers),
-                           ("language", filters.languages), ("request_type", filters.request_types)):
+    for column, wanted in (
+        ("model_id", filters.models),
+        ("provider", filters.providers),
+        ("language", filters.languages),
+        ("request_type", filters.request_types),
+    ):
         if wanted:
             frame = frame[frame[column].isin(wanted)]
     return frame
@@ -108,7 +143,12 @@ def _period(hours: pd.Series, granularity: str) -> pd.Series:
 
 
 def usage_series(
-    engine: Engine, start: date, end: date, *, granularity: str = "day", group_by: str = "model",
+    engine: Engine,
+    start: date,
+    end: date,
+    *,
+    granularity: str = "day",
+    group_by: str = "model",
     filters: Filters = Filters(),
 ) -> pd.DataFrame:
     """Return requests, outcomes, tokens and cost per period (UTC) and group."""
@@ -120,7 +160,8 @@ def usage_series(
         return pd.DataFrame(columns=columns)
     frame = frame.assign(period=_period(frame["hour"], granularity), group=frame[DIMENSIONS[group_by]])
     sums = frame.groupby(["period", "group"], as_index=False)[
-        ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos"]].sum()
+        ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos"]
+    ].sum()
     sums["cost_usd"] = sums["cost_nanos"] / NANOS_PER_USD
     return sums[columns].sort_values(["period", "group"], ignore_index=True)
 
@@ -139,7 +180,12 @@ def _plain(amount: Decimal) -> str:
 
 
 def performance_report(
-    engine: Engine, start: date, end: date, *, filters: Filters = Filters(), rank_by: str = "score",
+    engine: Engine,
+    start: date,
+    end: date,
+    *,
+    filters: Filters = Filters(),
+    rank_by: str = "score",
 ) -> pd.DataFrame:
     """Return the seed's performance report per model with a composite score, ranked (rank 1 is best)."""
     if rank_by not in HIGHER_IS_BETTER:
@@ -155,35 +201,43 @@ def performance_report(
         ratings = int(part["quality_count"].sum())
         nanos = int(part["cost_nanos"].sum())
         tokens = int(part["input_tokens"].sum() + part["output_tokens"].sum())
-        rows.append({
-            "model_id": model_id,
-            "provider": part["provider"].iloc[0],
-            "category": part["category"].iloc[0],
-            "requests": requests,
-            "success_rate": int(part["successes"].sum()) / requests,
-            "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
-            **{f"p{q}_response_time_ms": histogram.quantile(merged, q / 100) for q in (50, 90, 95, 99)},
-            "avg_quality_rating": float(part["quality_sum"].sum()) / ratings if ratings else None,
-            "ratings": ratings,
-            "cost_nanos": nanos,
-            "cost_usd": nanos / NANOS_PER_USD,
-            "cost_per_request_usd": float(_per_request(nanos, requests)),
-            "cost_per_1k_tokens_usd": nanos / NANOS_PER_USD / tokens * 1000 if tokens else None,
-        })
+        rows.append(
+            {
+                "model_id": model_id,
+                "provider": part["provider"].iloc[0],
+                "category": part["category"].iloc[0],
+                "requests": requests,
+                "success_rate": int(part["successes"].sum()) / requests,
+                "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
+                **{f"p{q}_response_time_ms": histogram.quantile(merged, q / 100) for q in (50, 90, 95, 99)},
+                "avg_quality_rating": float(part["quality_sum"].sum()) / ratings if ratings else None,
+                "ratings": ratings,
+                "cost_nanos": nanos,
+                "cost_usd": nanos / NANOS_PER_USD,
+                "cost_per_request_usd": float(_per_request(nanos, requests)),
+                "cost_per_1k_tokens_usd": nanos / NANOS_PER_USD / tokens * 1000 if tokens else None,
+            }
+        )
     report = pd.DataFrame(rows)
     # Observed ratings (0..5) where there are some, else the registry's quality score (0..1).
-    quality = [r / 5 if pd.notna(r) else (info[m].quality_score if m in info else None)
-               for m, r in zip(report["model_id"], report["avg_quality_rating"], strict=True)]
-    report["score"] = composite_scores(quality, report["success_rate"].tolist(),
-                                       report["p95_response_time_ms"].tolist(),
-                                       report["cost_per_request_usd"].tolist())
+    quality = [
+        r / 5 if pd.notna(r) else (info[m].quality_score if m in info else None)
+        for m, r in zip(report["model_id"], report["avg_quality_rating"], strict=True)
+    ]
+    report["score"] = composite_scores(
+        quality,
+        report["success_rate"].tolist(),
+        report["p95_response_time_ms"].tolist(),
+        report["cost_per_request_usd"].tolist(),
+    )
     return rank(report, rank_by)
 
 
 def rank(report: pd.DataFrame, by: str) -> pd.DataFrame:
     """Return the report ordered best first by a metric, with `rank` 1 for the best (ties by model_id)."""
-    ordered = report.sort_values([by, "model_id"], ascending=[not HIGHER_IS_BETTER[by], True],
-                                 na_position="last", ignore_index=True)
+    ordered = report.sort_values(
+        [by, "model_id"], ascending=[not HIGHER_IS_BETTER[by], True], na_position="last", ignore_index=True
+    )
     ordered["rank"] = range(1, len(ordered) + 1)
     return ordered[[*PERFORMANCE_COLUMNS, "cost_nanos"]] if "cost_nanos" in ordered else ordered
 
@@ -192,19 +246,30 @@ def performance_export_rows(report: pd.DataFrame) -> list[list[Any]]:
     """Return the report as rows of EXPORT_PERFORMANCE_COLUMNS, money as exact decimals."""
     rows = []
     for r in report.to_dict("records"):
-        rows.append([
-            r["model_id"], r["provider"], r["requests"], r["success_rate"],
-            round(r["avg_response_time_ms"], 3),
-            *(round(r[f"p{q}_response_time_ms"], 3) for q in (50, 90, 95, 99)),
-            None if pd.isna(r["avg_quality_rating"]) else r["avg_quality_rating"],
-            format_usd(int(r["cost_nanos"])), _plain(_per_request(int(r["cost_nanos"]), r["requests"])),
-            r["rank"],
-        ])
+        rows.append(
+            [
+                r["model_id"],
+                r["provider"],
+                r["requests"],
+                r["success_rate"],
+                round(r["avg_response_time_ms"], 3),
+                *(round(r[f"p{q}_response_time_ms"], 3) for q in (50, 90, 95, 99)),
+                None if pd.isna(r["avg_quality_rating"]) else r["avg_quality_rating"],
+                format_usd(int(r["cost_nanos"])),
+                _plain(_per_request(int(r["cost_nanos"]), r["requests"])),
+                r["rank"],
+            ]
+        )
     return rows
 
 
 def latency_over_time(
-    engine: Engine, start: date, end: date, *, granularity: str = "day", filters: Filters = Filters(),
+    engine: Engine,
+    start: date,
+    end: date,
+    *,
+    granularity: str = "day",
+    filters: Filters = Filters(),
 ) -> pd.DataFrame:
     """Return p50, p90, p95 and p99 latency (ms) per period and model."""
     frame = window(engine, start, end, filters)
@@ -273,16 +338,27 @@ def recommendations(engine: Engine, start: date, end: date) -> list[Recommendati
     for r in report.to_dict("records"):
         model_id, cost = r["model_id"], r["cost_usd"]
         if r["ratings"] >= MIN_RATINGS and r["avg_quality_rating"] < LOW_RATING:
-            found.append(Recommendation(
-                "low_rating", model_id, "demote: lower its priority or route its traffic elsewhere",
-                f"average rating {r['avg_quality_rating']:.2f} of 5 over {r['ratings']:,} ratings "
-                f"(threshold {LOW_RATING})", cost))
+            found.append(
+                Recommendation(
+                    "low_rating",
+                    model_id,
+                    "demote: lower its priority or route its traffic elsewhere",
+                    f"average rating {r['avg_quality_rating']:.2f} of 5 over {r['ratings']:,} ratings "
+                    f"(threshold {LOW_RATING})",
+                    cost,
+                )
+            )
         error_rate = 1 - r["success_rate"]
         if r["requests"] >= MIN_REQUESTS and error_rate >= HIGH_ERROR_RATE:
-            found.append(Recommendation(
-                "high_error_rate", model_id, "set status to maintenance and investigate",
-                f"{error_rate:.1%} of {r['requests']:,} requests failed (threshold {HIGH_ERROR_RATE:.0%})",
-                cost * error_rate))
+            found.append(
+                Recommendation(
+                    "high_error_rate",
+                    model_id,
+                    "set status to maintenance and investigate",
+                    f"{error_rate:.1%} of {r['requests']:,} requests failed (threshold {HIGH_ERROR_RATE:.0%})",
+                    cost * error_rate,
+                )
+            )
         if tokens is not None and model_id in info and r["ratings"] >= MIN_RATINGS:
             better = _cheaper_equivalent(r, report, info, tokens)
             if better is not None:
@@ -290,14 +366,22 @@ def recommendations(engine: Engine, start: date, end: date) -> list[Recommendati
     active = set(report["model_id"])
     for model_id, model in info.items():
         if model.enabled and model_id not in active:
-            found.append(Recommendation("no_traffic", model_id, "disable it or send it traffic",
-                                        "enabled, but no requests in the window", 0.0))
+            found.append(
+                Recommendation(
+                    "no_traffic",
+                    model_id,
+                    "disable it or send it traffic",
+                    "enabled, but no requests in the window",
+                    0.0,
+                )
+            )
     found += _price_drift(info, tokens)
     return sorted(found, key=lambda rec: (-rec.usd_at_stake, rec.kind, rec.model_id))
 
 
-def _cheaper_equivalent(row: dict[str, Any], report: pd.DataFrame, info: dict[str, ModelInfo],
-                        tokens: pd.DataFrame) -> Recommendation | None:
+def _cheaper_equivalent(
+    row: dict[str, Any], report: pd.DataFrame, info: dict[str, ModelInfo], tokens: pd.DataFrame
+) -> Recommendation | None:
     model_id = row["model_id"]
     used_in, used_out = int(tokens.loc[model_id, "input_tokens"]), int(tokens.loc[model_id, "output_tokens"])
     current = _cost_at(info[model_id], used_in, used_out)
@@ -306,9 +390,14 @@ def _cheaper_equivalent(row: dict[str, Any], report: pd.DataFrame, info: dict[st
     best: tuple[float, str, float] | None = None
     for other in report.to_dict("records"):
         candidate = other["model_id"]
-        if (candidate == model_id or candidate not in info or not info[candidate].enabled
-                or info[candidate].category != info[model_id].category
-                or other["ratings"] < MIN_RATINGS or other["avg_quality_rating"] < row["avg_quality_rating"]):
+        if (
+            candidate == model_id
+            or candidate not in info
+            or not info[candidate].enabled
+            or info[candidate].category != info[model_id].category
+            or other["ratings"] < MIN_RATINGS
+            or other["avg_quality_rating"] < row["avg_quality_rating"]
+        ):
             continue
         projected = _cost_at(info[candidate], used_in, used_out)
         if projected is not None and projected < current and (best is None or projected < best[0]):
@@ -317,10 +406,13 @@ def _cheaper_equivalent(row: dict[str, Any], report: pd.DataFrame, info: dict[st
         return None
     projected, candidate, rating = best
     return Recommendation(
-        "cheaper_equivalent", model_id, f"move its traffic to {candidate}",
+        "cheaper_equivalent",
+        model_id,
+        f"move its traffic to {candidate}",
         f"{candidate} is rated {rating:.2f} vs {row['avg_quality_rating']:.2f} in the same category "
         f"({info[model_id].category}) and would have cost ${projected:,.2f} instead of ${current:,.2f}",
-        current - projected)
+        current - projected,
+    )
 
 
 def _price_drift(info: dict[str, ModelInfo], tokens: pd.DataFrame | None) -> list[Recommendation]:
@@ -329,18 +421,26 @@ def _price_drift(info: dict[str, ModelInfo], tokens: pd.DataFrame | None) -> lis
         listed = catalog_price(model_id, model.provider)
         if listed is None or model.cost_per_1k_input is None or model.cost_per_1k_output is None:
             continue
-        pairs = ((model.cost_per_1k_input, listed.cost_per_1k_input),
-                 (model.cost_per_1k_output, listed.cost_per_1k_output))
+        pairs = (
+            (model.cost_per_1k_input, listed.cost_per_1k_input),
+            (model.cost_per_1k_output, listed.cost_per_1k_output),
+        )
         if all(abs(mine - theirs) <= PRICE_TOLERANCE * max(theirs, 1e-12) for mine, theirs in pairs):
             continue
         stake = 0.0
         if tokens is not None and model_id in tokens.index:
             used_in, used_out = int(tokens.loc[model_id, "input_tokens"]), int(tokens.loc[model_id, "output_tokens"])
             stake = abs(used_in * (pairs[0][0] - pairs[0][1]) + used_out * (pairs[1][0] - pairs[1][1])) / 1000
-        found.append(Recommendation(
-            "price_drift", model_id, "update the registry price to the catalog's",
-            f"registry ${model.cost_per_1k_input:g}/${model.cost_per_1k_output:g} per 1k in/out; "
-            f"catalog ${listed.cost_per_1k_input:g}/${listed.cost_per_1k_output:g} ({listed.source})", stake))
+        found.append(
+            Recommendation(
+                "price_drift",
+                model_id,
+                "update the registry price to the catalog's",
+                f"registry ${model.cost_per_1k_input:g}/${model.cost_per_1k_output:g} per 1k in/out; "
+                f"catalog ${listed.cost_per_1k_input:g}/${listed.cost_per_1k_output:g} ({listed.source})",
+                stake,
+            )
+        )
     return found
 
 
@@ -379,8 +479,9 @@ def _breakdown(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return sums[columns].sort_values("cost_usd", ascending=False, ignore_index=True)
 
 
-def system_overview(engine: Engine, start: date, end: date, *, top: int = 3,
-                    with_recommendations: bool = True) -> SystemOverview:
+def system_overview(
+    engine: Engine, start: date, end: date, *, top: int = 3, with_recommendations: bool = True
+) -> SystemOverview:
     """Return the window's totals, provider and category breakdowns and top performers."""
     frame = window(engine, start, end)
     report = performance_report(engine, start, end)
@@ -392,8 +493,18 @@ def system_overview(engine: Engine, start: date, end: date, *, top: int = 3,
         success_rate=int(frame["successes"].sum()) / requests if requests else None,
         by_provider=_breakdown(frame, "provider"),
         by_category=_breakdown(frame, "category"),
-        top_performers=report.head(top)[["rank", "model_id", "provider", "score", "success_rate",
-                                         "p95_response_time_ms", "avg_quality_rating", "cost_per_request_usd"]],
+        top_performers=report.head(top)[
+            [
+                "rank",
+                "model_id",
+                "provider",
+                "score",
+                "success_rate",
+                "p95_response_time_ms",
+                "avg_quality_rating",
+                "cost_per_request_usd",
+            ]
+        ],
         recommendations=recommendations(engine, start, end) if with_recommendations else [],
     )
 

@@ -141,8 +141,9 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
     # One range scan on the primary key's leading column beats a long list of key tuples.
     hours = [key[0] for key in hourly]
     models = sorted({key[1] for key in hourly})
-    query = select(HOURLY).where(HOURLY.c.hour >= min(hours), HOURLY.c.hour <= max(hours),
-                                 HOURLY.c.model_id.in_(models))
+    query = select(HOURLY).where(
+        HOURLY.c.hour >= min(hours), HOURLY.c.hour <= max(hours), HOURLY.c.model_id.in_(models)
+    )
     existing: dict[RollupKey, tuple[dict[str, float], str, str]] = {}
     for row in conn.execute(query).mappings():
         key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])

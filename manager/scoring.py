@@ -8,6 +8,7 @@ from collections.abc import Sequence
 # How the composite performance score weighs its parts (they sum to 1).
 COMPOSITE_WEIGHTS = {"quality": 0.35, "reliability": 0.30, "speed": 0.20, "cost": 0.15}
 
+
 def describe_composite() -> str:
     """Return how the composite score is made, in words."""
     names = {"quality": "quality", "reliability": "success rate", "speed": "p95 speed", "cost": "cost per request"}

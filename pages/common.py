@@ -112,8 +112,16 @@ def filter_options(_engine: Engine, version: str, start: date, end: date) -> dic
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def usage_series(
-    _engine: Engine, version: str, start: date, end: date, granularity: str, group_by: str,
-    models: tuple[str, ...], providers: tuple[str, ...], languages: tuple[str, ...], request_types: tuple[str, ...],
+    _engine: Engine,
+    version: str,
+    start: date,
+    end: date,
+    granularity: str,
+    group_by: str,
+    models: tuple[str, ...],
+    providers: tuple[str, ...],
+    languages: tuple[str, ...],
+    request_types: tuple[str, ...],
 ) -> pd.DataFrame:
     """Return the usage series for the window and filters (cached per data version)."""
     filters = api.Filters(models, providers, languages, request_types)
@@ -160,8 +168,14 @@ def recommendations(_engine: Engine, version: str, start: date, end: date) -> pd
 def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict | None = None) -> None:
     """Draw a table and a CSV download of exactly what it shows."""
     st.dataframe(frame, key=key, hide_index=True, column_config=column_config, width="stretch")
-    st.download_button("Download CSV", csv_bytes(frame), file_name=file_name, mime="text/csv",
-                       key=f"download_{key}", icon=":material/download:")
+    st.download_button(
+        "Download CSV",
+        csv_bytes(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"download_{key}",
+        icon=":material/download:",
+    )
 
 
 COLUMN_LABELS: dict[str, object] = {

@@ -63,28 +63,50 @@ chart.update_layout(yaxis_tickprefix="$", legend_title_text="Model", bargap=0.15
 st.plotly_chart(chart, key="cost_chart")
 
 st.subheader("By model")
-common.table(common.usage_by_model(engine, version, start, end), key="model_summary",
-             file_name=f"usage-by-model-{start}-{end}.csv", column_config=common.COLUMN_LABELS)
+common.table(
+    common.usage_by_model(engine, version, start, end),
+    key="model_summary",
+    file_name=f"usage-by-model-{start}-{end}.csv",
+    column_config=common.COLUMN_LABELS,
+)
 
 overview = common.system_overview(engine, version, start, end)
 left, right = st.columns(2)
 with left:
     st.subheader("By provider")
-    by_provider = px.pie(overview.by_provider, names="provider", values="cost_usd", hole=0.5,
-                         title="Cost share by provider (USD)")
+    by_provider = px.pie(
+        overview.by_provider, names="provider", values="cost_usd", hole=0.5, title="Cost share by provider (USD)"
+    )
     by_provider.update_traces(hovertemplate="%{label}: $%{value:,.2f} (%{percent})<extra></extra>")
     st.plotly_chart(by_provider, key="provider_chart")
-    common.table(overview.by_provider, key="provider_table", file_name=f"by-provider-{start}-{end}.csv",
-                 column_config=common.COLUMN_LABELS)
+    common.table(
+        overview.by_provider,
+        key="provider_table",
+        file_name=f"by-provider-{start}-{end}.csv",
+        column_config=common.COLUMN_LABELS,
+    )
 with right:
     st.subheader("By category")
-    by_category = px.bar(overview.by_category, x="category", y="requests", title="Requests by model category",
-                         labels={"category": "Category", "requests": "Requests"})
+    by_category = px.bar(
+        overview.by_category,
+        x="category",
+        y="requests",
+        title="Requests by model category",
+        labels={"category": "Category", "requests": "Requests"},
+    )
     st.plotly_chart(by_category, key="category_chart")
-    common.table(overview.by_category, key="category_table", file_name=f"by-category-{start}-{end}.csv",
-                 column_config=common.COLUMN_LABELS)
+    common.table(
+        overview.by_category,
+        key="category_table",
+        file_name=f"by-category-{start}-{end}.csv",
+        column_config=common.COLUMN_LABELS,
+    )
 
 st.subheader("Top performers")
 st.caption(api.describe_composite())
-common.table(overview.top_performers, key="top_performers", file_name=f"top-performers-{start}-{end}.csv",
-             column_config=common.COLUMN_LABELS)
+common.table(
+    overview.top_performers,
+    key="top_performers",
+    file_name=f"top-performers-{start}-{end}.csv",
+    column_config=common.COLUMN_LABELS,
+)

@@ -8,11 +8,18 @@ from manager import api
 from pages import common
 
 METRIC_LABELS = {
-    "score": "Composite score", "requests": "Requests", "success_rate": "Success rate",
-    "avg_quality_rating": "Average rating", "avg_response_time_ms": "Average latency",
-    "p50_response_time_ms": "p50 latency", "p90_response_time_ms": "p90 latency",
-    "p95_response_time_ms": "p95 latency", "p99_response_time_ms": "p99 latency", "cost_usd": "Total cost",
-    "cost_per_request_usd": "Cost per request", "cost_per_1k_tokens_usd": "Cost per 1k tokens",
+    "score": "Composite score",
+    "requests": "Requests",
+    "success_rate": "Success rate",
+    "avg_quality_rating": "Average rating",
+    "avg_response_time_ms": "Average latency",
+    "p50_response_time_ms": "p50 latency",
+    "p90_response_time_ms": "p90 latency",
+    "p95_response_time_ms": "p95 latency",
+    "p99_response_time_ms": "p99 latency",
+    "cost_usd": "Total cost",
+    "cost_per_request_usd": "Cost per request",
+    "cost_per_1k_tokens_usd": "Cost per 1k tokens",
 }
 
 st.title("Performance")
@@ -22,8 +29,10 @@ start, end = common.date_range()
 st.caption(f"{start:%d %b %Y} to {end:%d %b %Y}, UTC")
 
 if not common.has_traffic():
-    st.info("No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
-            "`python -m manager ingest FILE`.")
+    st.info(
+        "No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
+        "`python -m manager ingest FILE`."
+    )
     st.stop()
 
 rank_by = st.selectbox("Rank by", list(api.RANKING_METRICS), format_func=METRIC_LABELS.get, key="perf_rank_by")
@@ -35,8 +44,7 @@ if report.empty:
 st.subheader("Ranking")
 st.caption(api.describe_composite() + " Rank 1 is best by the chosen metric; click a header to sort.")
 shown = report.drop(columns=["cost_nanos"])
-common.table(shown, key="ranking_table", file_name=f"performance-{start}-{end}.csv",
-             column_config=common.COLUMN_LABELS)
+common.table(shown, key="ranking_table", file_name=f"performance-{start}-{end}.csv", column_config=common.COLUMN_LABELS)
 
 st.subheader("Latency and value")
 controls = st.columns(4)
@@ -45,26 +53,51 @@ percentile = controls[1].selectbox("Percentile", ["p50", "p90", "p95", "p99"], i
 left, right = st.columns(2)
 with left:
     latency = common.latency_over_time(engine, version, start, end, granularity)
-    over_time = px.line(latency, x="period", y=percentile, color="model_id", markers=granularity != "hour",
-                        title=f"{percentile} latency per {granularity}",
-                        labels={"period": f"{granularity.capitalize()} (UTC)", percentile: "Latency (ms)",
-                                "model_id": "Model"})
+    over_time = px.line(
+        latency,
+        x="period",
+        y=percentile,
+        color="model_id",
+        markers=granularity != "hour",
+        title=f"{percentile} latency per {granularity}",
+        labels={"period": f"{granularity.capitalize()} (UTC)", percentile: "Latency (ms)", "model_id": "Model"},
+    )
     over_time.update_traces(hovertemplate="%{x}<br>%{y:,.0f} ms<extra>%{fullData.name}</extra>")
     st.plotly_chart(over_time, key="latency_chart")
 with right:
     rated = shown.dropna(subset=["avg_quality_rating"])
     on_frontier = api.frontier(report)
-    scatter = px.scatter(rated, x="cost_per_request_usd", y="avg_quality_rating", size="requests",
-                         color="model_id", hover_name="model_id", title="Quality versus cost (bubble = requests)",
-                         labels={"cost_per_request_usd": "Cost per request (USD)",
-                                 "avg_quality_rating": "Average rating (0-5)", "model_id": "Model"})
+    scatter = px.scatter(
+        rated,
+        x="cost_per_request_usd",
+        y="avg_quality_rating",
+        size="requests",
+        color="model_id",
+        hover_name="model_id",
+        title="Quality versus cost (bubble = requests)",
+        labels={
+            "cost_per_request_usd": "Cost per request (USD)",
+            "avg_quality_rating": "Average rating (0-5)",
+            "model_id": "Model",
+        },
+    )
     line = rated.set_index("model_id").loc[on_frontier]
-    scatter.add_trace(go.Scatter(x=line["cost_per_request_usd"], y=line["avg_quality_rating"], mode="lines",
-                                 name="Pareto frontier", line={"dash": "dash", "color": "#555"}))
+    scatter.add_trace(
+        go.Scatter(
+            x=line["cost_per_request_usd"],
+            y=line["avg_quality_rating"],
+            mode="lines",
+            name="Pareto frontier",
+            line={"dash": "dash", "color": "#555"},
+        )
+    )
     scatter.update_layout(xaxis_tickformat="$.5f")
     st.plotly_chart(scatter, key="pareto_chart")
-    st.caption("On the frontier: " + (", ".join(on_frontier) or "no rated model") +
-               ". No other model is both cheaper and better rated.")
+    st.caption(
+        "On the frontier: "
+        + (", ".join(on_frontier) or "no rated model")
+        + ". No other model is both cheaper and better rated."
+    )
 
 st.subheader("Drill-down")
 model_id = st.selectbox("Model", shown["model_id"].tolist(), key="perf_model")
@@ -77,9 +110,15 @@ cards[3].metric("Cost", f"${detail['cost_usd']:,.2f}", border=True)
 left, right = st.columns(2)
 with left:
     distribution = common.latency_distribution(engine, version, start, end, model_id)
-    histogram = px.bar(distribution, x="from_ms", y="requests", log_x=True, title=f"Latency distribution of {model_id}",
-                       labels={"from_ms": "Latency (ms, log scale)", "requests": "Requests"},
-                       hover_data={"to_ms": ":,.0f", "from_ms": ":,.0f"})
+    histogram = px.bar(
+        distribution,
+        x="from_ms",
+        y="requests",
+        log_x=True,
+        title=f"Latency distribution of {model_id}",
+        labels={"from_ms": "Latency (ms, log scale)", "requests": "Requests"},
+        hover_data={"to_ms": ":,.0f", "from_ms": ":,.0f"},
+    )
     histogram.update_layout(bargap=0)
     st.plotly_chart(histogram, key="distribution_chart")
 with right:
@@ -87,16 +126,30 @@ with right:
     if errors.empty:
         st.success(f"No failed requests for {model_id} in these days.")
     else:
-        chart = px.bar(errors, x="requests", y="error_type", orientation="h", title=f"Errors by type of {model_id}",
-                       labels={"requests": "Failed requests", "error_type": "Error type"})
+        chart = px.bar(
+            errors,
+            x="requests",
+            y="error_type",
+            orientation="h",
+            title=f"Errors by type of {model_id}",
+            labels={"requests": "Failed requests", "error_type": "Error type"},
+        )
         st.plotly_chart(chart, key="errors_chart")
-        common.table(errors, key="errors_table", file_name=f"errors-{model_id}-{start}-{end}.csv",
-                     column_config={"error_type": "Error type", **common.COLUMN_LABELS})
+        common.table(
+            errors,
+            key="errors_table",
+            file_name=f"errors-{model_id}-{start}-{end}.csv",
+            column_config={"error_type": "Error type", **common.COLUMN_LABELS},
+        )
 
 st.subheader("Recommendations")
 advice = common.recommendations(engine, version, start, end)
 if advice.empty:
     st.success("Nothing to change: no model is under-rated, failing, overpriced, idle or mispriced.")
 else:
-    common.table(advice, key="recommendations_table", file_name=f"recommendations-{start}-{end}.csv",
-                 column_config={"kind": "Kind", "action": "Action", "evidence": "Evidence", **common.COLUMN_LABELS})
+    common.table(
+        advice,
+        key="recommendations_table",
+        file_name=f"recommendations-{start}-{end}.csv",
+        column_config={"kind": "Kind", "action": "Action", "evidence": "Evidence", **common.COLUMN_LABELS},
+    )

@@ -7,8 +7,12 @@ import streamlit as st
 from manager import api
 from pages import common
 
-MEASURES = {"Requests": ("requests", "Requests"), "Cost": ("cost_usd", "Cost (USD)"),
-            "Input tokens": ("input_tokens", "Input tokens"), "Output tokens": ("output_tokens", "Output tokens")}
+MEASURES = {
+    "Requests": ("requests", "Requests"),
+    "Cost": ("cost_usd", "Cost (USD)"),
+    "Input tokens": ("input_tokens", "Input tokens"),
+    "Output tokens": ("output_tokens", "Output tokens"),
+}
 
 st.title("Usage")
 engine = common.engine()
@@ -17,8 +21,10 @@ start, end = common.date_range()
 st.caption(f"{start:%d %b %Y} to {end:%d %b %Y}, UTC")
 
 if not common.has_traffic():
-    st.info("No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
-            "`python -m manager ingest FILE`.")
+    st.info(
+        "No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
+        "`python -m manager ingest FILE`."
+    )
     st.stop()
 
 options = common.filter_options(engine, version, start, end)
@@ -29,23 +35,41 @@ measure = controls[2].selectbox("Measure", list(MEASURES), key="usage_measure")
 with st.expander("Filters", icon=":material/filter_list:"):
     columns = st.columns(4)
     models = columns[0].multiselect("Models", options["models"], key="usage_models", placeholder="All models")
-    providers = columns[1].multiselect("Providers", options["providers"], key="usage_providers",
-                                       placeholder="All providers")
-    languages = columns[2].multiselect("Languages", options["languages"], key="usage_languages",
-                                       placeholder="All languages")
-    request_types = columns[3].multiselect("Request types", options["request_types"], key="usage_request_types",
-                                           placeholder="All types")
+    providers = columns[1].multiselect(
+        "Providers", options["providers"], key="usage_providers", placeholder="All providers"
+    )
+    languages = columns[2].multiselect(
+        "Languages", options["languages"], key="usage_languages", placeholder="All languages"
+    )
+    request_types = columns[3].multiselect(
+        "Request types", options["request_types"], key="usage_request_types", placeholder="All types"
+    )
 
-series = common.usage_series(engine, version, start, end, granularity, group_by, tuple(models), tuple(providers),
-                             tuple(languages), tuple(request_types))
+series = common.usage_series(
+    engine,
+    version,
+    start,
+    end,
+    granularity,
+    group_by,
+    tuple(models),
+    tuple(providers),
+    tuple(languages),
+    tuple(request_types),
+)
 if series.empty:
     st.info("No requests match these filters in these days. Clear a filter or widen the date range.")
     st.stop()
 
 column, label = MEASURES[measure]
-stacked = px.bar(series, x="period", y=column, color="group",
-                 title=f"{measure} per {granularity} by {group_by}",
-                 labels={"period": f"{granularity.capitalize()} (UTC)", column: label, "group": group_by.capitalize()})
+stacked = px.bar(
+    series,
+    x="period",
+    y=column,
+    color="group",
+    title=f"{measure} per {granularity} by {group_by}",
+    labels={"period": f"{granularity.capitalize()} (UTC)", column: label, "group": group_by.capitalize()},
+)
 if column == "cost_usd":
     stacked.update_layout(yaxis_tickprefix="$")
     stacked.update_traces(hovertemplate="%{x}<br>$%{y:,.4f}<extra>%{fullData.name}</extra>")
@@ -54,22 +78,44 @@ st.plotly_chart(stacked, key="usage_chart")
 totals = api.period_totals(series)
 left, right = st.columns(2)
 with left:
-    cumulative = go.Figure(go.Scatter(x=totals["period"], y=totals["cumulative_cost_usd"], mode="lines",
-                                      name="Cumulative cost", hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>"))
-    cumulative.update_layout(title="Cumulative cost", xaxis_title=f"{granularity.capitalize()} (UTC)",
-                             yaxis_title="Cost (USD)", yaxis_tickprefix="$")
+    cumulative = go.Figure(
+        go.Scatter(
+            x=totals["period"],
+            y=totals["cumulative_cost_usd"],
+            mode="lines",
+            name="Cumulative cost",
+            hovertemplate="%{x}<br>$%{y:,.2f}<extra></extra>",
+        )
+    )
+    cumulative.update_layout(
+        title="Cumulative cost",
+        xaxis_title=f"{granularity.capitalize()} (UTC)",
+        yaxis_title="Cost (USD)",
+        yaxis_tickprefix="$",
+    )
     st.plotly_chart(cumulative, key="cumulative_chart")
 with right:
-    tokens = px.bar(totals, x="period", y=["input_tokens", "output_tokens"], barmode="group",
-                    title="Input versus output tokens",
-                    labels={"period": f"{granularity.capitalize()} (UTC)", "value": "Tokens", "variable": "Tokens"})
+    tokens = px.bar(
+        totals,
+        x="period",
+        y=["input_tokens", "output_tokens"],
+        barmode="group",
+        title="Input versus output tokens",
+        labels={"period": f"{granularity.capitalize()} (UTC)", "value": "Tokens", "variable": "Tokens"},
+    )
     tokens.for_each_trace(lambda trace: trace.update(name=trace.name.replace("_tokens", "").capitalize()))
     st.plotly_chart(tokens, key="tokens_chart")
 
 st.subheader("Table")
-common.table(series, key="usage_table", file_name=f"usage-{granularity}-by-{group_by}-{start}-{end}.csv",
-             column_config={**common.COLUMN_LABELS,
-                            "period": st.column_config.DatetimeColumn(
-                                f"{granularity.capitalize()} (UTC)",
-                                format="YYYY-MM-DD HH:mm" if granularity == "hour" else "YYYY-MM-DD"),
-                            "group": group_by.capitalize()})
+common.table(
+    series,
+    key="usage_table",
+    file_name=f"usage-{granularity}-by-{group_by}-{start}-{end}.csv",
+    column_config={
+        **common.COLUMN_LABELS,
+        "period": st.column_config.DatetimeColumn(
+            f"{granularity.capitalize()} (UTC)", format="YYYY-MM-DD HH:mm" if granularity == "hour" else "YYYY-MM-DD"
+        ),
+        "group": group_by.capitalize(),
+    },
+)

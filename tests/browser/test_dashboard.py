@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,15 @@ PAGES = [("", "overview"), ("usage", "usage"), ("performance", "performance"), (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the SQLite file the dashboard under test serves."""
+    return tmp_path_factory.mktemp("browser") / "manager.db"
+
+
+@pytest.fixture(scope="module")
+def server(database: Path) -> Iterator[str]:
     """Start the dashboard on a seeded SQLite file; yield its address."""
-    path = tmp_path_factory.mktemp("browser") / "manager.db"
+    path = database
     engine = api.open_engine(f"sqlite:///{path}")
     api.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
     engine.dispose()
@@ -107,4 +113,22 @@ def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -
     lines = target.read_text().splitlines()
     assert lines[0].startswith("model_id,provider,requests,success_rate,cost_usd")
     assert len(lines) == 6
+    page.close()
+
+
+def test_performance_ranking_download_equals_the_table(server: str, browser, database: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/performance")
+    button = page.get_by_test_id("stDownloadButton").first
+    expect(button).to_be_visible(timeout=30_000)
+    with page.expect_download() as download:
+        button.click()
+    target = tmp_path / "ranking.csv"
+    download.value.save_as(target)
+    engine = api.open_engine(f"sqlite:///{database}")
+    last = api.data_span(engine)[1]
+    report = api.performance_report(engine, last - timedelta(days=29), last).drop(columns=["cost_nanos"])
+    assert target.read_text() == api.frame_csv(report)
     page.close()
