@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from manager import analytics, registry, reports
+from manager import analytics, audit, budgets, demo, health, ingest, registry, reports
 from manager.analytics import (
     DIMENSIONS,
     GRANULARITIES,
@@ -28,11 +28,12 @@ from manager.analytics import (
     system_overview,
     usage_series,
 )
+from manager.budgets import BudgetStatus, blocked_models
 from manager.db import create_db_engine, data_version, read_session, write_session
-from manager.demo import seed_demo
 from manager.errors import InvalidInput
 from manager.export import csv_text
-from manager.ingest import IngestResult, ingest_file, ingest_records, log_usage
+from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
+from manager.ingest import IngestResult, log_usage
 from manager.models import RequestLog
 from manager.money import format_usd
 from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
@@ -42,6 +43,21 @@ from manager.scoring import HIGHER_IS_BETTER as RANKING_METRICS
 from manager.scoring import describe_composite
 
 __all__ = [
+    "BudgetStatus",
+    "HealthThresholds",
+    "ModelHealth",
+    "add_budget",
+    "blocked_models",
+    "budget_alerts",
+    "budget_spend_path",
+    "budget_status",
+    "health_timeline",
+    "list_budgets",
+    "model_health",
+    "provider_health",
+    "remove_budget",
+    "system_health",
+    "update_budget",
     "DIMENSIONS",
     "GRANULARITIES",
     "RANKING_METRICS",
@@ -146,12 +162,16 @@ def apply_registry_edits(
         )
 
 
-def audit_trail(engine: Engine, *, limit: int = 500) -> pd.DataFrame:
-    """Return the newest registry changes first (at, actor, model, action, field, old, new)."""
+def audit_trail(engine: Engine, *, entity: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """Return the newest changes first (at, actor, entity, entity_id, action, field, old, new)."""
     with read_session(engine) as session:
-        entries = registry.audit_trail(session=session, limit=limit)
-        rows = [(as_utc(e.at), e.actor, e.entity_id, e.action, e.field, e.old_value, e.new_value) for e in entries]
-    return pd.DataFrame(rows, columns=["at", "actor", "model_id", "action", "field", "old_value", "new_value"])
+        entries = audit.audit_trail(session=session, entity=entity, limit=limit)
+        rows = [
+            (as_utc(e.at), e.actor, e.entity, e.entity_id, e.action, e.field, e.old_value, e.new_value) for e in entries
+        ]
+    return pd.DataFrame(
+        rows, columns=["at", "actor", "entity", "entity_id", "action", "field", "old_value", "new_value"]
+    )
 
 
 def is_empty(engine: Engine) -> bool:
@@ -159,7 +179,21 @@ def is_empty(engine: Engine) -> bool:
     return reports.data_span(engine) is None
 
 
-EXPORT_KINDS = ("registry", "usage", "performance", "logs")
+EXPORT_KINDS = ("registry", "usage", "performance", "budgets", "health", "logs")
+BUDGET_COLUMNS = [
+    "name",
+    "scope",
+    "period",
+    "period_start",
+    "period_end",
+    "amount_usd",
+    "spent_usd",
+    "percent",
+    "forecast_usd",
+    "state",
+    "alerts",
+]
+HEALTH_COLUMNS = ["model_id", "provider", "status", "requests", "error_rate", "p95_response_time_ms", "reason"]
 LOG_COLUMNS = [
     "request_id",
     "timestamp",
@@ -217,6 +251,15 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
             return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, [])
         report = performance_report(engine, start or span[0], end or span[1])
         return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, analytics.performance_export_rows(report))
+    if kind == "budgets":
+        budget_rows: list[list[Any]] = []
+        for status in budget_status(engine):
+            data = status.as_dict()
+            data["alerts"] = "; ".join(f"{a['level']} at {a['crossed_at']}" for a in data["alerts"])
+            budget_rows.append([data[c] for c in BUDGET_COLUMNS])
+        return csv_text(BUDGET_COLUMNS, budget_rows)
+    if kind == "health":
+        return csv_text(HEALTH_COLUMNS, ([m.as_dict()[c] for c in HEALTH_COLUMNS] for m in model_health(engine)))
     if kind == "logs":
         return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
     raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
@@ -247,3 +290,76 @@ def report(engine: Engine, start: date | None = None, end: date | None = None) -
         today = datetime.now().date()
         return system_overview(engine, start or today, end or today)
     return system_overview(engine, start or span[0], end or span[1])
+
+
+def ingest_file(engine: Engine, path: Any, **options: Any) -> IngestResult:
+    """Load a CSV, JSON Lines or OTLP/JSON file (see manager.ingest.ingest_file), then record budget alerts."""
+    result = ingest.ingest_file(engine, path, **options)
+    if result.accepted:
+        budgets.budget_status(engine, record=True)
+    return result
+
+
+def ingest_records(engine: Engine, records: Iterable[Mapping[str, Any]], **options: Any) -> IngestResult:
+    """Store many request records (the bulk path), then record budget alerts."""
+    result = ingest.ingest_records(engine, records, **options)
+    if result.accepted:
+        budgets.budget_status(engine, record=True)
+    return result
+
+
+def seed_demo(engine: Engine, **options: Any) -> IngestResult:
+    """Store demo traffic (see manager.demo.seed_demo), then record budget alerts."""
+    result = demo.seed_demo(engine, **options)
+    if result.accepted:
+        budgets.budget_status(engine, record=True)
+    return result
+
+
+def list_budgets(engine: Engine) -> list[dict[str, Any]]:
+    """Return every budget as plain data in dollars."""
+    with read_session(engine) as session:
+        return [budgets.to_public(b) for b in budgets.list_budgets(session=session)]
+
+
+def add_budget(engine: Engine, data: Mapping[str, Any], *, actor: str = "system") -> dict[str, Any]:
+    """Add a validated budget (audited) and return it."""
+    with write_session(engine) as session:
+        return budgets.to_public(budgets.add_budget(session=session, data=data, actor=actor))
+
+
+def update_budget(engine: Engine, name: str, changes: Mapping[str, Any], *, actor: str = "system") -> dict[str, Any]:
+    """Change a budget (validated whole, audited per field) and return it."""
+    with write_session(engine) as session:
+        return budgets.to_public(budgets.update_budget(session=session, name=name, changes=changes, actor=actor))
+
+
+def remove_budget(engine: Engine, name: str, *, actor: str = "system") -> None:
+    """Remove a budget (its recorded alerts stay)."""
+    with write_session(engine) as session:
+        budgets.remove_budget(session=session, name=name, actor=actor)
+
+
+def budget_status(engine: Engine, at: datetime | None = None) -> list[BudgetStatus]:
+    """Return every budget's spend, forecast, state and alerts at a moment (default now)."""
+    return budgets.budget_status(engine, at)
+
+
+def budget_alerts(engine: Engine) -> pd.DataFrame:
+    """Return every recorded budget alert, newest first."""
+    return budgets.alerts_table(engine)
+
+
+def budget_spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.DataFrame:
+    """Return a budget's cumulative spend per hour of its current period."""
+    return budgets.spend_path(engine, name, at)
+
+
+def model_health(engine: Engine, at: datetime | None = None, **options: Any) -> list[ModelHealth]:
+    """Return each model's health over the trailing window (see manager.health.model_health)."""
+    return health.model_health(engine, at, **options)
+
+
+def health_timeline(engine: Engine, end: datetime | None = None, **options: Any) -> pd.DataFrame:
+    """Return each model's status per hour over the last hours (default 48)."""
+    return health.health_timeline(engine, end, **options)

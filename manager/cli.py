@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from manager import api
 from manager.api import EXPORT_KINDS
 from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.readers import FORMATS
+from manager.records import parse_timestamp
 
 EXIT_OK, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 2, 3
 
@@ -135,6 +136,72 @@ def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parse_moment(value: str) -> datetime:
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 timestamp") from None
+
+
+def _parse_window(value: str) -> timedelta:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    number, unit = value[:-1], value[-1:].lower()
+    try:
+        seconds = float(number) * units[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a window such as 30m, 1h or 2d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive window")
+    return timedelta(seconds=seconds)
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    limits = f"warn {b['warn_threshold']:g}, alert {b['alert_threshold']:g}" + (", hard" if b["hard"] else "")
+    return f"{b['name']:<20} {b['scope']:<28} {b['period']:<8} ${b['amount_usd']:,.2f} ({limits})"
+
+
+def _status_line(s: dict[str, Any]) -> str:
+    return (
+        f"{s['name']:<20} {s['state']:<9} ${s['spent_usd']:,.2f} of ${s['amount_usd']:,.2f} "
+        f"({s['percent']:.0%}), forecast ${s['forecast_usd']:,.2f} by {s['period_end'][:10]}"
+    )
+
+
+def cmd_budgets(engine: Engine, args: argparse.Namespace) -> int:
+    action = args.budgets_action
+    if action == "add":
+        data = {
+            "name": args.name,
+            "scope": args.scope,
+            "period": args.period,
+            "amount_usd": args.amount,
+            "warn_threshold": args.warn,
+            "alert_threshold": args.alert,
+            "hard": args.hard,
+        }
+        _print(api.add_budget(engine, data, actor=args.actor), args.json, lambda b: "added " + _budget_line(b))
+    elif action == "list":
+        _print(api.list_budgets(engine), args.json, lambda bs: "\n".join(map(_budget_line, bs)) or "no budgets")
+    elif action == "remove":
+        api.remove_budget(engine, args.name, actor=args.actor)
+        _print({"removed": args.name}, args.json, lambda d: f"removed {d['removed']}")
+    else:
+        statuses = [s.as_dict() for s in api.budget_status(engine, args.at)]
+        _print(statuses, args.json, lambda ss: "\n".join(map(_status_line, ss)) or "no budgets")
+    return EXIT_OK
+
+
+def cmd_health(engine: Engine, args: argparse.Namespace) -> int:
+    thresholds = api.HealthThresholds(window=args.window)
+    models = api.model_health(engine, thresholds=thresholds, live_probe=args.probe)
+    _print(
+        [m.as_dict() for m in models],
+        args.json,
+        lambda ms: "\n".join(f"{m['model_id']:<28} {m['status']:<12} {m['reason']}" for m in ms),
+    )
+    return EXIT_OK
+
+
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     text = api.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
@@ -204,6 +271,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", required=True, help="JSON file with the new models"
     )
     action("remove", "remove a model (its request history stays)", writer).add_argument("model_id")
+
+    budgets = command("budgets", "add, list, remove budgets and show where they stand", cmd_budgets, parents=())
+    budget_actions = budgets.add_subparsers(dest="budgets_action", required=True, metavar="ACTION")
+    adder = budget_actions.add_parser("add", help="add a budget", description="add a budget", parents=[writer])
+    adder.add_argument("--name", required=True, help="a unique name")
+    adder.add_argument("--scope", required=True, help="global, provider:NAME, model:ID or category:NAME")
+    adder.add_argument("--period", required=True, choices=["daily", "weekly", "monthly"], help="UTC period")
+    adder.add_argument("--amount", required=True, type=float, help="amount in USD")
+    adder.add_argument("--warn", type=float, default=0.8, help="warning threshold, a fraction (default 0.8)")
+    adder.add_argument("--alert", type=float, default=1.0, help="alert threshold, a fraction (default 1.0)")
+    adder.add_argument("--hard", action="store_true", help="exclude the scope's models from selection once spent")
+    budget_actions.add_parser("list", help="list budgets", description="list budgets", parents=[as_json])
+    budget_actions.add_parser(
+        "remove", help="remove a budget", description="remove a budget", parents=[writer]
+    ).add_argument("name")
+    status = budget_actions.add_parser(
+        "status",
+        help="spend, forecast, state and alerts of each budget",
+        description="spend, forecast, state and alerts of each budget",
+        parents=[as_json],
+    )
+    status.add_argument("--at", type=_parse_moment, help="moment to evaluate (ISO-8601; default now)")
+
+    health = command("health", "health of every model over a trailing window, with reasons", cmd_health)
+    health.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 2d")
+    health.add_argument("--probe", action="store_true", help="also probe local models' base_url (2 s timeout)")
 
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")

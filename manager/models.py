@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -241,3 +241,52 @@ class DataVersion(SQLModel, table=True):
     __tablename__ = "data_version"
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0, sa_type=BigInteger)
+
+
+class BudgetPeriod(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class BudgetFields(SQLModel):
+    """The fields of a budget as a user gives them, with their constraints."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=64)
+    scope: str = Field(min_length=1, max_length=160)
+    period: BudgetPeriod
+    amount_usd: float = Field(gt=0)
+    warn_threshold: float = Field(default=0.8, gt=0, le=10)
+    alert_threshold: float = Field(default=1.0, gt=0, le=10)
+    hard: bool = False
+
+
+class Budget(SQLModel, table=True):
+    """A spending limit for a scope (global, provider:X, model:X, category:X) over a UTC period."""
+
+    __tablename__ = "budgets"
+    name: str = Field(primary_key=True, max_length=64)
+    scope: str = Field(max_length=160)
+    period: str = Field(max_length=16)
+    amount_nanos: int = Field(sa_type=BigInteger)
+    warn_threshold: float
+    alert_threshold: float
+    hard: bool
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class BudgetAlert(SQLModel, table=True):
+    """The first crossing of a budget's threshold in one period (recorded once)."""
+
+    __tablename__ = "budget_alerts"
+    __table_args__ = (UniqueConstraint("budget_name", "period_start", "level"),)
+    id: int | None = Field(default=None, primary_key=True)
+    budget_name: str = Field(max_length=64, index=True)
+    period_start: datetime = Field(sa_type=DateTime(timezone=True))
+    level: str = Field(max_length=16)
+    threshold: float
+    crossed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    spent_nanos: int = Field(sa_type=BigInteger)
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -10,14 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from manager.audit import SYSTEM_ACTOR, record_change
 from manager.errors import InvalidInput, NotFound
-from manager.models import RANGES, AuditEntry, ModelConfig, ModelCreate, ModelUpdate
+from manager.models import RANGES, ModelConfig, ModelCreate, ModelUpdate
 from manager.prices import catalog_price
 
 # SPEC's public field names that differ from the attribute names on the table.
 _PUBLIC_TO_ATTR = {"metadata": "model_metadata"}
 _ATTR_TO_PUBLIC = {v: k for k, v in _PUBLIC_TO_ATTR.items()}
-SYSTEM_ACTOR = "system"
 
 
 def public_fields() -> list[str]:
@@ -66,6 +65,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> list[
             low, high = RANGES[field]
             allowed = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
             text = f"{field}: {value!r} is out of range (allowed {allowed})"
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            text = f"{field}: {value!r} {item['msg'].replace('Input should be', 'must be')}"
         elif kind == "value_error":
             text = f"{field}: {item['ctx']['error']}"
         elif kind == "enum":
@@ -101,17 +102,8 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _audit(session: Session, *, actor: str, model_id: str, action: str, field: str, old: Any, new: Any) -> None:
-    session.add(
-        AuditEntry(
-            at=datetime.now(UTC),
-            actor=actor,
-            entity="model",
-            entity_id=model_id,
-            action=action,
-            field=field,
-            old_value=None if old is None else json.dumps(old, default=str),
-            new_value=None if new is None else json.dumps(new, default=str),
-        )
+    record_change(
+        session, actor=actor, entity="model", entity_id=model_id, action=action, field=field, old=old, new=new
     )
 
 
@@ -230,11 +222,3 @@ def apply_edits(
             update_model(session=session, model_id=model_id, changes=changes, actor=actor)
     for row in additions:
         add_model(session=session, data=row, actor=actor)
-
-
-def audit_trail(*, session: Session, entity_id: str | None = None, limit: int = 500) -> list[AuditEntry]:
-    """Return the newest audit entries first, optionally for one model."""
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())  # type: ignore[attr-defined, union-attr]
-    if entity_id is not None:
-        query = query.where(AuditEntry.entity_id == entity_id)
-    return list(session.exec(query.limit(limit)))

@@ -62,7 +62,11 @@ def providers(engine: Engine) -> dict[str, str]:
 
 def hourly_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
     """Return the hourly rollup rows of the inclusive UTC dates, one row per (hour, model, type, language)."""
-    low, high = day_window(start, end)
+    return rollup_rows(engine, *day_window(start, end))
+
+
+def rollup_rows(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
+    """Return the hourly rollup rows whose hour starts in [low, high)."""
     query = select(HOURLY).where(HOURLY.c.hour >= low, HOURLY.c.hour < high)
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in HOURLY.c])

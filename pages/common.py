@@ -12,6 +12,39 @@ from manager import api
 from manager.settings import database_url
 
 DEFAULT_DAYS = 30
+SHELL_KEY = "app_shell_ran"
+
+
+def navigation() -> st.navigation:  # type: ignore[valid-type]
+    """Register every page with st.navigation and return the page to run."""
+    st.session_state[SHELL_KEY] = True
+    return st.navigation(
+        {
+            "Monitor": [
+                st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+                st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
+                st.Page("pages/performance.py", title="Performance", icon=":material/speed:"),
+                st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:"),
+                st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
+            ],
+            "Configure": [
+                st.Page("pages/registry.py", title="Registry", icon=":material/table_edit:"),
+            ],
+        }
+    )
+
+
+def shell_guard() -> None:
+    """Send a page opened without the app shell back through it.
+
+    Until some session in the process has called st.navigation, Streamlit treats a folder named
+    pages/ as its legacy multipage app and serves a deep link such as /budgets by running that
+    file alone: no page config, a sidebar listing every file. Registering the pages here turns
+    that mode off for the process, and the rerun goes through app.py.
+    """
+    if not st.session_state.get(SHELL_KEY):
+        navigation()
+        st.rerun()
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,9 +93,9 @@ def models(_engine: Engine, version: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def audit_trail(_engine: Engine, version: str) -> pd.DataFrame:
-    """Return the newest registry changes (cached per data version)."""
-    return api.audit_trail(_engine)
+def audit_trail(_engine: Engine, version: str, entity: str) -> pd.DataFrame:
+    """Return the newest changes of one kind of entity (cached per data version)."""
+    return api.audit_trail(_engine, entity=entity).drop(columns=["entity"])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -200,5 +233,60 @@ COLUMN_LABELS: dict[str, object] = {
     "ratings": st.column_config.NumberColumn("Ratings", format="localized"),
     "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f"),
     "rank": st.column_config.NumberColumn("Rank"),
+    "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "actor": "Who",
+    "action": "Action",
+    "field": "Field",
+    "old_value": "Old value",
+    "new_value": "New value",
     "usd_at_stake": st.column_config.NumberColumn("At stake (USD)", format="dollar"),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def budget_status(_engine: Engine, version: str, minute: str) -> list[api.BudgetStatus]:
+    """Return every budget's status now (cached per data version and minute)."""
+    return api.budget_status(_engine)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def budget_alerts(_engine: Engine, version: str, minute: str) -> pd.DataFrame:
+    """Return the recorded budget alerts (cached per data version and minute)."""
+    return api.budget_alerts(_engine)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def budget_spend_path(_engine: Engine, version: str, minute: str, name: str) -> pd.DataFrame:
+    """Return a budget's cumulative spend this period (cached per data version and minute)."""
+    return api.budget_spend_path(_engine, name)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def model_health(_engine: Engine, version: str, minute: str, window_hours: int) -> list[api.ModelHealth]:
+    """Return each model's health over the trailing window (cached per data version and minute)."""
+    return api.model_health(_engine, thresholds=api.HealthThresholds(window=timedelta(hours=window_hours)))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def health_timeline(_engine: Engine, version: str, minute: str) -> pd.DataFrame:
+    """Return each model's status per hour over the last 48 hours (cached per data version and minute)."""
+    return api.health_timeline(_engine)
+
+
+def this_minute() -> str:
+    """Return the current UTC minute: status that depends on the clock is recomputed once a minute."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+STATE_ICONS = {
+    "ok": ":material/check_circle:",
+    "warning": ":material/warning:",
+    "alert": ":material/error:",
+    "exhausted": ":material/block:",
+    "healthy": ":material/check_circle:",
+    "idle": ":material/bedtime:",
+    "degraded": ":material/warning:",
+    "unhealthy": ":material/error:",
+    "maintenance": ":material/build:",
+    "disabled": ":material/block:",
 }

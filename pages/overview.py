@@ -6,6 +6,7 @@ import streamlit as st
 from manager import api
 from pages import common
 
+common.shell_guard()
 st.title("Overview")
 engine = common.engine()
 version = common.data_version()
@@ -29,6 +30,17 @@ if not common.has_traffic():
         st.toast(f"Loaded {result.accepted:,} demo requests")
         st.rerun()
     st.stop()
+
+minute = common.this_minute()
+system, why = api.system_health(common.model_health(engine, version, minute, 1))
+active = [s for s in common.budget_status(engine, version, minute) if s.state != "ok"]
+status_line = f"System **{system}**: {why}."
+if active:
+    status_line += " Budgets: " + ", ".join(
+        f"{s.state} {s.name} ({s.percent:.0%} of ${s.amount_usd:,.2f})" for s in active
+    )
+troubled = system in ("degraded", "unhealthy") or bool(active)
+(st.warning if troubled else st.success)(status_line, icon=common.STATE_ICONS["degraded" if troubled else "healthy"])
 
 figures = common.kpis(engine, version, start, end)
 cards = st.columns(4)

@@ -22,6 +22,7 @@ METRIC_LABELS = {
     "cost_per_1k_tokens_usd": "Cost per 1k tokens",
 }
 
+common.shell_guard()
 st.title("Performance")
 engine = common.engine()
 version = common.data_version()

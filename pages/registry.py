@@ -15,6 +15,7 @@ from pages import common
 EDITOR_KEY = "registry_editor"
 ACTOR = "dashboard"
 
+common.shell_guard()
 st.title("Registry")
 st.caption(
     "Edit cells, add rows at the bottom, or select rows and delete them; then save. "
@@ -133,24 +134,13 @@ if saved := st.session_state.pop("registry_saved", None):
     st.success(f"Saved {saved} change(s).")
 
 st.subheader("Audit trail")
-trail = common.audit_trail(engine, version)
+trail = common.audit_trail(engine, version, "model")
 if trail.empty:
     st.info("No changes recorded yet. Every edit made here or with `python -m manager models` appears here.")
 else:
-    st.dataframe(
+    common.table(
         trail,
         key="audit_table",
-        hide_index=True,
-        column_config={
-            "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "actor": "Who",
-            "model_id": "Model",
-            "action": "Action",
-            "field": "Field",
-            "old_value": "Old value",
-            "new_value": "New value",
-        },
-    )
-    st.download_button(
-        "Download CSV", common.csv_bytes(trail), file_name="registry-audit.csv", mime="text/csv", key="download_audit"
+        file_name="registry-audit.csv",
+        column_config={**common.COLUMN_LABELS, "entity_id": "Model"},
     )

@@ -14,6 +14,7 @@ MEASURES = {
     "Output tokens": ("output_tokens", "Output tokens"),
 }
 
+common.shell_guard()
 st.title("Usage")
 engine = common.engine()
 version = common.data_version()

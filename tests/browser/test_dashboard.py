@@ -17,7 +17,14 @@ from tests.conftest import free_port, unavailable, wait_for_port
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(__file__).with_name("screenshots")
 CHROMIUM = "/usr/bin/chromium"
-PAGES = [("", "overview"), ("usage", "usage"), ("performance", "performance"), ("registry", "registry")]
+PAGES = [
+    ("", "overview"),
+    ("usage", "usage"),
+    ("performance", "performance"),
+    ("budgets", "budgets"),
+    ("health", "health"),
+    ("registry", "registry"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +39,7 @@ def server(database: Path) -> Iterator[str]:
     path = database
     engine = api.open_engine(f"sqlite:///{path}")
     api.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
+    api.add_budget(engine, {"name": "monthly-all", "scope": "global", "period": "monthly", "amount_usd": 5})
     engine.dispose()
     port = free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
@@ -80,6 +88,18 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def test_a_deep_link_on_a_fresh_server_gets_the_app_shell(server: str, browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/budgets")
+    expect(page.get_by_test_id("stHeading").first).to_contain_text("Budgets", timeout=30_000)
+    navigation = page.get_by_test_id("stSidebarNav")
+    expect(navigation).to_contain_text("Overview", timeout=30_000)
+    expect(navigation).not_to_contain_text("common")
+    page.close()
+
+
 @pytest.mark.parametrize(("path", "name"), PAGES)
 def test_each_page_renders_without_an_exception(server: str, browser, path: str, name: str) -> None:
     from playwright.sync_api import expect
@@ -88,10 +108,10 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
     page.goto(f"{server}/{path}")
     expect(page.get_by_test_id("stApp")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stHeading").first).to_be_visible(timeout=30_000)
-    if name == "overview":
-        expect(page.locator(".js-plotly-plot .plot-container").first).to_be_visible(timeout=30_000)
-    else:
+    if name == "registry":
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
+    else:
+        expect(page.locator(".js-plotly-plot .plot-container").first).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.get_by_test_id("stException").count() == 0
     SHOTS.mkdir(exist_ok=True)
@@ -104,7 +124,7 @@ def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server)
-    button = page.get_by_test_id("stDownloadButton").first
+    button = page.locator(".st-key-download_model_summary button")
     expect(button).to_be_visible(timeout=30_000)
     with page.expect_download() as download:
         button.click()
@@ -121,7 +141,7 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/performance")
-    button = page.get_by_test_id("stDownloadButton").first
+    button = page.locator(".st-key-download_ranking_table button")
     expect(button).to_be_visible(timeout=30_000)
     with page.expect_download() as download:
         button.click()

@@ -82,7 +82,7 @@ def _commands() -> list[str]:
     commands = next(a for a in parser._actions if a.dest == "command")
     names = []
     for name, sub in commands.choices.items():
-        nested = [a for a in sub._actions if a.dest == "models_action"]
+        nested = [a for a in sub._actions if a.dest.endswith("_action")]
         names += [f"{name} {n}" for n in nested[0].choices] if nested else [name]
     return names
 

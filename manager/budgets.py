@@ -1,0 +1,417 @@
+"""Budgets: limits per scope and UTC period, spend from rollups, forecasts, states and recorded alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from sqlmodel import select as select_rows
+
+from manager.analytics import ModelInfo, registry_info
+from manager.audit import SYSTEM_ACTOR, record_change
+from manager.db import read_session, write_session
+from manager.errors import InvalidInput, NotFound
+from manager.forecasting import (
+    FORECAST_METHOD,
+    PROFILE_DAYS,
+    budget_state,
+    first_crossing,
+    forecast_period_end,
+    period_bounds,
+)
+from manager.models import Budget, BudgetAlert, BudgetFields
+from manager.money import NANOS_PER_USD, usd_to_nanos
+from manager.registry import describe_validation_error
+from manager.reports import rollup_rows
+from manager.rollups import as_utc
+
+SCOPE_KINDS = ("global", "provider", "model", "category")
+ALERTS = BudgetAlert.__table__  # type: ignore[attr-defined]
+
+
+def parse_scope(scope: str) -> tuple[str, str | None]:
+    """Return (kind, value) of 'global', 'provider:X', 'model:X' or 'category:X'; raise InvalidInput otherwise."""
+    text = scope.strip()
+    if text == "global":
+        return "global", None
+    kind, _, value = text.partition(":")
+    if kind not in SCOPE_KINDS[1:] or not value.strip():
+        raise InvalidInput([f"scope: {scope!r} is not global, provider:NAME, model:ID or category:NAME"])
+    return kind, value.strip()
+
+
+def scope_models(scope: str, info: Mapping[str, ModelInfo]) -> set[str] | None:
+    """Return the models a scope covers, or None for every model (global)."""
+    kind, value = parse_scope(scope)
+    if kind == "global":
+        return None
+    if kind == "model":
+        return {value} if value else set()
+    attribute = "provider" if kind == "provider" else "category"
+    return {m for m, i in info.items() if getattr(i, attribute) == value}
+
+
+def validate_budget(data: Mapping[str, Any]) -> BudgetFields:
+    """Return a validated budget, or raise InvalidInput naming each bad field."""
+    try:
+        budget = BudgetFields.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(describe_validation_error(error)) from None
+    parse_scope(budget.scope)
+    if budget.warn_threshold > budget.alert_threshold:
+        raise InvalidInput(
+            [f"warn_threshold: {budget.warn_threshold:g} is above alert_threshold {budget.alert_threshold:g}"]
+        )
+    return budget
+
+
+def to_public(budget: Budget) -> dict[str, Any]:
+    """Return a budget as plain data in dollars."""
+    return {
+        "name": budget.name,
+        "scope": budget.scope,
+        "period": budget.period,
+        "amount_usd": budget.amount_nanos / NANOS_PER_USD,
+        "warn_threshold": budget.warn_threshold,
+        "alert_threshold": budget.alert_threshold,
+        "hard": budget.hard,
+    }
+
+
+def list_budgets(*, session: Session) -> list[Budget]:
+    """Return every budget, by name."""
+    return list(session.exec(select_rows(Budget).order_by(Budget.name)))  # type: ignore[arg-type]
+
+
+def get_budget(*, session: Session, name: str) -> Budget:
+    """Return one budget, or raise NotFound."""
+    budget = session.get(Budget, name)
+    if budget is None:
+        raise NotFound(f"budget {name!r} does not exist")
+    return budget
+
+
+def add_budget(*, session: Session, data: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> Budget:
+    """Add a validated budget; refuse a duplicate name."""
+    fields = validate_budget(data)
+    if session.get(Budget, fields.name) is not None:
+        raise InvalidInput([f"name: a budget named {fields.name!r} already exists"])
+    now = datetime.now(UTC)
+    budget = Budget(
+        name=fields.name,
+        scope=fields.scope.strip(),
+        period=str(fields.period),
+        amount_nanos=usd_to_nanos(fields.amount_usd),
+        warn_threshold=fields.warn_threshold,
+        alert_threshold=fields.alert_threshold,
+        hard=fields.hard,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(budget)
+    record_change(
+        session,
+        actor=actor,
+        entity="budget",
+        entity_id=budget.name,
+        action="create",
+        field="*",
+        old=None,
+        new=to_public(budget),
+    )
+    session.flush()
+    return budget
+
+
+def update_budget(*, session: Session, name: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> Budget:
+    """Change a budget's fields (validated as a whole, audited per field)."""
+    budget = get_budget(session=session, name=name)
+    old = to_public(budget)
+    if "name" in changes and changes["name"] != name:
+        raise InvalidInput(["name: cannot be changed; add a new budget and remove this one"])
+    fields = validate_budget({**old, **changes})
+    new = {
+        "scope": fields.scope.strip(),
+        "period": str(fields.period),
+        "amount_nanos": usd_to_nanos(fields.amount_usd),
+        "warn_threshold": fields.warn_threshold,
+        "alert_threshold": fields.alert_threshold,
+        "hard": fields.hard,
+    }
+    for attr, value in new.items():
+        if getattr(budget, attr) != value:
+            setattr(budget, attr, value)
+    updated = to_public(budget)
+    for key in updated:
+        if updated[key] != old[key]:
+            record_change(
+                session,
+                actor=actor,
+                entity="budget",
+                entity_id=name,
+                action="update",
+                field=key,
+                old=old[key],
+                new=updated[key],
+            )
+    budget.updated_at = datetime.now(UTC)
+    session.add(budget)
+    session.flush()
+    return budget
+
+
+def remove_budget(*, session: Session, name: str, actor: str = SYSTEM_ACTOR) -> None:
+    """Remove a budget (its recorded alerts stay)."""
+    budget = get_budget(session=session, name=name)
+    record_change(
+        session,
+        actor=actor,
+        entity="budget",
+        entity_id=name,
+        action="delete",
+        field="*",
+        old=to_public(budget),
+        new=None,
+    )
+    session.delete(budget)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Where a budget stands at a moment: spend, forecast, state and the alerts of this period."""
+
+    name: str
+    scope: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    amount_usd: float
+    spent_usd: float
+    percent: float
+    forecast_usd: float
+    state: str
+    hard: bool
+    warn_threshold: float
+    alert_threshold: float
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    forecast_method: str = FORECAST_METHOD
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the CLI's JSON contract."""
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "period": self.period,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "amount_usd": self.amount_usd,
+            "spent_usd": self.spent_usd,
+            "percent": self.percent,
+            "forecast_usd": self.forecast_usd,
+            "state": self.state,
+            "hard": self.hard,
+            "alerts": [{**a, "crossed_at": a["crossed_at"].isoformat()} for a in self.alerts],
+        }
+
+
+def _in_scope(frame: pd.DataFrame, models: set[str] | None) -> pd.DataFrame:
+    return frame if models is None else frame[frame["model_id"].isin(models)]
+
+
+def _hourly_cost(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
+    frame = rollup_rows(engine, low, high)
+    if frame.empty:
+        return pd.DataFrame(columns=["hour", "model_id", "cost_nanos"])
+    return frame.groupby(["hour", "model_id"], as_index=False)["cost_nanos"].sum()
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    status: BudgetStatus
+    crossings: list[tuple[str, float, datetime, int]]  # level, threshold, crossed_at, spent_nanos at crossing
+    hourly: pd.Series  # cumulative spend (nanos) per hour of the period so far
+
+
+def _evaluate(budget: Budget, at: datetime, costs: pd.DataFrame, info: Mapping[str, ModelInfo]) -> _Evaluation:
+    start, end = period_bounds(budget.period, at)
+    scoped = _in_scope(costs, scope_models(budget.scope, info))
+    per_hour = scoped.groupby("hour")["cost_nanos"].sum().sort_index()
+    in_period = per_hour[(per_hour.index >= start) & (per_hour.index < min(at, end))]
+    cumulative = in_period.cumsum()
+    spent = int(cumulative.iloc[-1]) if len(cumulative) else 0
+    amount = budget.amount_nanos
+    daily = per_hour[per_hour.index < datetime.combine(at.date(), datetime.min.time(), UTC)]
+    history = {d.date(): v / NANOS_PER_USD for d, v in daily.groupby(daily.index.floor("D")).sum().items()}
+    forecast = forecast_period_end(history, spent / NANOS_PER_USD, at, start, end)
+    points = [(as_utc(h.to_pydatetime()), float(v)) for h, v in cumulative.items()]
+    crossings = []
+    levels = [("warning", budget.warn_threshold), ("alert", budget.alert_threshold)]
+    if budget.hard:
+        levels.append(("exhausted", 1.0))
+    for level, threshold in levels:
+        hour = first_crossing(points, threshold * amount)
+        if hour is not None:
+            crossings.append((level, threshold, hour, int(cumulative[cumulative.index >= hour].iloc[0])))
+    status = BudgetStatus(
+        name=budget.name,
+        scope=budget.scope,
+        period=budget.period,
+        period_start=start,
+        period_end=end,
+        amount_usd=amount / NANOS_PER_USD,
+        spent_usd=spent / NANOS_PER_USD,
+        percent=spent / amount,
+        forecast_usd=forecast,
+        state=budget_state(spent, amount, budget.warn_threshold, budget.alert_threshold, budget.hard),
+        hard=budget.hard,
+        warn_threshold=budget.warn_threshold,
+        alert_threshold=budget.alert_threshold,
+    )
+    return _Evaluation(status, crossings, cumulative)
+
+
+def _evaluations(engine: Engine, at: datetime) -> list[_Evaluation]:
+    with read_session(engine) as session:
+        budgets = list_budgets(session=session)
+    if not budgets:
+        return []
+    info = registry_info(engine)
+    earliest = min(period_bounds(b.period, at)[0] for b in budgets)
+    low = min(earliest, at - timedelta(days=PROFILE_DAYS + 1))
+    costs = _hourly_cost(engine, low, at)
+    return [_evaluate(b, at, costs, info) for b in budgets]
+
+
+def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
+    wanted = [(e.status.name, e.status.period_start, c) for e in evaluations for c in e.crossings]
+    if not wanted:
+        return
+    stored = {(a["budget"], a["period_start"], a["level"]) for a in _stored_alerts(engine, [w[0] for w in wanted])}
+    new = [w for w in wanted if (w[0], w[1], w[2][0]) not in stored]
+    if not new:
+        return  # nothing to write, so the data version (and every cached read) stays as it is
+    try:
+        with write_session(engine) as session:
+            now = datetime.now(UTC)
+            for name, period_start, (level, threshold, crossed_at, spent) in new:
+                session.add(
+                    BudgetAlert(
+                        budget_name=name,
+                        period_start=period_start,
+                        level=level,
+                        threshold=threshold,
+                        crossed_at=crossed_at,
+                        spent_nanos=spent,
+                        recorded_at=now,
+                    )
+                )
+    except IntegrityError:
+        pass  # another writer recorded the same crossing first; the unique key keeps it single
+
+
+def _stored_alerts(engine: Engine, names: list[str]) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(ALERTS).where(ALERTS.c.budget_name.in_(names)).order_by(ALERTS.c.crossed_at, ALERTS.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        {
+            "budget": r["budget_name"],
+            "period_start": as_utc(r["period_start"]),
+            "level": r["level"],
+            "threshold": r["threshold"],
+            "crossed_at": as_utc(r["crossed_at"]),
+            "spent_usd": r["spent_nanos"] / NANOS_PER_USD,
+        }
+        for r in rows
+    ]
+
+
+def budget_status(engine: Engine, at: datetime | None = None, *, record: bool = True) -> list[BudgetStatus]:
+    """Return every budget's status at a moment (default now), recording threshold crossings not yet recorded."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    evaluations = _evaluations(engine, at)
+    if record:
+        _record(engine, evaluations)
+    stored = _stored_alerts(engine, [e.status.name for e in evaluations])
+    result = []
+    for e in evaluations:
+        mine = [
+            {k: a[k] for k in ("level", "threshold", "crossed_at", "spent_usd")}
+            for a in stored
+            if a["budget"] == e.status.name and a["period_start"] == e.status.period_start
+        ]
+        result.append(BudgetStatus(**{**e.status.__dict__, "alerts": mine}))
+    return result
+
+
+def spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.DataFrame:
+    """Return a budget's cumulative spend (USD) per hour of its current period up to the moment."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    for e in _evaluations(engine, at):
+        if e.status.name == name:
+            return pd.DataFrame(
+                {
+                    "hour": e.hourly.index.tz_localize(None) if e.hourly.index.tz else e.hourly.index,
+                    "spent_usd": e.hourly.to_numpy() / NANOS_PER_USD,
+                }
+            )
+    raise NotFound(f"budget {name!r} does not exist")
+
+
+def alerts_table(engine: Engine, limit: int = 500) -> pd.DataFrame:
+    """Return every recorded alert, newest first."""
+    with read_session(engine) as session:
+        names = [b.name for b in list_budgets(session=session)]
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(select(ALERTS).order_by(ALERTS.c.crossed_at.desc(), ALERTS.c.id.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
+    frame = pd.DataFrame(
+        [
+            (
+                r["budget_name"],
+                r["level"],
+                r["threshold"],
+                as_utc(r["crossed_at"]),
+                r["spent_nanos"] / NANOS_PER_USD,
+                as_utc(r["period_start"]),
+                r["budget_name"] in names,
+            )
+            for r in rows
+        ],
+        columns=["budget", "level", "threshold", "crossed_at", "spent_usd", "period_start", "budget_exists"],
+    )
+    return frame
+
+
+def blocked_models(engine: Engine, at: datetime | None = None) -> dict[str, str]:
+    """Return the models that exhausted hard budgets exclude from selection, each with the reason."""
+    statuses = [s for s in budget_status(engine, at, record=False) if s.state == "exhausted"]
+    if not statuses:
+        return {}
+    info = registry_info(engine)
+    blocked: dict[str, str] = {}
+    for status in statuses:
+        models = scope_models(status.scope, info)
+        for model_id in sorted(info if models is None else models):
+            blocked.setdefault(
+                model_id,
+                f"hard budget '{status.name}' ({status.scope}, {status.period}) is exhausted:"
+                f" ${status.spent_usd:,.2f} of ${status.amount_usd:,.2f}",
+            )
+    return blocked

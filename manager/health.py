@@ -1,0 +1,264 @@
+"""Health per model, provider and system from rollups over a trailing window, always with the reason."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from manager import histogram
+from manager.analytics import ModelInfo, registry_info
+from manager.budgets import blocked_models
+from manager.db import read_session
+from manager.registry import list_models
+from manager.reports import rollup_rows
+
+# Worse statuses rank higher; a provider or the system takes the worst of its parts.
+SEVERITY = {"disabled": -1, "idle": 0, "healthy": 1, "maintenance": 2, "degraded": 3, "unhealthy": 4}
+PROBE_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """When a model stops being healthy (error rates as fractions, judged only with enough requests)."""
+
+    window: timedelta = timedelta(hours=1)
+    degraded_error_rate: float = 0.05
+    unhealthy_error_rate: float = 0.25
+    min_requests: int = 20
+    latency_factor: float = 2.0
+    baseline: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    """One model's health over the window, with the figures behind it and the reason."""
+
+    model_id: str
+    provider: str
+    status: str
+    requests: int
+    error_rate: float | None
+    p95_response_time_ms: float | None
+    baseline_p95_ms: float | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the CLI's JSON contract."""
+        data = asdict(self)
+        data.pop("baseline_p95_ms")
+        return data
+
+
+@dataclass(frozen=True)
+class Window:
+    """Requests, failures and latency histogram of one model over a span of hours."""
+
+    requests: int = 0
+    failures: int = 0
+    hist: Mapping[int, int] | None = None
+
+
+def judge(
+    model: ModelInfo,
+    current: Window,
+    baseline_p95: float | None,
+    thresholds: HealthThresholds,
+    blocked_reason: str | None = None,
+    probe_error: str | None = None,
+) -> tuple[str, str]:
+    """Return (status, reason) for one model from plain figures."""
+    if not model.enabled:
+        return "disabled", "disabled in the registry"
+    if model.status == "maintenance":
+        return "maintenance", "status is maintenance in the registry"
+    problems: list[tuple[str, str]] = []
+    if probe_error:
+        problems.append(("unhealthy", f"live probe failed: {probe_error}"))
+    if blocked_reason:
+        problems.append(("degraded", blocked_reason))
+    if current.requests == 0:
+        if problems:
+            worst = max(problems, key=lambda p: SEVERITY[p[0]])[0]
+            return worst, "; ".join(p[1] for p in problems)
+        return "idle", f"no requests in the last {_span(thresholds.window)}"
+    rate = current.failures / current.requests
+    p95 = histogram.quantile(current.hist or {}, 0.95)
+    figures = f"{rate:.1%} errors over {current.requests:,} requests, p95 {p95:,.0f} ms" if p95 else ""
+    if current.requests >= thresholds.min_requests:
+        for level, limit in (
+            ("unhealthy", thresholds.unhealthy_error_rate),
+            ("degraded", thresholds.degraded_error_rate),
+        ):
+            if rate >= limit:
+                problems.append((level, f"error rate {rate:.1%} is at or above {limit:.0%}"))
+                break
+    if p95 is not None and baseline_p95 and p95 > thresholds.latency_factor * baseline_p95:
+        problems.append(
+            (
+                "degraded",
+                f"p95 {p95:,.0f} ms is over {thresholds.latency_factor:g}x its "
+                f"{_span(thresholds.baseline)} baseline of {baseline_p95:,.0f} ms",
+            )
+        )
+    if problems:
+        worst = max(problems, key=lambda p: SEVERITY[p[0]])[0]
+        return worst, "; ".join(p[1] for p in problems) + (f" ({figures})" if figures else "")
+    if current.requests < thresholds.min_requests:
+        figures += f" (fewer than {thresholds.min_requests} requests: too few to judge errors)"
+    return "healthy", figures
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours % 24 == 0 and hours >= 24:
+        return f"{hours / 24:g} day(s)"
+    return f"{hours:g} hour(s)"
+
+
+def _windows(frame: pd.DataFrame) -> dict[str, Window]:
+    result = {}
+    for model_id, part in frame.groupby("model_id"):
+        result[str(model_id)] = Window(
+            int(part["requests"].sum()),
+            int(part["failures"].sum()),
+            histogram.merge(histogram.decode(t) for t in part["latency_hist"]),
+        )
+    return result
+
+
+def window_bounds(at: datetime, span: timedelta) -> tuple[datetime, datetime]:
+    """Return the hours a trailing window reads: every hour that overlaps [at - span, at)."""
+    low = (at - span).replace(minute=0, second=0, microsecond=0)
+    return low, at
+
+
+def probe(base_url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Return None when a local model server answers at base_url, else why it did not."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/api/tags", timeout=timeout) as response:  # noqa: S310
+            return None if response.status < 400 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}"
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return str(reason) or type(error).__name__
+
+
+def model_health(
+    engine: Engine,
+    at: datetime | None = None,
+    *,
+    thresholds: HealthThresholds = HealthThresholds(),
+    live_probe: bool = False,
+) -> list[ModelHealth]:
+    """Return each registered model's health over the trailing window ending at `at` (default now)."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    low, high = window_bounds(at, thresholds.window)
+    frame = rollup_rows(engine, low - thresholds.baseline, high)
+    current = _windows(frame[frame["hour"] >= low]) if not frame.empty else {}
+    baseline = _windows(frame[frame["hour"] < low]) if not frame.empty else {}
+    info = registry_info(engine)
+    blocked = blocked_models(engine, at)
+    urls = _probe_urls(engine) if live_probe else {}
+    result = []
+    for model_id, model in sorted(info.items()):
+        base = baseline.get(model_id)
+        base_p95 = histogram.quantile(base.hist or {}, 0.95) if base else None
+        probe_error = probe(urls[model_id]) if model_id in urls and model.enabled else None
+        window = current.get(model_id, Window())
+        status, reason = judge(model, window, base_p95, thresholds, blocked.get(model_id), probe_error)
+        result.append(
+            ModelHealth(
+                model_id,
+                model.provider,
+                status,
+                window.requests,
+                window.failures / window.requests if window.requests else None,
+                histogram.quantile(window.hist or {}, 0.95),
+                base_p95,
+                reason,
+            )
+        )
+    return result
+
+
+def _probe_urls(engine: Engine) -> dict[str, str]:
+    with read_session(engine) as session:
+        return {
+            m.model_id: str(m.model_metadata["base_url"])
+            for m in list_models(session=session)
+            if isinstance(m.model_metadata, dict) and m.model_metadata.get("base_url")
+        }
+
+
+def worst(statuses: list[str]) -> str:
+    """Return the worst status of several (idle when there are none)."""
+    return max(statuses, key=SEVERITY.__getitem__, default="idle")
+
+
+def provider_health(models: list[ModelHealth]) -> pd.DataFrame:
+    """Return each provider's status (the worst of its enabled models) and why."""
+    rows = []
+    for provider in sorted({m.provider for m in models}):
+        mine = [m for m in models if m.provider == provider and m.status != "disabled"]
+        status = worst([m.status for m in mine]) if mine else "disabled"
+        culprits = [f"{m.model_id}: {m.reason}" for m in mine if m.status == status]
+        rows.append(
+            {
+                "provider": provider,
+                "status": status,
+                "models": len(mine),
+                "reason": "; ".join(culprits) if culprits else "every model is disabled",
+            }
+        )
+    return pd.DataFrame(rows, columns=["provider", "status", "models", "reason"])
+
+
+def system_health(models: list[ModelHealth]) -> tuple[str, str]:
+    """Return the overall status and a one-line reason naming the models behind it."""
+    enabled = [m for m in models if m.status != "disabled"]
+    status = worst([m.status for m in enabled])
+    if status in ("healthy", "idle"):
+        counts = {s: sum(m.status == s for m in enabled) for s in ("healthy", "idle")}
+        return status, f"{counts['healthy']} healthy, {counts['idle']} idle"
+    names = ", ".join(m.model_id for m in enabled if m.status == status)
+    return status, f"{status}: {names}"
+
+
+def health_timeline(
+    engine: Engine,
+    end: datetime | None = None,
+    *,
+    hours: int = 48,
+    thresholds: HealthThresholds = HealthThresholds(),
+) -> pd.DataFrame:
+    """Return each model's status at the end of each of the last `hours` hours (columns hour, model_id, status)."""
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    first = end - timedelta(hours=hours - 1)
+    frame = rollup_rows(engine, first - thresholds.baseline - thresholds.window, end + timedelta(hours=1))
+    info = registry_info(engine)
+    rows = []
+    window_hours = max(1, round(thresholds.window.total_seconds() / 3600))
+    baseline_frame = frame[frame["hour"] < first - thresholds.window] if not frame.empty else frame
+    baseline = _windows(baseline_frame) if not frame.empty else {}
+    for step in range(hours):
+        hour = first + timedelta(hours=step)
+        current = (
+            frame[(frame["hour"] > hour - timedelta(hours=window_hours)) & (frame["hour"] <= hour)]
+            if not frame.empty
+            else frame
+        )
+        windows = _windows(current) if not frame.empty else {}
+        for model_id, model in sorted(info.items()):
+            base = baseline.get(model_id)
+            base_p95 = histogram.quantile(base.hist or {}, 0.95) if base else None
+            status, reason = judge(model, windows.get(model_id, Window()), base_p95, thresholds)
+            rows.append({"hour": hour.replace(tzinfo=None), "model_id": model_id, "status": status, "reason": reason})
+    return pd.DataFrame(rows, columns=["hour", "model_id", "status", "reason"])

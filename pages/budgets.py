@@ -1,0 +1,276 @@
+"""Budgets: spend against each budget with its bands and forecast, burn-down, alerts; add, edit, remove."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from manager import api
+from manager.errors import InvalidInput
+from pages import common
+
+PERIODS = ["daily", "weekly", "monthly"]
+PERIOD_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
+FORM_FIELDS = ["name", "scope", "period", "amount_usd", "warn_threshold", "alert_threshold", "hard"]
+
+common.shell_guard()
+st.title("Budgets")
+engine = common.engine()
+version = common.data_version()
+minute = common.this_minute()
+statuses = common.budget_status(engine, version, minute)
+
+
+def budget_form(key: str, current: dict | None) -> None:
+    """Draw the add or edit form; save through the manager and show errors at the fields at fault."""
+    with st.form(key, clear_on_submit=False, border=True):
+        columns = st.columns(3)
+        name = columns[0].text_input(
+            "Name", value=current["name"] if current else "", key=f"{key}_name", disabled=current is not None
+        )
+        scope = columns[1].text_input(
+            "Scope",
+            value=current["scope"] if current else "global",
+            key=f"{key}_scope",
+            help="global, provider:NAME, model:ID or category:NAME",
+        )
+        period = columns[2].selectbox(
+            "Period (UTC)",
+            PERIODS,
+            key=f"{key}_period",
+            index=PERIODS.index(current["period"]) if current else 2,
+            help="Weeks start on Monday.",
+        )
+        columns = st.columns(4)
+        amount = columns[0].number_input(
+            "Amount (USD)",
+            min_value=0.0,
+            step=10.0,
+            format="%.2f",
+            value=float(current["amount_usd"]) if current else 100.0,
+            key=f"{key}_amount",
+        )
+        warn = columns[1].number_input(
+            "Warn at (fraction)",
+            min_value=0.0,
+            step=0.05,
+            value=float(current["warn_threshold"]) if current else 0.8,
+            key=f"{key}_warn",
+        )
+        alert = columns[2].number_input(
+            "Alert at (fraction)",
+            min_value=0.0,
+            step=0.05,
+            value=float(current["alert_threshold"]) if current else 1.0,
+            key=f"{key}_alert",
+        )
+        hard = columns[3].checkbox(
+            "Hard limit",
+            value=bool(current["hard"]) if current else False,
+            key=f"{key}_hard",
+            help="Once spent, its models are excluded from selection.",
+        )
+        submitted = st.form_submit_button("Save budget" if current else "Add budget", type="primary")
+    if not submitted:
+        return
+    data = {
+        "name": name,
+        "scope": scope,
+        "period": period,
+        "amount_usd": amount,
+        "warn_threshold": warn,
+        "alert_threshold": alert,
+        "hard": hard,
+    }
+    try:
+        if current:
+            api.update_budget(engine, current["name"], data, actor="dashboard")
+        else:
+            api.add_budget(engine, data, actor="dashboard")
+    except InvalidInput as error:
+        for problem in error.problems:
+            st.error(problem)
+        return
+    st.toast(f"Saved budget {name or current['name']}")
+    st.rerun()
+
+
+@st.dialog("Remove budget?")
+def confirm_removal(name: str) -> None:
+    """Ask before removing a budget."""
+    st.write(f"Remove the budget {name}? Its recorded alerts stay in the alerts table.")
+    if st.button("Remove", key="confirm_remove_budget", type="primary"):
+        api.remove_budget(engine, name, actor="dashboard")
+        st.toast(f"Removed budget {name}")
+        st.rerun()
+
+
+if not statuses:
+    st.info(
+        "No budgets yet. Add one below: a limit in USD for everything (global), a provider, a model or a "
+        "category, per day, week or month."
+    )
+else:
+    table = pd.DataFrame(
+        [
+            {
+                "name": s.name,
+                "scope": s.scope,
+                "period": s.period,
+                "state": s.state,
+                "spent_usd": s.spent_usd,
+                "amount_usd": s.amount_usd,
+                "percent": s.percent,
+                "forecast_usd": s.forecast_usd,
+                "period_end": s.period_end.replace(tzinfo=None),
+                "hard": s.hard,
+            }
+            for s in statuses
+        ]
+    )
+    common.table(
+        table,
+        key="budgets_table",
+        file_name="budgets.csv",
+        column_config={
+            "name": "Budget",
+            "scope": "Scope",
+            "period": "Period",
+            "state": "State",
+            "spent_usd": st.column_config.NumberColumn("Spent (USD)", format="dollar"),
+            "amount_usd": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
+            "percent": st.column_config.ProgressColumn("Used", min_value=0.0, max_value=1.0, format="percent"),
+            "forecast_usd": st.column_config.NumberColumn("Forecast at period end (USD)", format="dollar"),
+            "period_end": st.column_config.DatetimeColumn("Period ends (UTC)", format="YYYY-MM-DD HH:mm"),
+            "hard": st.column_config.CheckboxColumn("Hard"),
+        },
+    )
+
+    names = [s.name for s in statuses]
+    chosen = st.selectbox("Budget", names, key="budget_pick")
+    status = next(s for s in statuses if s.name == chosen)
+    path = common.budget_spend_path(engine, version, minute, chosen)
+    start, end = status.period_start.replace(tzinfo=None), status.period_end.replace(tzinfo=None)
+    amount = status.amount_usd
+    spend = go.Figure()
+    spend.add_hrect(
+        y0=status.warn_threshold * amount,
+        y1=status.alert_threshold * amount,
+        fillcolor="#facc15",
+        opacity=0.18,
+        line_width=0,
+        annotation_text="warning band",
+        annotation_position="top left",
+    )
+    spend.add_hrect(
+        y0=status.alert_threshold * amount,
+        y1=max(status.forecast_usd, status.spent_usd, amount) * 1.15,
+        fillcolor="#ef4444",
+        opacity=0.12,
+        line_width=0,
+        annotation_text="alert band",
+        annotation_position="top left",
+    )
+    spend.add_trace(
+        go.Scatter(
+            x=path["hour"],
+            y=path["spent_usd"],
+            mode="lines",
+            name="Spent",
+            line={"color": "#4f46e5", "width": 3},
+            hovertemplate="%{x}<br>$%{y:,.2f} spent<extra></extra>",
+        )
+    )
+    last_x = path["hour"].iloc[-1] if len(path) else start
+    spend.add_trace(
+        go.Scatter(
+            x=[last_x, end],
+            y=[status.spent_usd, status.forecast_usd],
+            mode="lines+markers",
+            name="Forecast",
+            line={"dash": "dot", "color": "#6b7280"},
+            hovertemplate="%{x}<br>$%{y:,.2f} forecast<extra></extra>",
+        )
+    )
+    spend.add_trace(
+        go.Scatter(
+            x=[start, end],
+            y=[amount, amount],
+            mode="lines",
+            name="Budget",
+            line={"color": "#dc2626", "width": 2},
+            hovertemplate="Budget $%{y:,.2f}<extra></extra>",
+        )
+    )
+    spend.update_layout(
+        title=f"{chosen}: spend this {PERIOD_NOUNS[status.period]} ({status.scope})",
+        xaxis_title="Time (UTC)",
+        yaxis_title="Cumulative spend (USD)",
+        yaxis_tickprefix="$",
+        xaxis_range=[start, end],
+    )
+    st.plotly_chart(spend, key="budget_chart")
+    st.caption(
+        f"{status.state}: ${status.spent_usd:,.2f} of ${amount:,.2f} "
+        f"({status.percent:.0%}); forecast ${status.forecast_usd:,.2f} by {end:%Y-%m-%d %H:%M} UTC. "
+        f"Forecast method: {status.forecast_method}."
+    )
+
+    remaining = amount - path["spent_usd"] if len(path) else path["spent_usd"]
+    burn = go.Figure()
+    burn.add_trace(
+        go.Scatter(
+            x=path["hour"],
+            y=remaining,
+            mode="lines",
+            name="Remaining",
+            fill="tozeroy",
+            hovertemplate="%{x}<br>$%{y:,.2f} left<extra></extra>",
+        )
+    )
+    burn.add_trace(
+        go.Scatter(
+            x=[last_x, end],
+            y=[amount - status.spent_usd, amount - status.forecast_usd],
+            mode="lines",
+            name="Forecast",
+            line={"dash": "dot", "color": "#6b7280"},
+        )
+    )
+    burn.update_layout(
+        title="Burn-down: budget remaining",
+        xaxis_title="Time (UTC)",
+        yaxis_title="Remaining (USD)",
+        yaxis_tickprefix="$",
+        xaxis_range=[start, end],
+    )
+    st.plotly_chart(burn, key="burndown_chart")
+
+    st.subheader("Alerts")
+    alerts = common.budget_alerts(engine, version, minute)
+    if alerts.empty:
+        st.success("No threshold has been crossed yet.")
+    else:
+        common.table(
+            alerts,
+            key="alerts_table",
+            file_name="budget-alerts.csv",
+            column_config={
+                "budget": "Budget",
+                "level": "Level",
+                "threshold": st.column_config.NumberColumn("Threshold"),
+                "crossed_at": st.column_config.DatetimeColumn("Crossed in hour (UTC)", format="YYYY-MM-DD HH:mm"),
+                "spent_usd": st.column_config.NumberColumn("Spent then (USD)", format="dollar"),
+                "period_start": st.column_config.DatetimeColumn("Period start (UTC)", format="YYYY-MM-DD"),
+                "budget_exists": st.column_config.CheckboxColumn("Budget still exists"),
+            },
+        )
+
+    with st.expander(f"Edit or remove {chosen}", icon=":material/edit:"):
+        budget_form("edit_budget", next(b for b in api.list_budgets(engine) if b["name"] == chosen))
+        if st.button(f"Remove {chosen}", key="remove_budget"):
+            confirm_removal(chosen)
+
+st.subheader("Add a budget")
+budget_form("add_budget", None)
