@@ -229,7 +229,13 @@ def _in_scope(frame: pd.DataFrame, models: set[str] | None) -> pd.DataFrame:
 def _hourly_cost(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
     frame = rollup_rows(engine, low, high)
     if frame.empty:
-        return pd.DataFrame(columns=["hour", "model_id", "cost_nanos"])
+        return pd.DataFrame(
+            {
+                "hour": pd.Series(dtype="datetime64[ns, UTC]"),
+                "model_id": pd.Series(dtype=str),
+                "cost_nanos": pd.Series(dtype="int64"),
+            }
+        )
     return frame.groupby(["hour", "model_id"], as_index=False)["cost_nanos"].sum()
 
 

@@ -28,3 +28,10 @@ def seeded(engine: Engine) -> Engine:
     """Return the test's engine with ten days of demo traffic ending 2026-03-10."""
     api.seed_demo(engine, days=10, requests=3000, seed=3, end=DEMO_END)
     return engine
+
+
+@pytest.fixture
+def live(engine: Engine) -> Engine:
+    """Return the test's engine with two days of demo traffic ending now."""
+    api.seed_demo(engine, days=2, requests=2000, seed=8, end=datetime.now(UTC))
+    return engine

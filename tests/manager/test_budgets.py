@@ -1,0 +1,176 @@
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from manager import api
+from manager.cli import main
+from manager.errors import InvalidInput
+from tests.utils.factories import record
+
+AT = datetime(2026, 3, 18, 12, tzinfo=UTC)
+
+
+def spend(engine: Engine, model_id: str, moments: list[datetime], cost: str, prefix: str) -> None:
+    api.ingest_records(
+        engine,
+        [
+            record(request_id=f"{prefix}-{i}", model_id=model_id, timestamp=m.isoformat(), cost=cost)
+            for i, m in enumerate(moments)
+        ],
+    )
+
+
+def budget(engine: Engine, **fields: object) -> dict:
+    data = {"name": "b", "scope": "global", "period": "monthly", "amount_usd": 10.0, **fields}
+    return api.add_budget(engine, data)
+
+
+def status_of(engine: Engine, name: str = "b", at: datetime = AT) -> api.BudgetStatus:
+    return next(s for s in api.budget_status(engine, at) if s.name == name)
+
+
+def hours(start: datetime, count: int) -> list[datetime]:
+    return [start + timedelta(hours=h) for h in range(count)]
+
+
+def test_spend_counts_only_the_scope_and_the_period(engine: Engine) -> None:
+    spend(engine, "deepseek-chat", hours(datetime(2026, 3, 2, tzinfo=UTC), 10), "0.25", "in")
+    spend(engine, "deepseek-chat", hours(datetime(2026, 2, 27, tzinfo=UTC), 5), "1.0", "before")
+    spend(engine, "claude-3-haiku-20240307", hours(datetime(2026, 3, 3, tzinfo=UTC), 4), "2.0", "other")
+    budget(engine, scope="provider:deepseek")
+    assert status_of(engine).spent_usd == 2.5
+
+
+def test_category_scope_covers_the_models_in_it(engine: Engine) -> None:
+    spend(engine, "deepseek-chat", hours(datetime(2026, 3, 2, tzinfo=UTC), 3), "1.0", "c")  # conversation
+    spend(engine, "mistral:latest", hours(datetime(2026, 3, 2, tzinfo=UTC), 3), "1.0", "g")  # general
+    budget(engine, scope="category:conversation")
+    assert status_of(engine).spent_usd == 3.0
+
+
+def test_crossings_are_recorded_once_with_the_hour(engine: Engine) -> None:
+    spend(engine, "deepseek-chat", hours(datetime(2026, 3, 2, tzinfo=UTC), 10), "1.0", "x")
+    budget(engine, amount_usd=10.0)
+    first = status_of(engine)
+    again = status_of(engine)
+    assert first.state == "alert"
+    assert [(a["level"], a["crossed_at"]) for a in again.alerts] == [
+        ("warning", datetime(2026, 3, 2, 7, tzinfo=UTC)),
+        ("alert", datetime(2026, 3, 2, 9, tzinfo=UTC)),
+    ]
+    assert len(api.budget_alerts(engine)) == 2
+
+
+def test_ingest_records_crossings_as_they_happen(engine: Engine) -> None:
+    budget(engine, period="daily", amount_usd=1.0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    spend(engine, "deepseek-chat", [now] * 9, "0.1", "live")
+    assert api.budget_alerts(engine)["level"].tolist() == ["warning"]
+
+
+def test_hard_budget_is_exhausted_and_blocks_its_models(engine: Engine) -> None:
+    spend(engine, "deepseek-chat", hours(datetime(2026, 3, 18, tzinfo=UTC), 5), "1.0", "h")
+    budget(engine, scope="model:deepseek-chat", period="daily", amount_usd=5.0, hard=True)
+    assert status_of(engine).state == "exhausted"
+    reason = api.blocked_models(engine, AT)["deepseek-chat"]
+    assert reason == "hard budget 'b' (model:deepseek-chat, daily) is exhausted: $5.00 of $5.00"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"scope": "team:ml"}, "scope: 'team:ml' is not global, provider:NAME, model:ID or category:NAME"),
+        ({"amount_usd": -1}, "amount_usd: -1 must be greater than 0"),
+        ({"period": "yearly"}, "period: 'yearly' is not one of 'daily', 'weekly' or 'monthly'"),
+        ({"warn_threshold": 0.9, "alert_threshold": 0.5}, "warn_threshold: 0.9 is above alert_threshold 0.5"),
+        ({"colour": "red"}, "colour: unknown field"),
+    ],
+)
+def test_bad_budgets_are_refused_naming_the_field(engine: Engine, fields: dict, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        budget(engine, **fields)
+    assert caught.value.problems == [message]
+    assert api.list_budgets(engine) == []
+
+
+def test_budget_changes_are_audited(engine: Engine) -> None:
+    budget(engine)
+    api.update_budget(engine, "b", {"amount_usd": 25.0}, actor="ana")
+    entry = api.audit_trail(engine, entity="budget").iloc[0]
+    assert (entry["actor"], entry["field"], entry["old_value"], entry["new_value"]) == (
+        "ana",
+        "amount_usd",
+        "10.0",
+        "25.0",
+    )
+
+
+def test_forecast_on_trending_traffic_lands_within_10_percent(engine: Engine) -> None:
+    rng = np.random.default_rng(2)
+    records, truth = [], Decimal(0)
+    for day in range(60):
+        moment = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(days=day)
+        daily = (20 + 0.5 * day) * (0.6 if moment.weekday() >= 5 else 1.1)
+        costs = rng.dirichlet(np.ones(24)) * daily
+        for hour, cost in enumerate(costs):
+            stamp = moment + timedelta(hours=hour, minutes=30)
+            amount = Decimal(f"{cost:.6f}")
+            if stamp.month == 3:
+                truth += amount
+            if stamp < AT:
+                records.append(record(request_id=f"t-{day}-{hour}", timestamp=stamp.isoformat(), cost=str(amount)))
+    api.ingest_records(engine, records)
+    budget(engine, amount_usd=2000.0)
+    assert status_of(engine).forecast_usd == pytest.approx(float(truth), rel=0.10)
+
+
+def test_budgets_cli_add_list_status_remove(db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    spend(engine, "deepseek-chat", hours(datetime(2026, 3, 18, tzinfo=UTC), 4), "1.0", "cli")
+    assert (
+        main(
+            [
+                "--db",
+                db_url,
+                "budgets",
+                "add",
+                "--name",
+                "day",
+                "--scope",
+                "global",
+                "--period",
+                "daily",
+                "--amount",
+                "5",
+                "--hard",
+            ]
+        )
+        == 0
+    )
+    main(["--db", db_url, "budgets", "status", "--at", "2026-03-18T12:00:00Z", "--json"])
+    capsys.readouterr()
+    main(["--db", db_url, "budgets", "status", "--at", "2026-03-18T12:00:00Z", "--json"])
+    status = json.loads(capsys.readouterr().out)[0]
+    assert {k: status[k] for k in ("name", "period_start", "amount_usd", "spent_usd", "percent", "state")} == {
+        "name": "day",
+        "period_start": "2026-03-18T00:00:00+00:00",
+        "amount_usd": 5.0,
+        "spent_usd": 4.0,
+        "percent": 0.8,
+        "state": "warning",
+    }
+    assert [a["level"] for a in status["alerts"]] == ["warning"]
+    assert set(status) >= {"period_end", "forecast_usd", "alerts", "scope", "period"}
+    main(["--db", db_url, "budgets", "list", "--json"])
+    assert [b["name"] for b in json.loads(capsys.readouterr().out)] == ["day"]
+    assert main(["--db", db_url, "budgets", "remove", "day"]) == 0
+    assert api.list_budgets(engine) == []
+
+
+def test_export_budgets_writes_the_status_columns(engine: Engine) -> None:
+    budget(engine)
+    header = api.export_csv(engine, "budgets").splitlines()[0]
+    assert header == "name,scope,period,period_start,period_end,amount_usd,spent_usd,percent,forecast_usd,state,alerts"

@@ -1,0 +1,173 @@
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import Engine
+
+from manager import api
+from manager.cli import main
+from manager.health import probe
+from tests.conftest import free_port
+from tests.utils.factories import record
+
+AT = datetime(2026, 3, 18, 12, 30, tzinfo=UTC)
+
+
+def traffic(
+    engine: Engine,
+    model_id: str,
+    n: int,
+    *,
+    failed: int = 0,
+    latency: float = 800.0,
+    when: datetime = AT - timedelta(minutes=20),
+    prefix: str = "",
+) -> None:
+    api.ingest_records(
+        engine,
+        [
+            record(
+                request_id=f"{prefix}{model_id}-{i}",
+                model_id=model_id,
+                timestamp=when.isoformat(),
+                response_time_ms=latency,
+                success="false" if i < failed else "true",
+                error_type="server_error" if i < failed else "",
+            )
+            for i in range(n)
+        ],
+    )
+
+
+def health_of(engine: Engine, **options: object) -> dict[str, api.ModelHealth]:
+    return {m.model_id: m for m in api.model_health(engine, AT, **options)}
+
+
+def test_forty_percent_errors_is_unhealthy_none_is_healthy_no_traffic_is_idle(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 50, failed=20)
+    traffic(engine, "claude-3-haiku-20240307", 50)
+    health = health_of(engine)
+    assert health["deepseek-chat"].status == "unhealthy"
+    assert health["deepseek-chat"].reason.startswith("error rate 40.0% is at or above 25%")
+    assert health["claude-3-haiku-20240307"].status == "healthy"
+    assert health["llama2:latest"].status == "idle"
+    assert health["llama2:latest"].reason == "no requests in the last 1 hour(s)"
+
+
+def test_few_requests_are_not_judged_on_errors(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 10, failed=5)
+    assert health_of(engine)["deepseek-chat"].status == "healthy"
+
+
+def test_six_percent_errors_is_degraded(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 50, failed=3)
+    assert health_of(engine)["deepseek-chat"].status == "degraded"
+
+
+def test_latency_over_twice_the_baseline_is_degraded(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 100, latency=500.0, when=AT - timedelta(days=3), prefix="old-")
+    traffic(engine, "deepseek-chat", 30, latency=1500.0)
+    health = health_of(engine)["deepseek-chat"]
+    assert health.status == "degraded"
+    assert "over 2x its 7 day(s) baseline" in health.reason
+
+
+def test_exhausted_hard_budget_degrades_its_models_with_the_reason(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 30)
+    api.add_budget(
+        engine, {"name": "cap", "scope": "provider:deepseek", "period": "daily", "amount_usd": 0.01, "hard": True}
+    )
+    health = health_of(engine)["deepseek-chat"]
+    assert health.status == "degraded"
+    assert "hard budget 'cap' (provider:deepseek, daily) is exhausted" in health.reason
+
+
+def test_registry_status_and_enabled_come_first(engine: Engine) -> None:
+    api.update_model(engine, "deepseek-chat", {"status": "maintenance"})
+    api.update_model(engine, "llama2:latest", {"enabled": False})
+    health = health_of(engine)
+    assert (health["deepseek-chat"].status, health["llama2:latest"].status) == ("maintenance", "disabled")
+
+
+def test_provider_takes_the_worst_enabled_model_and_the_system_the_worst_provider(engine: Engine) -> None:
+    traffic(engine, "mistral:latest", 40, failed=20)
+    traffic(engine, "llama2:latest", 40)
+    models = api.model_health(engine, AT)
+    providers = api.provider_health(models).set_index("provider")
+    assert providers.loc["ollama", "status"] == "unhealthy"
+    assert providers.loc["ollama", "reason"].startswith("mistral:latest: error rate 50.0%")
+    assert api.system_health(models) == ("unhealthy", "unhealthy: mistral:latest")
+
+
+def test_window_is_configurable(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 30, when=AT - timedelta(hours=5))
+    assert health_of(engine)["deepseek-chat"].status == "idle"
+    wide = api.HealthThresholds(window=timedelta(hours=6))
+    assert health_of(engine, thresholds=wide)["deepseek-chat"].status == "healthy"
+
+
+def test_timeline_has_a_status_per_model_and_hour(engine: Engine) -> None:
+    traffic(engine, "deepseek-chat", 40, failed=20, when=AT - timedelta(hours=3))
+    timeline = api.health_timeline(engine, AT, hours=6)
+    deepseek = timeline[timeline["model_id"] == "deepseek-chat"].set_index("hour")["status"]
+    assert len(timeline) == 6 * 5
+    assert deepseek[datetime(2026, 3, 18, 9)] == "unhealthy"
+    assert deepseek[datetime(2026, 3, 18, 12)] == "idle"
+
+
+class _Ollama(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if self.path == "/api/tags" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"models": []}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_ollama() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Ollama)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_probe_of_a_live_local_server_passes(stub_ollama: str) -> None:
+    assert probe(stub_ollama) is None
+
+
+def test_probe_of_a_closed_port_says_why() -> None:
+    assert "refused" in (probe(f"http://127.0.0.1:{free_port()}") or "")
+
+
+def test_failed_probe_makes_the_model_unhealthy(engine: Engine, stub_ollama: str) -> None:
+    api.update_model(engine, "llama2:latest", {"metadata": {"base_url": stub_ollama}})
+    api.update_model(engine, "mistral:latest", {"metadata": {"base_url": f"http://127.0.0.1:{free_port()}"}})
+    health = health_of(engine, live_probe=True)
+    assert health["llama2:latest"].status == "idle"
+    assert health["mistral:latest"].status == "unhealthy"
+    assert health["mistral:latest"].reason.startswith("live probe failed")
+
+
+def test_health_cli_prints_the_contract(db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", db_url, "health", "--window", "2h", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows[0]) == {
+        "model_id",
+        "provider",
+        "status",
+        "requests",
+        "error_rate",
+        "p95_response_time_ms",
+        "reason",
+    }
+
+
+def test_export_health_has_the_same_columns(engine: Engine) -> None:
+    header = api.export_csv(engine, "health").splitlines()[0]
+    assert header == "model_id,provider,status,requests,error_rate,p95_response_time_ms,reason"
