@@ -41,8 +41,29 @@ from manager.rollups import as_utc
 from manager.schema import initialize, schema_is_current
 from manager.scoring import HIGHER_IS_BETTER as RANKING_METRICS
 from manager.scoring import describe_composite
+from manager.selection import DEFAULT_WEIGHTS, WEIGHT_NAMES, Policy, Selection
+from manager.whatif import (
+    ReplayResult,
+    frontier_points,
+    replay,
+    routing_table,
+    scenario_summary,
+    select_model,
+    selection_board,
+)
 
 __all__ = [
+    "DEFAULT_WEIGHTS",
+    "WEIGHT_NAMES",
+    "Policy",
+    "ReplayResult",
+    "Selection",
+    "replay",
+    "routing_table",
+    "select_model",
+    "frontier_points",
+    "scenario_summary",
+    "selection_board",
     "BudgetStatus",
     "HealthThresholds",
     "ModelHealth",

@@ -202,6 +202,65 @@ def cmd_health(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policy(args: argparse.Namespace) -> api.Policy:
+    weights = dict(_parse_assignment(w) for w in args.weight)
+    bad = [
+        f"weight {k!r}: {v!r} is not a number"
+        for k, v in weights.items()
+        if isinstance(v, bool) or not isinstance(v, int | float)
+    ]
+    if bad:
+        raise InvalidInput(bad)
+    return api.Policy(
+        category=args.category,
+        language=args.language,
+        max_cost_per_1k=args.max_cost_per_1k,
+        max_p95_ms=args.max_p95_ms,
+        min_quality=args.min_quality,
+        include_experimental=args.experimental,
+        weights={**api.DEFAULT_WEIGHTS, **weights},
+    )
+
+
+def _selection_text(data: dict[str, Any]) -> str:
+    lines = [f"{i}. {r['model_id']:<28} {r['score']:.3f}" for i, r in enumerate(data["ranking"], start=1)]
+    lines += [f"   excluded {e['model_id']}: {e['reason']}" for e in data["excluded"]]
+    return "\n".join(lines) or "no models"
+
+
+def cmd_select(engine: Engine, args: argparse.Namespace) -> int:
+    _print(api.select_model(engine, _policy(args)).as_dict(args.top), args.json, _selection_text)
+    return EXIT_OK
+
+
+def _replay_text(data: dict[str, Any]) -> str:
+    actual, projected, change = data["actual"], data["projected"], data["change_pct"]
+    lines = [
+        f"cost: ${actual['cost_usd']:,.2f} actual, ${projected['cost_usd']:,.2f} projected"
+        + (f" ({change['cost_usd']:+.1f}%)" if change["cost_usd"] is not None else "")
+    ]
+    lines += [
+        f"{s['request_type']}/{s['language']}: {s['chosen_model']} ${s['projected_cost_usd']:,.4f}"
+        for s in data["segments"]
+    ]
+    lines += [
+        f"budget {b['name']}: " + ("holds" if b["held_projected"] else "would be exceeded") for b in data["budgets"]
+    ]
+    return "\n".join(lines)
+
+
+def cmd_whatif(engine: Engine, args: argparse.Namespace) -> int:
+    span = api.data_span(engine)
+    today = datetime.now().date()
+    start = args.date_from or (span[0] if span else today)
+    end = args.date_to or (span[1] if span else today)
+    result = api.replay(engine, start, end, _policy(args))
+    if args.routes:
+        Path(args.routes).write_text(json.dumps(api.routing_table(result), indent=2), encoding="utf-8")
+    _print(result.as_dict(), args.json, _replay_text)
+    return EXIT_OK
+
+
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     text = api.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
@@ -297,6 +356,34 @@ def build_parser() -> argparse.ArgumentParser:
     health = command("health", "health of every model over a trailing window, with reasons", cmd_health)
     health.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 2d")
     health.add_argument("--probe", action="store_true", help="also probe local models' base_url (2 s timeout)")
+
+    policy = argparse.ArgumentParser(add_help=False)
+    policy.add_argument("--category", help="request category the model must serve")
+    policy.add_argument("--language", help="language the model must support")
+    policy.add_argument("--max-cost-per-1k", type=float, help="price ceiling in USD per 1k tokens (blended)")
+    policy.add_argument("--max-p95-ms", type=float, help="p95 latency ceiling in ms")
+    policy.add_argument("--min-quality", type=float, help="minimum quality, 0 to 1")
+    policy.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="NAME=W",
+        help=f"weight of a score ({', '.join(api.WEIGHT_NAMES)}); repeatable",
+    )
+    policy.add_argument("--experimental", action="store_true", help="also consider experimental models")
+    select = command(
+        "select", "rank the models for a request under weights and limits", cmd_select, parents=(as_json, policy)
+    )
+    select.add_argument("--top", type=int, help="show only the best N")
+    whatif = command(
+        "whatif",
+        "replay past traffic under a routing policy: cost, speed, quality, budgets",
+        cmd_whatif,
+        parents=(as_json, policy),
+    )
+    whatif.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (default: first traffic)")
+    whatif.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date (default: last traffic)")
+    whatif.add_argument("--routes", help="also write the routing table (JSON) to this file")
 
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")

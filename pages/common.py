@@ -27,6 +27,9 @@ def navigation() -> st.navigation:  # type: ignore[valid-type]
                 st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:"),
                 st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
             ],
+            "Decide": [
+                st.Page("pages/whatif.py", title="What-if", icon=":material/alt_route:"),
+            ],
             "Configure": [
                 st.Page("pages/registry.py", title="Registry", icon=":material/table_edit:"),
             ],
@@ -290,3 +293,41 @@ STATE_ICONS = {
     "maintenance": ":material/build:",
     "disabled": ":material/block:",
 }
+
+
+def policy_key(policy: api.Policy) -> tuple:
+    """Return a policy as a hashable cache key."""
+    return (
+        policy.category,
+        policy.language,
+        policy.max_cost_per_1k,
+        policy.max_p95_ms,
+        policy.min_quality,
+        policy.include_experimental,
+        tuple(sorted(policy.weights.items())),
+    )
+
+
+def _policy_of(key: tuple) -> api.Policy:
+    category, language, max_cost, max_p95, min_quality, experimental, weights = key
+    return api.Policy(
+        category=category,
+        language=language,
+        max_cost_per_1k=max_cost,
+        max_p95_ms=max_p95,
+        min_quality=min_quality,
+        include_experimental=experimental,
+        weights=dict(weights),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def selection(_engine: Engine, version: str, minute: str, key: tuple) -> api.Selection:
+    """Return the live ranking under a policy (cached per data version, minute and policy)."""
+    return api.select_model(_engine, _policy_of(key))
+
+
+@st.cache_data(show_spinner="Replaying traffic...", max_entries=32)
+def replay(_engine: Engine, version: str, start: date, end: date, key: tuple) -> api.ReplayResult:
+    """Return the what-if replay of the window under a policy (cached per data version, window and policy)."""
+    return api.replay(_engine, start, end, _policy_of(key))

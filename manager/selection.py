@@ -1,0 +1,203 @@
+"""Choosing a model: seven factor scores, filters with reasons, a weighted ranking. Pure functions, no database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from manager.errors import InvalidInput
+
+WEIGHT_NAMES = ("quality", "reliability", "language", "cost", "speed", "category", "priority")
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "quality": 0.25,
+    "reliability": 0.20,
+    "language": 0.15,
+    "cost": 0.15,
+    "speed": 0.10,
+    "category": 0.10,
+    "priority": 0.05,
+}
+# How many observed ratings count as much as the registry's own quality_score when blending the two.
+RATINGS_PRIOR = 20
+# Success rate assumed for a model with no observed requests.
+ASSUMED_SUCCESS_RATE = 0.95
+SELECTABLE_STATUSES = ("active",)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What selection knows of one model: its registry row and what was observed of it."""
+
+    model_id: str
+    provider: str
+    status: str
+    category: str
+    enabled: bool
+    priority: int
+    cost_per_1k_input: float | None
+    cost_per_1k_output: float | None
+    quality_score: float
+    avg_response_time: float
+    primary_language: str
+    supported_languages: tuple[str, ...]
+    requests: int = 0
+    successes: int = 0
+    ratings: int = 0
+    rating_sum: float = 0.0
+    observed_p95_ms: float | None = None
+    observed_avg_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the caller asks for: filters, the weights of the seven scores, and the segment's token mix."""
+
+    category: str | None = None
+    language: str | None = None
+    max_cost_per_1k: float | None = None
+    max_p95_ms: float | None = None
+    min_quality: float | None = None
+    include_experimental: bool = False
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    input_share: float = 0.6  # fraction of the segment's tokens that are input tokens
+    require_price: bool = False  # a replay must price every choice
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A model that passed the filters, with its total and factor scores."""
+
+    model_id: str
+    score: float
+    scores: dict[str, float]
+    weighted: dict[str, float]
+    price_per_1k_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ranking (best first) and every excluded model with its reason."""
+
+    ranking: list[Ranked]
+    excluded: list[tuple[str, str]]
+
+    def as_dict(self, top: int | None = None) -> dict[str, object]:
+        """Return the CLI's JSON contract."""
+        ranked = self.ranking[:top] if top else self.ranking
+        return {
+            "ranking": [{"model_id": r.model_id, "score": r.score, "scores": r.scores} for r in ranked],
+            "excluded": [{"model_id": m, "reason": reason} for m, reason in self.excluded],
+        }
+
+
+def merge_weights(given: Mapping[str, float] | None) -> dict[str, float]:
+    """Return the default weights with the given ones applied; refuse unknown names and negative values."""
+    weights = dict(DEFAULT_WEIGHTS)
+    problems = []
+    for name, value in (given or {}).items():
+        if name not in WEIGHT_NAMES:
+            problems.append(f"weight {name!r}: unknown (use {', '.join(WEIGHT_NAMES)})")
+        elif not value >= 0:
+            problems.append(f"weight {name!r}: {value!r} is negative (allowed 0 or more)")
+        else:
+            weights[name] = float(value)
+    if not problems and sum(weights.values()) <= 0:
+        problems.append("weights: at least one must be above 0")
+    if problems:
+        raise InvalidInput(problems)
+    return weights
+
+
+def blended_price(c: Candidate, input_share: float) -> float | None:
+    """Return the dollars per 1k tokens at the segment's input/output mix, or None when unpriced."""
+    if c.cost_per_1k_input is None or c.cost_per_1k_output is None:
+        return None
+    return input_share * c.cost_per_1k_input + (1 - input_share) * c.cost_per_1k_output
+
+
+def quality(c: Candidate) -> float:
+    """Return the registry's quality_score blended with the observed ratings (0..5 scaled to 0..1) by their count."""
+    if c.ratings == 0:
+        return c.quality_score
+    weight = c.ratings / (c.ratings + RATINGS_PRIOR)
+    return (1 - weight) * c.quality_score + weight * (c.rating_sum / c.ratings / 5)
+
+
+def p95_ms(c: Candidate) -> float:
+    """Return the observed p95 latency, else the registry's average response time."""
+    return c.observed_p95_ms if c.observed_p95_ms is not None else c.avg_response_time
+
+
+def _language_score(c: Candidate, language: str | None) -> float:
+    if language is None or language == c.primary_language:
+        return 1.0
+    return 0.7 if language in c.supported_languages else 0.0
+
+
+def _category_score(c: Candidate, category: str | None) -> float:
+    if category is None or c.category == category:
+        return 1.0
+    return 0.5 if c.category == "general" else 0.0
+
+
+def exclusion(c: Candidate, policy: Policy, blocked: Mapping[str, str]) -> str | None:
+    """Return why a model may not serve the policy, or None when it may."""
+    if not c.enabled:
+        return "disabled in the registry"
+    allowed = SELECTABLE_STATUSES + (("experimental",) if policy.include_experimental else ())
+    if c.status not in allowed:
+        return f"status is {c.status}" + (" (experimental models are off)" if c.status == "experimental" else "")
+    if c.model_id in blocked:
+        return blocked[c.model_id]
+    if policy.category and c.category not in (policy.category, "general"):
+        return f"category {c.category} does not serve {policy.category}"
+    if policy.language and policy.language != c.primary_language and policy.language not in c.supported_languages:
+        return f"does not support language {policy.language}"
+    price = blended_price(c, policy.input_share)
+    if policy.require_price and price is None:
+        return "unpriced: its cost cannot be projected"
+    if policy.max_cost_per_1k is not None:
+        if price is None:
+            return "unpriced: its cost per 1k tokens is unknown"
+        if price > policy.max_cost_per_1k:
+            return f"${price:.6f} per 1k tokens is above the ceiling of ${policy.max_cost_per_1k:.6f}"
+    if policy.max_p95_ms is not None and p95_ms(c) > policy.max_p95_ms:
+        return f"p95 {p95_ms(c):,.0f} ms is above the ceiling of {policy.max_p95_ms:,.0f} ms"
+    if policy.min_quality is not None and quality(c) < policy.min_quality:
+        return f"quality {quality(c):.2f} is below the minimum of {policy.min_quality:.2f}"
+    return None
+
+
+def rank(candidates: Sequence[Candidate], policy: Policy, blocked: Mapping[str, str] | None = None) -> Selection:
+    """Return the eligible models ranked by the weighted sum of their factor scores, and the excluded ones."""
+    weights = merge_weights(policy.weights)
+    blocked = blocked or {}
+    eligible, excluded = [], []
+    for c in sorted(candidates, key=lambda c: c.model_id):
+        reason = exclusion(c, policy, blocked)
+        if reason is None:
+            eligible.append(c)
+        else:
+            excluded.append((c.model_id, reason))
+    prices = [p for c in eligible if (p := blended_price(c, policy.input_share)) is not None]
+    cheapest = min(prices, default=None)
+    fastest = min((p95_ms(c) for c in eligible), default=None)
+    total_weight = sum(weights.values())
+    ranking = []
+    for c in eligible:
+        price = blended_price(c, policy.input_share)
+        scores = {
+            "quality": quality(c),
+            "reliability": c.successes / c.requests if c.requests else ASSUMED_SUCCESS_RATE,
+            "language": _language_score(c, policy.language),
+            "cost": 0.0 if price is None or cheapest is None else (1.0 if price <= cheapest else cheapest / price),
+            "speed": 1.0 if not fastest or p95_ms(c) <= fastest else fastest / p95_ms(c),
+            "category": _category_score(c, policy.category),
+            "priority": min(max(c.priority, 0), 10) / 10,
+        }
+        weighted = {k: weights[k] * v / total_weight for k, v in scores.items()}
+        ranking.append(Ranked(c.model_id, sum(weighted.values()), scores, weighted, price))
+    order = {c.model_id: c for c in eligible}
+    # Ties go to the higher registry priority, then the model_id, so the choice never flips between calls.
+    ranking.sort(key=lambda r: (-round(r.score, 12), -order[r.model_id].priority, r.model_id))
+    return Selection(ranking, excluded)

@@ -1,0 +1,394 @@
+"""Selection on live data and what-if replays of past traffic under another routing policy, from rollups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from manager import histogram
+from manager.analytics import registry_info
+from manager.budgets import blocked_models, list_budgets, scope_models
+from manager.db import read_session
+from manager.forecasting import period_bounds
+from manager.money import NANOS_PER_USD, request_cost_nanos
+from manager.registry import list_models
+from manager.reports import hourly_rows, rollup_rows
+from manager.scoring import pareto_frontier
+from manager.selection import ASSUMED_SUCCESS_RATE, Candidate, Policy, Selection, merge_weights, rank
+
+OBSERVATION_DAYS = 7
+SEGMENT_COLUMNS = [
+    "request_type",
+    "language",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "actual_cost_usd",
+    "chosen_model",
+    "fallbacks",
+    "projected_cost_usd",
+    "change_pct",
+    "projected_latency_ms",
+    "projected_success_rate",
+    "projected_quality",
+    "figures_from",
+]
+
+
+def candidates(engine: Engine, observed: pd.DataFrame) -> list[Candidate]:
+    """Return every registered model as a Candidate, with what the rollup rows observed of it."""
+    per_model = {str(m): part for m, part in observed.groupby("model_id")} if not observed.empty else {}
+    with read_session(engine) as session:
+        models = list_models(session=session)
+        result = []
+        for m in models:
+            part = per_model.get(m.model_id)
+            extra: dict[str, Any] = {}
+            if part is not None:
+                requests = int(part["requests"].sum())
+                merged = histogram.merge(histogram.decode(t) for t in part["latency_hist"])
+                extra = {
+                    "requests": requests,
+                    "successes": int(part["successes"].sum()),
+                    "ratings": int(part["quality_count"].sum()),
+                    "rating_sum": float(part["quality_sum"].sum()),
+                    "observed_p95_ms": histogram.quantile(merged, 0.95),
+                    "observed_avg_ms": float(part["latency_sum_ms"].sum()) / requests if requests else None,
+                }
+            result.append(
+                Candidate(
+                    model_id=m.model_id,
+                    provider=m.provider,
+                    status=str(m.status),
+                    category=str(m.category),
+                    enabled=m.enabled,
+                    priority=m.priority,
+                    cost_per_1k_input=m.cost_per_1k_input,
+                    cost_per_1k_output=m.cost_per_1k_output,
+                    quality_score=m.quality_score,
+                    avg_response_time=m.avg_response_time,
+                    primary_language=m.primary_language,
+                    supported_languages=tuple(m.supported_languages),
+                    **extra,
+                )
+            )
+    return result
+
+
+def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime | None = None) -> Selection:
+    """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
+    policy = policy or Policy()
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    observed = rollup_rows(engine, at - timedelta(days=OBSERVATION_DAYS), at)
+    return rank(candidates(engine, observed), policy, blocked_models(engine, at))
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Actual against projected totals, per segment, and whether each budget would have held."""
+
+    actual: dict[str, float | None]
+    projected: dict[str, float | None]
+    change_pct: dict[str, float | None]
+    segments: pd.DataFrame
+    budgets: pd.DataFrame
+    policy: Policy
+    routes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the CLI's JSON contract."""
+        return {
+            "actual": self.actual,
+            "projected": self.projected,
+            "change_pct": self.change_pct,
+            "segments": self.segments.to_dict("records"),
+            "budgets": self.budgets.to_dict("records"),
+        }
+
+
+def _pct(new: float | None, old: float | None) -> float | None:
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / old * 100
+
+
+def _totals(
+    requests: int, cost_nanos: int, latency_sum: float, successes: float, quality_sum: float, quality_weight: float
+) -> dict[str, float | None]:
+    return {
+        "requests": requests,
+        "cost_usd": cost_nanos / NANOS_PER_USD,
+        "avg_response_time_ms": latency_sum / requests if requests else None,
+        "success_rate": successes / requests if requests else None,
+        "avg_quality_rating": quality_sum / quality_weight if quality_weight else None,
+    }
+
+
+def replay(engine: Engine, start: date, end: date, policy: Policy | None = None, *, fallbacks: int = 2) -> ReplayResult:
+    """Replay the window's traffic: each (request type, language) segment goes to the policy's top model."""
+    policy = policy or Policy()
+    frame = hourly_rows(engine, start, end)
+    pool = candidates(engine, frame)
+    by_id = {c.model_id: c for c in pool}
+    blocked = blocked_models(engine)
+    if frame.empty:
+        empty = pd.DataFrame(columns=SEGMENT_COLUMNS)
+        totals = _totals(0, 0, 0.0, 0.0, 0.0, 0.0)
+        return ReplayResult(
+            totals, totals, dict.fromkeys(totals), empty, _held(engine, start, end, frame, {}, by_id), policy
+        )
+    segments = frame.groupby(["request_type", "language"], as_index=False)[
+        [
+            "requests",
+            "successes",
+            "input_tokens",
+            "output_tokens",
+            "cost_nanos",
+            "latency_sum_ms",
+            "quality_sum",
+            "quality_count",
+        ]
+    ].sum()
+    rows, routes = [], {}
+    projected_nanos = 0
+    latency_sum = successes = quality_sum = 0.0
+    for seg in segments.to_dict("records"):
+        tokens = seg["input_tokens"] + seg["output_tokens"]
+        seg_policy = replace(
+            policy,
+            category=seg["request_type"],
+            language=seg["language"] if seg["language"] != "unknown" else None,
+            input_share=seg["input_tokens"] / tokens if tokens else policy.input_share,
+            require_price=True,
+        )
+        choice = rank(pool, seg_policy, blocked)
+        key = (seg["request_type"], seg["language"])
+        routes[key] = [r.model_id for r in choice.ranking[: fallbacks + 1]]
+        requests = int(seg["requests"])
+        if not choice.ranking:  # nothing eligible: the segment stays where it was served
+            cost, latency, success, rating, source, chosen = (
+                int(seg["cost_nanos"]),
+                seg["latency_sum_ms"] / requests,
+                seg["successes"] / requests,
+                None,
+                "as served",
+                None,
+            )
+            rating = seg["quality_sum"] / seg["quality_count"] if seg["quality_count"] else None
+        else:
+            model = by_id[choice.ranking[0].model_id]
+            chosen = model.model_id
+            assert model.cost_per_1k_input is not None and model.cost_per_1k_output is not None
+            cost = request_cost_nanos(
+                int(seg["input_tokens"]), int(seg["output_tokens"]), model.cost_per_1k_input, model.cost_per_1k_output
+            )
+            observed = model.requests > 0
+            latency = (
+                model.observed_avg_ms if observed and model.observed_avg_ms is not None else model.avg_response_time
+            )
+            success = model.successes / model.requests if observed else ASSUMED_SUCCESS_RATE
+            rating = model.rating_sum / model.ratings if model.ratings else model.quality_score * 5
+            source = (
+                "observed" if observed and model.ratings else ("observed (registry rating)" if observed else "registry")
+            )
+        projected_nanos += cost
+        latency_sum += latency * requests
+        successes += success * requests
+        quality_sum += (rating or 0.0) * requests
+        rows.append(
+            {
+                "request_type": seg["request_type"],
+                "language": seg["language"],
+                "requests": requests,
+                "input_tokens": int(seg["input_tokens"]),
+                "output_tokens": int(seg["output_tokens"]),
+                "actual_cost_usd": int(seg["cost_nanos"]) / NANOS_PER_USD,
+                "chosen_model": chosen,
+                "fallbacks": ", ".join(routes[key][1:]),
+                "projected_cost_usd": cost / NANOS_PER_USD,
+                "change_pct": _pct(cost, int(seg["cost_nanos"])),
+                "projected_latency_ms": latency,
+                "projected_success_rate": success,
+                "projected_quality": rating,
+                "figures_from": source,
+            }
+        )
+    total_requests = int(segments["requests"].sum())
+    actual = _totals(
+        total_requests,
+        int(segments["cost_nanos"].sum()),
+        float(segments["latency_sum_ms"].sum()),
+        float(segments["successes"].sum()),
+        float(segments["quality_sum"].sum()),
+        float(segments["quality_count"].sum()),
+    )
+    projected = _totals(total_requests, projected_nanos, latency_sum, successes, quality_sum, total_requests)
+    chosen_by_segment = {(r["request_type"], r["language"]): r["chosen_model"] for r in rows}
+    return ReplayResult(
+        actual=actual,
+        projected=projected,
+        change_pct={k: _pct(projected[k], actual[k]) for k in actual if k != "requests"},
+        segments=pd.DataFrame(rows, columns=SEGMENT_COLUMNS).sort_values(
+            "actual_cost_usd", ascending=False, ignore_index=True
+        ),
+        budgets=_held(engine, start, end, frame, chosen_by_segment, by_id),
+        policy=policy,
+        routes=routes,
+    )
+
+
+def _held(
+    engine: Engine,
+    start: date,
+    end: date,
+    frame: pd.DataFrame,
+    chosen: dict[tuple[str, str], str | None],
+    by_id: dict[str, Candidate],
+) -> pd.DataFrame:
+    """Return, per budget, the worst period's actual and projected spend in the window and whether each held."""
+    columns = [
+        "name",
+        "scope",
+        "period",
+        "amount_usd",
+        "periods",
+        "actual_worst_usd",
+        "projected_worst_usd",
+        "held_actual",
+        "held_projected",
+    ]
+    with read_session(engine) as session:
+        budgets = [(b.name, b.scope, b.period, b.amount_nanos) for b in list_budgets(session=session)]
+    if not budgets:
+        return pd.DataFrame(columns=columns)
+    info = registry_info(engine)
+    rows = []
+    if not frame.empty:
+        frame = frame.assign(
+            chosen=[
+                chosen.get((t, lang)) or m
+                for t, lang, m in zip(frame["request_type"], frame["language"], frame["model_id"], strict=True)
+            ]
+        )
+        projected_cost = []
+        for chosen_id, served, tokens_in, tokens_out, cost in zip(
+            frame["chosen"],
+            frame["model_id"],
+            frame["input_tokens"],
+            frame["output_tokens"],
+            frame["cost_nanos"],
+            strict=True,
+        ):
+            model = by_id.get(chosen_id)
+            if (
+                chosen_id == served
+                or model is None
+                or model.cost_per_1k_input is None
+                or model.cost_per_1k_output is None
+            ):
+                projected_cost.append(int(cost) if chosen_id == served else 0)
+            else:
+                projected_cost.append(
+                    request_cost_nanos(
+                        int(tokens_in), int(tokens_out), model.cost_per_1k_input, model.cost_per_1k_output
+                    )
+                )
+        frame = frame.assign(projected_nanos=projected_cost)
+    for name, scope, period, amount in budgets:
+        models = scope_models(scope, info)
+        actual_by: dict[tuple[datetime, datetime], int] = {}
+        projected_by: dict[tuple[datetime, datetime], int] = {}
+        day = start
+        while day <= end:
+            bounds = period_bounds(period, datetime.combine(day, datetime.min.time(), UTC))
+            actual_by.setdefault(bounds, 0)
+            projected_by.setdefault(bounds, 0)
+            day += timedelta(days=1)
+        if not frame.empty:
+            for bounds in actual_by:
+                part = frame[(frame["hour"] >= bounds[0]) & (frame["hour"] < bounds[1])]
+                served = part if models is None else part[part["model_id"].isin(models)]
+                routed = part if models is None else part[part["chosen"].isin(models)]
+                actual_by[bounds] = int(served["cost_nanos"].sum())
+                projected_by[bounds] = int(routed["projected_nanos"].sum())
+        rows.append(
+            {
+                "name": name,
+                "scope": scope,
+                "period": period,
+                "amount_usd": amount / NANOS_PER_USD,
+                "periods": len(actual_by),
+                "actual_worst_usd": max(actual_by.values(), default=0) / NANOS_PER_USD,
+                "projected_worst_usd": max(projected_by.values(), default=0) / NANOS_PER_USD,
+                "held_actual": max(actual_by.values(), default=0) <= amount,
+                "held_projected": max(projected_by.values(), default=0) <= amount,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def routing_table(result: ReplayResult) -> dict[str, Any]:
+    """Return the application router's table: each segment's ordered model list (first choice, then fallbacks)."""
+    return {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "weights": merge_weights(result.policy.weights),
+        "segments": [
+            {"request_type": t, "language": lang, "models": models}
+            for (t, lang), models in sorted(result.routes.items())
+        ],
+    }
+
+
+def selection_board(selection: Selection, policy: Policy) -> pd.DataFrame:
+    """Return the eligible, priced models' blended price and quality, marking the top choice."""
+    rows = [
+        {
+            "model_id": r.model_id,
+            "price_per_1k_usd": r.price_per_1k_usd,
+            "quality": r.scores["quality"],
+            "chosen": "yes" if i == 0 else "no",
+        }
+        for i, r in enumerate(selection.ranking)
+        if r.price_per_1k_usd is not None
+    ]
+    return pd.DataFrame(rows, columns=["model_id", "price_per_1k_usd", "quality", "chosen"])
+
+
+def frontier_points(board: pd.DataFrame) -> list[int]:
+    """Return the row positions of the board on the quality-versus-price Pareto frontier, cheapest first."""
+    return pareto_frontier(board["price_per_1k_usd"].tolist(), board["quality"].tolist())
+
+
+def scenario_summary(result: ReplayResult, policy: Policy) -> dict[str, str]:
+    """Return one column of the scenario comparison, as text: the policy and what its replay projects."""
+    weights = merge_weights(policy.weights)
+    limits = [
+        f"{label} {value:g}"
+        for label, value in (
+            ("max $/1k", policy.max_cost_per_1k),
+            ("max p95 ms", policy.max_p95_ms),
+            ("min quality", policy.min_quality),
+        )
+        if value
+    ]
+    held = result.budgets["held_projected"] if not result.budgets.empty else pd.Series(dtype=bool)
+    projected, change = result.projected, result.change_pct
+
+    def shown(value: float | None, template: str) -> str:
+        return "n/a" if value is None else template.format(value)
+
+    return {
+        "weights": ", ".join(f"{k} {v:g}" for k, v in weights.items()),
+        "limits": ", ".join(limits) or "none",
+        "actual cost": shown(result.actual["cost_usd"], "${:,.4f}"),
+        "projected cost": shown(projected["cost_usd"], "${:,.4f}"),
+        "cost change": shown(change["cost_usd"], "{:+.1f}%"),
+        "projected latency": shown(projected["avg_response_time_ms"], "{:,.0f} ms"),
+        "projected success rate": shown(projected["success_rate"], "{:.2%}"),
+        "projected rating": shown(projected["avg_quality_rating"], "{:.2f}"),
+        "budgets that would hold": f"{int(held.sum())} of {len(held)}",
+    }
