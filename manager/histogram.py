@@ -12,6 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 GAMMA = 1.03
 _LOG_GAMMA = math.log(GAMMA)
 # Latencies below this (ms) share the lowest bucket.
@@ -21,11 +23,11 @@ _MIN_INDEX = math.ceil(math.log(MIN_TRACKED_MS) / _LOG_GAMMA)
 Histogram = dict[int, int]
 
 
-def bucket_of(value_ms: float) -> int:
-    """Return the bucket index holding a latency in milliseconds."""
-    if value_ms <= MIN_TRACKED_MS:
-        return _MIN_INDEX
-    return math.ceil(math.log(value_ms) / _LOG_GAMMA)
+def buckets_of(values_ms: np.ndarray) -> np.ndarray:
+    """Return the bucket index of each latency (ms)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.ceil(np.log(np.maximum(values_ms, MIN_TRACKED_MS)) / _LOG_GAMMA)
+    return np.where(values_ms <= MIN_TRACKED_MS, _MIN_INDEX, raw).astype(np.int64)
 
 
 def bucket_value(index: int) -> float:
@@ -35,7 +37,8 @@ def bucket_value(index: int) -> float:
 
 def histogram_of(values_ms: Iterable[float]) -> Histogram:
     """Return the histogram of some latencies."""
-    return dict(Counter(bucket_of(v) for v in values_ms))
+    indices, counts = np.unique(buckets_of(np.asarray(list(values_ms), dtype=float)), return_counts=True)
+    return {int(i): int(c) for i, c in zip(indices, counts, strict=True)}
 
 
 def merge(histograms: Iterable[Mapping[int, int]]) -> Histogram:

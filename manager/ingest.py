@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
-from sqlmodel import Session
-from sqlmodel import select as select_models
+import pandas as pd
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session, select
 
+from manager.batch import validate_batch
 from manager.db import write_transaction
 from manager.errors import InvalidInput
 from manager.export import safe_cell
 from manager.models import ModelConfig, RequestLog
 from manager.readers import Item, read_records
-from manager.records import LogRow, Prices, RowError, validate_record
-from manager.rollups import fold_into_hourly, fold_into_stats, hourly_totals, model_totals
+from manager.records import Prices, RowError
+from manager.rollups import fold_into_hourly, fold_into_stats, model_totals, totals_from_frame
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 20_000
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int], None]
 
@@ -60,32 +62,89 @@ def registry_prices(engine: Engine) -> dict[str, Prices]:
     with Session(engine) as session:
         return {
             m.model_id: Prices(m.cost_per_1k_input, m.cost_per_1k_output)
-            for m in session.exec(select_models(ModelConfig))
+            for m in session.exec(select(ModelConfig))
         }
 
 
 def _stored_request_ids(conn: Connection, request_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(request_ids), 500):
-        chunk = request_ids[start : start + 500]
-        found.update(conn.execute(select(LOG.c.request_id).where(LOG.c.request_id.in_(chunk))).scalars())
-    return found
+    """Return which of the ids are already stored, in one indexed query whatever their number."""
+    if conn.dialect.name == "sqlite":
+        query = "SELECT request_id FROM request_log WHERE request_id IN (SELECT value FROM json_each(?))"
+        return {row[0] for row in conn.exec_driver_sql(query, (json.dumps(request_ids),))}
+    query = "SELECT request_id FROM request_log WHERE request_id = ANY(%s)"
+    return {row[0] for row in conn.exec_driver_sql(query, (request_ids,))}
 
 
-def write_batch(engine: Engine, rows: list[LogRow]) -> tuple[int, int]:
-    """Store rows and their rollups in one transaction; return (stored, skipped as already stored)."""
-    if not rows:
+def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
+    """Append rows to the request log straight through the driver (no ORM objects, no per-row SQL building)."""
+    quality = rows["quality_rating"].astype(object).where(rows["quality_rating"].notna(), None)
+    columns = {
+        "request_id": rows["request_id"].tolist(),
+        "model_id": rows["model_id"].tolist(),
+        "request_type": rows["request_type"].tolist(),
+        "language": rows["language"].tolist(),
+        "input_tokens": rows["input_tokens"].tolist(),
+        "output_tokens": rows["output_tokens"].tolist(),
+        "response_time_ms": rows["response_time_ms"].tolist(),
+        "cost_nanos": rows["cost_nanos"].tolist(),
+        "quality_rating": quality.tolist(),
+        "success": rows["success"].tolist(),
+        "error_type": rows["error_type"].tolist(),
+    }
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        # SQLAlchemy's own text form for SQLite DATETIME columns, so ORM reads see ordinary datetimes.
+        columns["timestamp"] = rows["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").tolist()
+        names = list(columns)
+        statement = f"INSERT INTO request_log ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        driver.executemany(statement, zip(*columns.values(), strict=True))
+        return
+    columns["timestamp"] = rows["timestamp"].dt.to_pydatetime().tolist()
+    names = list(columns)
+    with driver.cursor() as cursor, cursor.copy(f"COPY request_log ({', '.join(names)}) FROM STDIN") as copy:
+        for row in zip(*columns.values(), strict=True):
+            copy.write_row(row)
+
+
+def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
+    """Store validated rows and their rollups in one transaction; return (stored, skipped as already stored)."""
+    if rows.empty:
         return 0, 0
     with write_transaction(engine, lock=True) as conn:
-        ids = [r.request_id for r in rows if r.request_id is not None]
+        ids = rows["request_id"].dropna().tolist()
         stored = _stored_request_ids(conn, ids) if ids else set()
-        fresh = [r for r in rows if r.request_id is None or r.request_id not in stored]
-        if fresh:
-            conn.execute(insert(LOG), [r._asdict() for r in fresh])
-            hourly = hourly_totals(fresh)
+        fresh = rows[~rows["request_id"].isin(stored)] if stored else rows
+        if not fresh.empty:
+            _insert_rows(conn, fresh)
+            hourly = totals_from_frame(fresh)
             fold_into_hourly(conn, hourly)
             fold_into_stats(conn, model_totals(hourly))
     return len(fresh), len(rows) - len(fresh)
+
+
+def _store(engine: Engine, rows: pd.DataFrame, errors: list[tuple[int, RowError]], raws: Mapping[int, str],
+           seen: set[str], result: IngestResult) -> None:
+    """Record a batch's rejects, skip request_ids seen earlier in the input, and write the rest."""
+    result.rejects += [Reject(line, error.column, error.reason, raws[line]) for line, error in errors]
+    ids = rows["request_id"]
+    known = pd.Series([i in seen for i in ids.tolist()], index=ids.index, dtype=bool)
+    repeated = ids.notna() & (ids.duplicated() | known)
+    seen.update(ids.dropna().tolist())
+    result.duplicates += int(repeated.sum())
+    stored, skipped = write_frame(engine, rows[~repeated])
+    result.accepted += stored
+    result.duplicates += skipped
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def ingest_items(
@@ -95,34 +154,21 @@ def ingest_items(
     prices = registry_prices(engine)
     result = IngestResult()
     seen: set[str] = set()
-    batch: list[LogRow] = []
-
-    def flush() -> None:
-        stored, skipped = write_batch(engine, batch)
-        result.accepted += stored
-        result.duplicates += skipped
-        batch.clear()
-        if progress is not None:
-            progress(result.accepted + result.duplicates + result.rejected)
-
-    for line, record, raw in items:
-        try:
+    for chunk in _chunks(items, batch_size):
+        records, lines, raws = [], [], {}
+        for line, record, raw in chunk:
+            raws[line] = raw
             if isinstance(record, RowError):
-                raise record
-            row = validate_record(record, prices)
-        except RowError as error:
-            result.rejects.append(Reject(line, error.column, error.reason, raw))
-            result.rejected += 1
-            continue
-        if row.request_id is not None:
-            if row.request_id in seen:
-                result.duplicates += 1
+                result.rejects.append(Reject(line, record.column, record.reason, raw))
                 continue
-            seen.add(row.request_id)
-        batch.append(row)
-        if len(batch) >= batch_size:
-            flush()
-    flush()
+            records.append(record)
+            lines.append(line)
+        rows, errors = validate_batch(records, lines, prices)
+        _store(engine, rows, errors, raws, seen, result)
+        if progress is not None:
+            progress(result.accepted + result.duplicates + len(result.rejects))
+    result.rejects.sort(key=lambda r: r.line)
+    result.rejected = len(result.rejects)
     return result
 
 
@@ -136,6 +182,25 @@ def ingest_records(
     """Store many request records (the bulk Python API); rejects are returned, numbered from 1."""
     items = ((n, r, "") for n, r in enumerate(records, start=1))
     return ingest_items(engine, items, batch_size=batch_size, progress=progress)
+
+
+def ingest_frame(
+    engine: Engine, frame: pd.DataFrame, *, batch_size: int = 50_000, progress: Progress | None = None
+) -> IngestResult:
+    """Store a table of request records (one column per field) without building a Python object per row."""
+    result = IngestResult()
+    seen: set[str] = set()
+    prices = registry_prices(engine)
+    for start in range(0, len(frame), batch_size):
+        part = frame.iloc[start : start + batch_size]
+        lines = list(range(start + 1, start + 1 + len(part)))
+        rows, errors = validate_batch(part, lines, prices)
+        raws = {line: "" for line, _ in errors}
+        _store(engine, rows, errors, raws, seen, result)
+        if progress is not None:
+            progress(result.accepted + result.duplicates + len(result.rejects))
+    result.rejected = len(result.rejects)
+    return result
 
 
 def log_usage(engine: Engine, **record: Any) -> bool:

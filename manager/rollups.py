@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from manager import histogram
 from manager.models import ModelUsageStats, UsageHourly
-from manager.records import LogRow
 
 RollupKey = tuple[datetime, str, str, str]
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
@@ -36,29 +36,6 @@ class Totals:
     errors: dict[str, int] = field(default_factory=dict)
     first: datetime | None = None
     last: datetime | None = None
-
-    def add(self, row: LogRow) -> None:
-        """Count one request."""
-        self.requests += 1
-        if row.success:
-            self.successes += 1
-        else:
-            self.failures += 1
-            kind = row.error_type or "unknown"
-            self.errors[kind] = self.errors.get(kind, 0) + 1
-        self.input_tokens += row.input_tokens
-        self.output_tokens += row.output_tokens
-        self.cost_nanos += row.cost_nanos
-        self.latency_sum_ms += row.response_time_ms
-        if row.quality_rating is not None:
-            self.quality_sum += row.quality_rating
-            self.quality_count += 1
-        bucket = histogram.bucket_of(row.response_time_ms)
-        self.hist[bucket] = self.hist.get(bucket, 0) + 1
-        if self.first is None or row.timestamp < self.first:
-            self.first = row.timestamp
-        if self.last is None or row.timestamp > self.last:
-            self.last = row.timestamp
 
 
 def encode_counts(counts: Mapping[str, int]) -> str:
@@ -88,18 +65,6 @@ def hour_of(moment: datetime) -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """Return a datetime read back from the database as timezone-aware UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def hourly_totals(rows: Iterable[LogRow]) -> dict[RollupKey, Totals]:
-    """Return the rows summed per (hour, model, request type, language)."""
-    totals: dict[RollupKey, Totals] = {}
-    for row in rows:
-        key = (hour_of(row.timestamp), row.model_id, row.request_type, row.language)
-        bucket = totals.get(key)
-        if bucket is None:
-            bucket = totals[key] = Totals()
-        bucket.add(row)
-    return totals
 
 
 def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
@@ -223,3 +188,44 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
                 }
             )
         )
+
+
+def totals_from_frame(rows: pd.DataFrame) -> dict[RollupKey, Totals]:
+    """Return a frame of validated rows summed per (hour, model, request type, language), histograms included."""
+    if rows.empty:
+        return {}
+    frame = rows.assign(
+        hour=rows["timestamp"].dt.floor("h"),
+        bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
+        rated=rows["quality_rating"].notna(),
+        quality=rows["quality_rating"].fillna(0.0),
+        failed=~rows["success"],
+        error=rows["error_type"].fillna("unknown"),
+    )
+    keys = ["hour", "model_id", "request_type", "language"]
+    sums = frame.groupby(keys, sort=False).agg(
+        requests=("model_id", "size"), successes=("success", "sum"), input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"), cost_nanos=("cost_nanos", "sum"),
+        latency_sum_ms=("response_time_ms", "sum"), quality_sum=("quality", "sum"),
+        quality_count=("rated", "sum"), first=("timestamp", "min"), last=("timestamp", "max"),
+    )
+    hists: dict[tuple, dict[int, int]] = {}
+    for (*key, bucket), count in frame.groupby([*keys, "bucket"], sort=False).size().items():
+        hists.setdefault(tuple(key), {})[int(bucket)] = int(count)
+    errors: dict[tuple, dict[str, int]] = {}
+    failed = frame[frame["failed"]]
+    for (*key, kind), count in failed.groupby([*keys, "error"], sort=False).size().items():
+        errors.setdefault(tuple(key), {})[str(kind)] = int(count)
+    totals: dict[RollupKey, Totals] = {}
+    for key, row in zip(sums.index, sums.itertuples(index=False), strict=True):
+        requests, successes = int(row.requests), int(row.successes)
+        hour = key[0].to_pydatetime()
+        totals[(hour, str(key[1]), str(key[2]), str(key[3]))] = Totals(
+            requests=requests, successes=successes, failures=requests - successes,
+            input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
+            cost_nanos=int(row.cost_nanos), latency_sum_ms=float(row.latency_sum_ms),
+            quality_sum=float(row.quality_sum), quality_count=int(row.quality_count),
+            hist=hists[key], errors=errors.get(key, {}),
+            first=row.first.to_pydatetime(), last=row.last.to_pydatetime(),
+        )
+    return totals

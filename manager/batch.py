@@ -1,0 +1,192 @@
+"""Validating a batch of request records at once (numpy/pandas), with the per-row rules as the final word.
+
+The vectorised pass accepts only rows it can judge exactly as `records.validate_record` would; every
+other row goes to `validate_record` itself, so a batch is accepted or refused exactly as row by row,
+only faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manager.records import REQUEST_TYPES, UNKNOWN_LANGUAGE, LogRow, Prices, RowError, validate_record
+
+COLUMNS = list(LogRow._fields)
+_ISO = r"^(?:19|20|21)\d\d-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)?$"
+_DECIMAL = r"^(\d{1,9})(?:\.(\d{1,9}))?$"
+_TRUE = ("true", "1", "yes", "y", "t")
+_FALSE = ("false", "0", "no", "n", "f")
+MAX_EXACT = 2**53
+
+
+def _text(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Return (stripped text, blank mask) of a column, as records.py reads text."""
+    if column not in frame:
+        empty = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+        return empty, pd.Series(True, index=frame.index)
+    raw = frame[column]
+    missing = raw.isna()
+    text = raw.where(~missing, "").astype(str).str.strip()
+    return text, missing | (text == "")
+
+
+def _is_bool(series: pd.Series) -> pd.Series:
+    if series.dtype == bool:
+        return pd.Series(True, index=series.index)
+    if series.dtype != object:
+        return pd.Series(False, index=series.index)
+    return series.map(lambda v: v is True or v is False).astype(bool)
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """Return (values, blank mask, clean mask): clean means blank, or a finite number read as float() would."""
+    text, blank = _text(frame, column)
+    if column not in frame:
+        return np.full(len(frame), np.nan), blank, pd.Series(True, index=frame.index)
+    raw = frame[column]
+    values = pd.to_numeric(raw.where(~blank, np.nan), errors="coerce").astype(float).to_numpy()
+    clean = blank | (np.isfinite(values) & ~_is_bool(raw))
+    return values, blank, clean
+
+
+def _rates(prices: Mapping[str, Prices]) -> dict[str, tuple[int, int]]:
+    """Return integral nano-dollars per token for each model whose prices allow exact integer arithmetic."""
+    rates = {}
+    for model_id, p in prices.items():
+        if p.cost_per_1k_input is None or p.cost_per_1k_output is None:
+            continue
+        rate_in = Decimal(str(p.cost_per_1k_input)) * 10**6
+        rate_out = Decimal(str(p.cost_per_1k_output)) * 10**6
+        if rate_in == rate_in.to_integral_value() and rate_out == rate_out.to_integral_value():
+            rates[model_id] = (int(rate_in), int(rate_out))
+    return rates
+
+
+def _record_at(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]] | pd.DataFrame,
+               position: int) -> Mapping[str, Any]:
+    if isinstance(records, pd.DataFrame):
+        return {k: (None if _missing(v) else v) for k, v in frame.iloc[position].to_dict().items()}
+    return records[position]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def validate_batch(
+    records: Sequence[Mapping[str, Any]] | pd.DataFrame, lines: Sequence[int], prices: Mapping[str, Prices]
+) -> tuple[pd.DataFrame, list[tuple[int, RowError]]]:
+    """Return the valid rows as a frame with LogRow's columns (in input order) and (line, error) for the rest."""
+    frame = records.reset_index(drop=True) if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(
+        list(records))
+    frame.index = pd.RangeIndex(len(frame))
+    n = len(frame)
+    if n == 0:
+        return pd.DataFrame(columns=COLUMNS), []
+    good = pd.Series(True, index=frame.index)
+
+    model, blank = _text(frame, "model_id")
+    good &= ~blank & model.isin(list(prices))
+
+    stamps = frame["timestamp"] if "timestamp" in frame else pd.Series([None] * n)
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype) or stamps.dtype.kind == "M":
+        timestamp = pd.to_datetime(stamps, utc=True)
+        good &= timestamp.notna()
+    else:
+        text, blank = _text(frame, "timestamp")
+        strict = ~blank & text.str.match(_ISO)
+        timestamp = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+        if strict.any():
+            timestamp[strict] = pd.to_datetime(text[strict], utc=True, format="ISO8601", errors="coerce")
+        good &= strict & timestamp.notna()
+
+    request_type, blank = _text(frame, "request_type")
+    request_type = request_type.str.lower().where(~blank, "general")
+    good &= request_type.isin(list(REQUEST_TYPES))
+    language, blank = _text(frame, "language")
+    language = language.str.lower().where(~blank, UNKNOWN_LANGUAGE)
+    good &= language.str.len() <= 16
+
+    tokens_in, blank_in, clean_in = _numbers(frame, "input_tokens")
+    tokens_out, blank_out, clean_out = _numbers(frame, "output_tokens")
+    good &= clean_in & clean_out & ~(blank_in & blank_out)
+    tokens_in = np.where(blank_in, 0.0, tokens_in)
+    tokens_out = np.where(blank_out, 0.0, tokens_out)
+    for values in (tokens_in, tokens_out):
+        with np.errstate(invalid="ignore"):
+            good &= (values >= 0) & (values == np.floor(values)) & (values < MAX_EXACT)
+
+    latency, blank, clean = _numbers(frame, "response_time_ms")
+    with np.errstate(invalid="ignore"):
+        good &= ~blank & clean & (latency >= 0)
+
+    rating, blank_rating, clean = _numbers(frame, "quality_rating")
+    with np.errstate(invalid="ignore"):
+        good &= clean & (blank_rating | ((rating >= 0) & (rating <= 5)))
+
+    error_type, blank_error = _text(frame, "error_type")
+    good &= error_type.str.len() <= 128
+    request_id, blank_id = _text(frame, "request_id")
+    good &= request_id.str.len() <= 128
+
+    success_raw = frame["success"] if "success" in frame else pd.Series([None] * n)
+    success_text, blank_success = _text(frame, "success")
+    flags = _is_bool(success_raw)
+    lowered = success_text.str.lower()
+    success = pd.Series(np.where(blank_success, blank_error, lowered.isin(_TRUE)), index=frame.index)
+    if flags.any():
+        success[flags] = success_raw[flags].astype(bool)
+    good &= blank_success | flags | lowered.isin(_TRUE + _FALSE)
+
+    cost_text, blank_cost = _text(frame, "cost")
+    parts = cost_text.str.extract(_DECIMAL)
+    given = ~blank_cost & parts[0].notna()
+    nanos = np.zeros(n, dtype=np.int64)
+    if given.any():
+        whole = parts[0][given].astype(np.int64).to_numpy()
+        fraction = parts[1][given].fillna("").str.ljust(9, "0").replace("", "0").astype(np.int64).to_numpy()
+        nanos[given.to_numpy()] = whole * 10**9 + fraction
+    rates = _rates(prices)
+    priced = model.isin(list(rates))
+    computed = blank_cost & priced
+    if computed.any():
+        rate_in = model[computed].map({m: r[0] for m, r in rates.items()}).to_numpy(dtype=np.int64)
+        rate_out = model[computed].map({m: r[1] for m, r in rates.items()}).to_numpy(dtype=np.int64)
+        mask = computed.to_numpy()
+        nanos[mask] = tokens_in[mask].astype(np.int64) * rate_in + tokens_out[mask].astype(np.int64) * rate_out
+    good &= given | computed
+
+    rows = pd.DataFrame({
+        "request_id": request_id.where(~blank_id, None),
+        "timestamp": timestamp,
+        "model_id": model,
+        "request_type": request_type,
+        "language": language,
+        "input_tokens": np.nan_to_num(tokens_in).astype(np.int64),
+        "output_tokens": np.nan_to_num(tokens_out).astype(np.int64),
+        "response_time_ms": latency,
+        "cost_nanos": nanos,
+        "quality_rating": np.where(blank_rating, np.nan, rating),
+        "success": success.astype(bool),
+        "error_type": error_type.where(~blank_error, None),
+    })[good.to_numpy()]
+    errors: list[tuple[int, RowError]] = []
+    extra: list[tuple[int, LogRow]] = []
+    for position in np.flatnonzero(~good.to_numpy()):
+        try:
+            extra.append((int(position), validate_record(_record_at(frame, records, int(position)), prices)))
+        except RowError as error:
+            errors.append((lines[int(position)], error))
+    if extra:
+        slow = pd.DataFrame([row for _, row in extra], columns=COLUMNS, index=[p for p, _ in extra])
+        slow["timestamp"] = pd.to_datetime(slow["timestamp"], utc=True)
+        rows = pd.concat([rows, slow]).sort_index()
+    return rows.reset_index(drop=True), errors
