@@ -15,7 +15,7 @@ from manager import histogram, registry
 from manager.db import read_session
 from manager.money import NANOS_PER_USD, format_usd
 from manager.prices import catalog_price
-from manager.reports import hourly_rows
+from manager.reports import daily_rows, hourly_rows
 from manager.rollups import decode_counts, merge_counts
 from manager.scoring import HIGHER_IS_BETTER, composite_scores, pareto_frontier
 
@@ -105,9 +105,9 @@ def registry_info(engine: Engine) -> dict[str, ModelInfo]:
         }
 
 
-def window(engine: Engine, start: date, end: date, filters: Filters = Filters()) -> pd.DataFrame:
-    """Return the hourly rollup rows of the window with provider and category, filtered."""
-    frame = hourly_rows(engine, start, end)
+def window(engine: Engine, start: date, end: date, filters: Filters = Filters(), *, grain: str = "day") -> pd.DataFrame:
+    """Return the window's daily (or hourly) rollup rows with provider and category, filtered."""
+    frame = daily_rows(engine, start, end) if grain == "day" else hourly_rows(engine, start, end)
     info = registry_info(engine)
     frame["provider"] = frame["model_id"].map(lambda m: info[m].provider if m in info else "unregistered")
     frame["category"] = frame["model_id"].map(lambda m: info[m].category if m in info else "unregistered")
@@ -154,11 +154,11 @@ def usage_series(
     """Return requests, outcomes, tokens and cost per period (UTC) and group."""
     if group_by not in DIMENSIONS:
         raise ValueError(f"group_by {group_by!r} is not one of {', '.join(DIMENSIONS)}")
-    frame = window(engine, start, end, filters)
+    frame = window(engine, start, end, filters, grain="hour" if granularity == "hour" else "day")
     columns = ["period", "group", *USAGE_MEASURES]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    frame = frame.assign(period=_period(frame["hour"], granularity), group=frame[DIMENSIONS[group_by]])
+    frame = frame.assign(period=_period(frame["start"], granularity), group=frame[DIMENSIONS[group_by]])
     sums = frame.groupby(["period", "group"], as_index=False)[
         ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos"]
     ].sum()
@@ -272,11 +272,11 @@ def latency_over_time(
     filters: Filters = Filters(),
 ) -> pd.DataFrame:
     """Return p50, p90, p95 and p99 latency (ms) per period and model."""
-    frame = window(engine, start, end, filters)
+    frame = window(engine, start, end, filters, grain="hour" if granularity == "hour" else "day")
     columns = ["period", "model_id", "p50", "p90", "p95", "p99"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    frame = frame.assign(period=_period(frame["hour"], granularity))
+    frame = frame.assign(period=_period(frame["start"], granularity))
     rows = []
     for (period, model_id), part in frame.groupby(["period", "model_id"]):
         merged = _merged_hist(part["latency_hist"])

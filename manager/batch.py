@@ -67,8 +67,9 @@ def _rates(prices: Mapping[str, Prices]) -> dict[str, tuple[int, int]]:
     return rates
 
 
-def _record_at(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]] | pd.DataFrame,
-               position: int) -> Mapping[str, Any]:
+def _record_at(
+    frame: pd.DataFrame, records: Sequence[Mapping[str, Any]] | pd.DataFrame, position: int
+) -> Mapping[str, Any]:
     if isinstance(records, pd.DataFrame):
         return {k: (None if _missing(v) else v) for k, v in frame.iloc[position].to_dict().items()}
     return records[position]
@@ -85,8 +86,11 @@ def validate_batch(
     records: Sequence[Mapping[str, Any]] | pd.DataFrame, lines: Sequence[int], prices: Mapping[str, Prices]
 ) -> tuple[pd.DataFrame, list[tuple[int, RowError]]]:
     """Return the valid rows as a frame with LogRow's columns (in input order) and (line, error) for the rest."""
-    frame = records.reset_index(drop=True) if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(
-        list(records))
+    frame = (
+        records.reset_index(drop=True)
+        if isinstance(records, pd.DataFrame)
+        else pd.DataFrame.from_records(list(records))
+    )
     frame.index = pd.RangeIndex(len(frame))
     n = len(frame)
     if n == 0:
@@ -98,7 +102,7 @@ def validate_batch(
 
     stamps = frame["timestamp"] if "timestamp" in frame else pd.Series([None] * n)
     if isinstance(stamps.dtype, pd.DatetimeTZDtype) or stamps.dtype.kind == "M":
-        timestamp = pd.to_datetime(stamps, utc=True)
+        timestamp = pd.to_datetime(stamps, utc=True).dt.floor("us")  # Python datetimes hold microseconds
         good &= timestamp.notna()
     else:
         text, blank = _text(frame, "timestamp")
@@ -164,20 +168,22 @@ def validate_batch(
         nanos[mask] = tokens_in[mask].astype(np.int64) * rate_in + tokens_out[mask].astype(np.int64) * rate_out
     good &= given | computed
 
-    rows = pd.DataFrame({
-        "request_id": request_id.where(~blank_id, None),
-        "timestamp": timestamp,
-        "model_id": model,
-        "request_type": request_type,
-        "language": language,
-        "input_tokens": np.nan_to_num(tokens_in).astype(np.int64),
-        "output_tokens": np.nan_to_num(tokens_out).astype(np.int64),
-        "response_time_ms": latency,
-        "cost_nanos": nanos,
-        "quality_rating": np.where(blank_rating, np.nan, rating),
-        "success": success.astype(bool),
-        "error_type": error_type.where(~blank_error, None),
-    })[good.to_numpy()]
+    rows = pd.DataFrame(
+        {
+            "request_id": request_id.where(~blank_id, None),
+            "timestamp": timestamp,
+            "model_id": model,
+            "request_type": request_type,
+            "language": language,
+            "input_tokens": np.nan_to_num(tokens_in).astype(np.int64),
+            "output_tokens": np.nan_to_num(tokens_out).astype(np.int64),
+            "response_time_ms": latency,
+            "cost_nanos": nanos,
+            "quality_rating": np.where(blank_rating, np.nan, rating),
+            "success": success.astype(bool),
+            "error_type": error_type.where(~blank_error, None),
+        }
+    )[good.to_numpy()]
     errors: list[tuple[int, RowError]] = []
     extra: list[tuple[int, LogRow]] = []
     for position in np.flatnonzero(~good.to_numpy()):

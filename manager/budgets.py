@@ -29,7 +29,7 @@ from manager.forecasting import (
 from manager.models import Budget, BudgetAlert, BudgetFields
 from manager.money import NANOS_PER_USD, usd_to_nanos
 from manager.registry import describe_validation_error
-from manager.reports import rollup_rows
+from manager.reports import daily_rows, rollup_rows
 from manager.rollups import as_utc
 
 SCOPE_KINDS = ("global", "provider", "model", "category")
@@ -226,36 +226,44 @@ def _in_scope(frame: pd.DataFrame, models: set[str] | None) -> pd.DataFrame:
     return frame if models is None else frame[frame["model_id"].isin(models)]
 
 
-def _hourly_cost(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
-    frame = rollup_rows(engine, low, high)
-    if frame.empty:
-        return pd.DataFrame(
-            {
-                "hour": pd.Series(dtype="datetime64[ns, UTC]"),
-                "model_id": pd.Series(dtype=str),
-                "cost_nanos": pd.Series(dtype="int64"),
-            }
-        )
-    return frame.groupby(["hour", "model_id"], as_index=False)["cost_nanos"].sum()
+def _costs(engine: Engine, low: datetime, high: datetime, today: datetime) -> pd.DataFrame:
+    """Return cost per (slot, model): whole days from the daily rollups before `today`, hours after it."""
+    days = daily_rows(engine, low.date(), (today - timedelta(days=1)).date()) if low < today else None
+    hours = rollup_rows(engine, max(low, today), high)
+    parts = [frame for frame in (days, hours) if frame is not None]
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return frame.rename(columns={"start": "slot"}).groupby(["slot", "model_id"], as_index=False)["cost_nanos"].sum()
 
 
 @dataclass(frozen=True)
 class _Evaluation:
     status: BudgetStatus
     crossings: list[tuple[str, float, datetime, int]]  # level, threshold, crossed_at, spent_nanos at crossing
-    hourly: pd.Series  # cumulative spend (nanos) per hour of the period so far
+    cumulative: pd.Series  # running spend (nanos) per day of the period, then per hour of today
 
 
-def _evaluate(budget: Budget, at: datetime, costs: pd.DataFrame, info: Mapping[str, ModelInfo]) -> _Evaluation:
+def _crossing_hour(
+    engine: Engine, models: set[str] | None, day: datetime, before: int, level: float
+) -> tuple[datetime, int]:
+    """Return the hour within a day at which a running total starting at `before` reached `level`, and the total."""
+    hours = _in_scope(rollup_rows(engine, day, day + timedelta(days=1)), models)
+    running = before + hours.groupby("start")["cost_nanos"].sum().sort_index().cumsum()
+    reached = running[running >= level]
+    return as_utc(reached.index[0].to_pydatetime()), int(reached.iloc[0])
+
+
+def _evaluate(
+    engine: Engine, budget: Budget, at: datetime, costs: pd.DataFrame, today: datetime, info: Mapping[str, ModelInfo]
+) -> _Evaluation:
     start, end = period_bounds(budget.period, at)
-    scoped = _in_scope(costs, scope_models(budget.scope, info))
-    per_hour = scoped.groupby("hour")["cost_nanos"].sum().sort_index()
-    in_period = per_hour[(per_hour.index >= start) & (per_hour.index < min(at, end))]
+    models = scope_models(budget.scope, info)
+    per_slot = _in_scope(costs, models).groupby("slot")["cost_nanos"].sum().sort_index()
+    in_period = per_slot[(per_slot.index >= start) & (per_slot.index < min(at, end))]
     cumulative = in_period.cumsum()
     spent = int(cumulative.iloc[-1]) if len(cumulative) else 0
     amount = budget.amount_nanos
-    daily = per_hour[per_hour.index < datetime.combine(at.date(), datetime.min.time(), UTC)]
-    history = {d.date(): v / NANOS_PER_USD for d, v in daily.groupby(daily.index.floor("D")).sum().items()}
+    before_today = per_slot[per_slot.index < today]
+    history = {d.date(): v / NANOS_PER_USD for d, v in before_today.items()}
     forecast = forecast_period_end(history, spent / NANOS_PER_USD, at, start, end)
     points = [(as_utc(h.to_pydatetime()), float(v)) for h, v in cumulative.items()]
     crossings = []
@@ -263,9 +271,16 @@ def _evaluate(budget: Budget, at: datetime, costs: pd.DataFrame, info: Mapping[s
     if budget.hard:
         levels.append(("exhausted", 1.0))
     for level, threshold in levels:
-        hour = first_crossing(points, threshold * amount)
-        if hour is not None:
-            crossings.append((level, threshold, hour, int(cumulative[cumulative.index >= hour].iloc[0])))
+        slot = first_crossing(points, threshold * amount)
+        if slot is None:
+            continue
+        total = int(cumulative[cumulative.index >= slot].iloc[0])
+        if slot < today:  # a whole day: find the hour within it
+            previous = cumulative[cumulative.index < slot]
+            slot, total = _crossing_hour(
+                engine, models, slot, int(previous.iloc[-1]) if len(previous) else 0, threshold * amount
+            )
+        crossings.append((level, threshold, slot, total))
     status = BudgetStatus(
         name=budget.name,
         scope=budget.scope,
@@ -291,9 +306,10 @@ def _evaluations(engine: Engine, at: datetime) -> list[_Evaluation]:
         return []
     info = registry_info(engine)
     earliest = min(period_bounds(b.period, at)[0] for b in budgets)
-    low = min(earliest, at - timedelta(days=PROFILE_DAYS + 1))
-    costs = _hourly_cost(engine, low, at)
-    return [_evaluate(b, at, costs, info) for b in budgets]
+    low = min(earliest, at - timedelta(days=PROFILE_DAYS + 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    costs = _costs(engine, low, at, today)
+    return [_evaluate(engine, b, at, costs, today, info) for b in budgets]
 
 
 def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
@@ -370,8 +386,8 @@ def spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.Data
         if e.status.name == name:
             return pd.DataFrame(
                 {
-                    "hour": e.hourly.index.tz_localize(None) if e.hourly.index.tz else e.hourly.index,
-                    "spent_usd": e.hourly.to_numpy() / NANOS_PER_USD,
+                    "hour": e.cumulative.index.tz_localize(None) if e.cumulative.index.tz else e.cumulative.index,
+                    "spent_usd": e.cumulative.to_numpy() / NANOS_PER_USD,
                 }
             )
     raise NotFound(f"budget {name!r} does not exist")

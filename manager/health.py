@@ -17,7 +17,7 @@ from manager.analytics import ModelInfo, registry_info
 from manager.budgets import blocked_models
 from manager.db import read_session
 from manager.registry import list_models
-from manager.reports import rollup_rows
+from manager.reports import daily_rows, rollup_rows
 
 # Worse statuses rank higher; a provider or the system takes the worst of its parts.
 SEVERITY = {"disabled": -1, "idle": 0, "healthy": 1, "maintenance": 2, "degraded": 3, "unhealthy": 4}
@@ -133,6 +133,12 @@ def _windows(frame: pd.DataFrame) -> dict[str, Window]:
     return result
 
 
+def _baseline_rows(engine: Engine, before: datetime, thresholds: HealthThresholds) -> pd.DataFrame:
+    """Return the daily rollups of the whole days of the baseline that end on the day before `before`."""
+    last = before.date() - timedelta(days=1)
+    return daily_rows(engine, last - timedelta(days=max(1, thresholds.baseline.days) - 1), last)
+
+
 def window_bounds(at: datetime, span: timedelta) -> tuple[datetime, datetime]:
     """Return the hours a trailing window reads: every hour that overlaps [at - span, at)."""
     low = (at - span).replace(minute=0, second=0, microsecond=0)
@@ -161,9 +167,8 @@ def model_health(
     """Return each registered model's health over the trailing window ending at `at` (default now)."""
     at = (at or datetime.now(UTC)).astimezone(UTC)
     low, high = window_bounds(at, thresholds.window)
-    frame = rollup_rows(engine, low - thresholds.baseline, high)
-    current = _windows(frame[frame["hour"] >= low]) if not frame.empty else {}
-    baseline = _windows(frame[frame["hour"] < low]) if not frame.empty else {}
+    current = _windows(rollup_rows(engine, low, high))
+    baseline = _windows(_baseline_rows(engine, low, thresholds))
     info = registry_info(engine)
     blocked = blocked_models(engine, at)
     urls = _probe_urls(engine) if live_probe else {}
@@ -242,16 +247,15 @@ def health_timeline(
     """Return each model's status at the end of each of the last `hours` hours (columns hour, model_id, status)."""
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     first = end - timedelta(hours=hours - 1)
-    frame = rollup_rows(engine, first - thresholds.baseline - thresholds.window, end + timedelta(hours=1))
+    frame = rollup_rows(engine, first - thresholds.window, end + timedelta(hours=1))
     info = registry_info(engine)
     rows = []
     window_hours = max(1, round(thresholds.window.total_seconds() / 3600))
-    baseline_frame = frame[frame["hour"] < first - thresholds.window] if not frame.empty else frame
-    baseline = _windows(baseline_frame) if not frame.empty else {}
+    baseline = _windows(_baseline_rows(engine, first - thresholds.window, thresholds))
     for step in range(hours):
         hour = first + timedelta(hours=step)
         current = (
-            frame[(frame["hour"] > hour - timedelta(hours=window_hours)) & (frame["hour"] <= hour)]
+            frame[(frame["start"] > hour - timedelta(hours=window_hours)) & (frame["start"] <= hour)]
             if not frame.empty
             else frame
         )

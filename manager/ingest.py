@@ -17,13 +17,12 @@ from manager.batch import validate_batch
 from manager.db import write_transaction
 from manager.errors import InvalidInput
 from manager.export import safe_cell
-from manager.models import ModelConfig, RequestLog
+from manager.models import ModelConfig
 from manager.readers import Item, read_records
 from manager.records import Prices, RowError
-from manager.rollups import fold_into_hourly, fold_into_stats, model_totals, totals_from_frame
+from manager.rollups import fold_into, fold_into_stats, model_totals, totals_from_frame
 
 BATCH_SIZE = 20_000
-LOG = RequestLog.__table__  # type: ignore[attr-defined]
 Progress = Callable[[int], None]
 
 
@@ -61,8 +60,7 @@ def registry_prices(engine: Engine) -> dict[str, Prices]:
     """Return every registered model's prices, keyed by model_id."""
     with Session(engine) as session:
         return {
-            m.model_id: Prices(m.cost_per_1k_input, m.cost_per_1k_output)
-            for m in session.exec(select(ModelConfig))
+            m.model_id: Prices(m.cost_per_1k_input, m.cost_per_1k_output) for m in session.exec(select(ModelConfig))
         }
 
 
@@ -116,14 +114,21 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
         fresh = rows[~rows["request_id"].isin(stored)] if stored else rows
         if not fresh.empty:
             _insert_rows(conn, fresh)
-            hourly = totals_from_frame(fresh)
-            fold_into_hourly(conn, hourly)
-            fold_into_stats(conn, model_totals(hourly))
+            daily = totals_from_frame(fresh, "day")
+            fold_into(conn, "hour", totals_from_frame(fresh, "hour"))
+            fold_into(conn, "day", daily)
+            fold_into_stats(conn, model_totals(daily))
     return len(fresh), len(rows) - len(fresh)
 
 
-def _store(engine: Engine, rows: pd.DataFrame, errors: list[tuple[int, RowError]], raws: Mapping[int, str],
-           seen: set[str], result: IngestResult) -> None:
+def _store(
+    engine: Engine,
+    rows: pd.DataFrame,
+    errors: list[tuple[int, RowError]],
+    raws: Mapping[int, str],
+    seen: set[str],
+    result: IngestResult,
+) -> None:
     """Record a batch's rejects, skip request_ids seen earlier in the input, and write the rest."""
     result.rejects += [Reject(line, error.column, error.reason, raws[line]) for line, error in errors]
     ids = rows["request_id"]

@@ -179,11 +179,9 @@ class RequestLog(SQLModel, table=True):
     error_type: str | None = Field(default=None, max_length=128)
 
 
-class UsageHourly(SQLModel, table=True):
-    """Hourly rollup per (model, request type, language), kept up to date at ingest."""
+class RollupFields(SQLModel):
+    """What a rollup row sums for one (period, model, request type, language)."""
 
-    __tablename__ = "usage_hourly"
-    hour: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
     model_id: str = Field(primary_key=True, max_length=128)
     request_type: str = Field(primary_key=True, max_length=16)
     language: str = Field(primary_key=True, max_length=16)
@@ -199,7 +197,21 @@ class UsageHourly(SQLModel, table=True):
     # Sparse log-bucket latency histogram as JSON {bucket: count}; see manager.histogram.
     latency_hist: str = Field(sa_type=Text)
     # Failed requests per error type as JSON {error_type: count}.
-    error_types: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    error_types: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
+
+
+class UsageHourly(RollupFields, table=True):
+    """Hourly rollup, kept up to date at ingest: trailing windows (health) and hourly charts read it."""
+
+    __tablename__ = "usage_hourly"
+    hour: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+
+
+class UsageDaily(RollupFields, table=True):
+    """Daily rollup, kept up to date at ingest: reports over days, weeks and months read it."""
+
+    __tablename__ = "usage_daily"
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
 
 
 class ModelUsageStats(SQLModel, table=True):

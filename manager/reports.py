@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from manager import histogram
-from manager.models import ModelConfig, UsageHourly
+from manager.models import ModelConfig, UsageDaily, UsageHourly
 from manager.money import NANOS_PER_USD, format_usd
 from manager.rollups import as_utc
 
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
+DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
 REGISTRY = ModelConfig.__table__  # type: ignore[attr-defined]
 
 USAGE_COLUMNS = [
@@ -60,18 +62,27 @@ def providers(engine: Engine) -> dict[str, str]:
         return {str(m): str(p) for m, p in conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider))}
 
 
+def daily_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
+    """Return the daily rollup rows of the inclusive UTC dates; column `start` is each row's UTC day."""
+    return _rows(engine, DAILY, "day", *day_window(start, end))
+
+
 def hourly_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
-    """Return the hourly rollup rows of the inclusive UTC dates, one row per (hour, model, type, language)."""
+    """Return the hourly rollup rows of the inclusive UTC dates; column `start` is each row's UTC hour."""
     return rollup_rows(engine, *day_window(start, end))
 
 
 def rollup_rows(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
-    """Return the hourly rollup rows whose hour starts in [low, high)."""
-    query = select(HOURLY).where(HOURLY.c.hour >= low, HOURLY.c.hour < high)
+    """Return the hourly rollup rows whose hour starts in [low, high); column `start` is the hour."""
+    return _rows(engine, HOURLY, "hour", low, high)
+
+
+def _rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
+    query = select(table).where(table.c[grain] >= low, table.c[grain] < high)
+    columns = ["start" if c.name == grain else c.name for c in table.c]
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in HOURLY.c])
-    if not frame.empty:
-        frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+        frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
     return frame
 
 
@@ -96,7 +107,7 @@ class Kpis:
 
 def kpis(engine: Engine, start: date, end: date) -> Kpis:
     """Return requests, cost, success rate and latency over the inclusive UTC dates."""
-    frame = hourly_rows(engine, start, end)
+    frame = daily_rows(engine, start, end)
     if frame.empty:
         return Kpis(0, 0, 0, None, None, None, 0, 0)
     requests = int(frame["requests"].sum())
@@ -115,10 +126,10 @@ def kpis(engine: Engine, start: date, end: date) -> Kpis:
 
 def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
     """Return cost in dollars and requests per UTC day and model (columns date, model_id, cost_usd, requests)."""
-    frame = hourly_rows(engine, start, end)
+    frame = daily_rows(engine, start, end)
     if frame.empty:
         return pd.DataFrame(columns=["date", "model_id", "cost_usd", "requests"])
-    frame["date"] = frame["hour"].dt.floor("D").dt.tz_localize(None)
+    frame["date"] = frame["start"].dt.tz_localize(None)
     daily = frame.groupby(["date", "model_id"], as_index=False)[["cost_nanos", "requests"]].sum()
     daily["cost_usd"] = daily["cost_nanos"] / NANOS_PER_USD
     return daily[["date", "model_id", "cost_usd", "requests"]]
@@ -126,11 +137,11 @@ def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
 
 def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
     """Return one row per UTC day and model under USAGE_COLUMNS, cost as an exact decimal string."""
-    frame = hourly_rows(engine, start, end)
+    frame = daily_rows(engine, start, end)
     if frame.empty:
         return []
     owner = providers(engine)
-    frame["day"] = frame["hour"].dt.strftime("%Y-%m-%d")
+    frame["day"] = frame["start"].dt.strftime("%Y-%m-%d")
     rows: list[list[object]] = []
     for (day, model_id), part in frame.groupby(["day", "model_id"], sort=True):
         requests = int(part["requests"].sum())
@@ -174,7 +185,7 @@ MODEL_SUMMARY_COLUMNS = [
 
 def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
     """Return one row per model over the inclusive UTC dates under MODEL_SUMMARY_COLUMNS, busiest first."""
-    frame = hourly_rows(engine, start, end)
+    frame = daily_rows(engine, start, end)
     if frame.empty:
         return pd.DataFrame(columns=MODEL_SUMMARY_COLUMNS)
     owner = providers(engine)

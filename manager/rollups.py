@@ -12,10 +12,11 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from manager import histogram
-from manager.models import ModelUsageStats, UsageHourly
+from manager.models import ModelUsageStats, UsageDaily, UsageHourly
 
 RollupKey = tuple[datetime, str, str, str]
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
+DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
 STATS = ModelUsageStats.__table__  # type: ignore[attr-defined]
 
 
@@ -99,23 +100,23 @@ _COUNTERS = (
 )
 
 
-def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
-    """Add batch sums to the hourly rollup rows (caller holds the write lock)."""
-    if not hourly:
+def fold_into(conn: Connection, grain: str, sums: dict[RollupKey, Totals]) -> None:
+    """Add batch sums to the hourly ('hour') or daily ('day') rollup rows (caller holds the write lock)."""
+    if not sums:
         return
+    table = HOURLY if grain == "hour" else DAILY
+    when = table.c[grain]
     # One range scan on the primary key's leading column beats a long list of key tuples.
-    hours = [key[0] for key in hourly]
-    models = sorted({key[1] for key in hourly})
-    query = select(HOURLY).where(
-        HOURLY.c.hour >= min(hours), HOURLY.c.hour <= max(hours), HOURLY.c.model_id.in_(models)
-    )
+    starts = [key[0] for key in sums]
+    models = sorted({key[1] for key in sums})
+    query = select(table).where(when >= min(starts), when <= max(starts), table.c.model_id.in_(models))
     existing: dict[RollupKey, tuple[dict[str, float], str, str]] = {}
     for row in conn.execute(query).mappings():
-        key = (as_utc(row["hour"]), row["model_id"], row["request_type"], row["language"])
-        if key in hourly:
+        key = (as_utc(row[grain]), row["model_id"], row["request_type"], row["language"])
+        if key in sums:
             existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"], row["error_types"])
     inserts, updates = [], []
-    for key, delta in hourly.items():
+    for key, delta in sums.items():
         values = {c: getattr(delta, c) for c in _COUNTERS}
         if key in existing:
             old, old_hist, old_errors = existing[key]
@@ -126,7 +127,7 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
         else:
             inserts.append(
                 {
-                    "hour": key[0],
+                    grain: key[0],
                     "model_id": key[1],
                     "request_type": key[2],
                     "language": key[3],
@@ -136,15 +137,15 @@ def fold_into_hourly(conn: Connection, hourly: dict[RollupKey, Totals]) -> None:
                 }
             )
     if inserts:
-        conn.execute(insert(HOURLY), inserts)
+        conn.execute(insert(table), inserts)
     if updates:
         statement = (
-            update(HOURLY)
+            update(table)
             .where(
-                HOURLY.c.hour == bindparam("k_hour"),
-                HOURLY.c.model_id == bindparam("k_model"),
-                HOURLY.c.request_type == bindparam("k_type"),
-                HOURLY.c.language == bindparam("k_lang"),
+                when == bindparam("k_hour"),
+                table.c.model_id == bindparam("k_model"),
+                table.c.request_type == bindparam("k_type"),
+                table.c.language == bindparam("k_lang"),
             )
             .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist", "error_types")})
         )
@@ -190,12 +191,12 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
         )
 
 
-def totals_from_frame(rows: pd.DataFrame) -> dict[RollupKey, Totals]:
-    """Return a frame of validated rows summed per (hour, model, request type, language), histograms included."""
+def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey, Totals]:
+    """Return a frame of validated rows summed per (hour or day, model, request type, language), with histograms."""
     if rows.empty:
         return {}
     frame = rows.assign(
-        hour=rows["timestamp"].dt.floor("h"),
+        hour=rows["timestamp"].dt.floor("h" if grain == "hour" else "D"),
         bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
         rated=rows["quality_rating"].notna(),
         quality=rows["quality_rating"].fillna(0.0),
@@ -204,10 +205,16 @@ def totals_from_frame(rows: pd.DataFrame) -> dict[RollupKey, Totals]:
     )
     keys = ["hour", "model_id", "request_type", "language"]
     sums = frame.groupby(keys, sort=False).agg(
-        requests=("model_id", "size"), successes=("success", "sum"), input_tokens=("input_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"), cost_nanos=("cost_nanos", "sum"),
-        latency_sum_ms=("response_time_ms", "sum"), quality_sum=("quality", "sum"),
-        quality_count=("rated", "sum"), first=("timestamp", "min"), last=("timestamp", "max"),
+        requests=("model_id", "size"),
+        successes=("success", "sum"),
+        input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        cost_nanos=("cost_nanos", "sum"),
+        latency_sum_ms=("response_time_ms", "sum"),
+        quality_sum=("quality", "sum"),
+        quality_count=("rated", "sum"),
+        first=("timestamp", "min"),
+        last=("timestamp", "max"),
     )
     hists: dict[tuple, dict[int, int]] = {}
     for (*key, bucket), count in frame.groupby([*keys, "bucket"], sort=False).size().items():
@@ -221,11 +228,18 @@ def totals_from_frame(rows: pd.DataFrame) -> dict[RollupKey, Totals]:
         requests, successes = int(row.requests), int(row.successes)
         hour = key[0].to_pydatetime()
         totals[(hour, str(key[1]), str(key[2]), str(key[3]))] = Totals(
-            requests=requests, successes=successes, failures=requests - successes,
-            input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
-            cost_nanos=int(row.cost_nanos), latency_sum_ms=float(row.latency_sum_ms),
-            quality_sum=float(row.quality_sum), quality_count=int(row.quality_count),
-            hist=hists[key], errors=errors.get(key, {}),
-            first=row.first.to_pydatetime(), last=row.last.to_pydatetime(),
+            requests=requests,
+            successes=successes,
+            failures=requests - successes,
+            input_tokens=int(row.input_tokens),
+            output_tokens=int(row.output_tokens),
+            cost_nanos=int(row.cost_nanos),
+            latency_sum_ms=float(row.latency_sum_ms),
+            quality_sum=float(row.quality_sum),
+            quality_count=int(row.quality_count),
+            hist=hists[key],
+            errors=errors.get(key, {}),
+            first=row.first.to_pydatetime(),
+            last=row.last.to_pydatetime(),
         )
     return totals

@@ -16,7 +16,7 @@ from manager.db import read_session
 from manager.forecasting import period_bounds
 from manager.money import NANOS_PER_USD, request_cost_nanos
 from manager.registry import list_models
-from manager.reports import hourly_rows, rollup_rows
+from manager.reports import daily_rows
 from manager.scoring import pareto_frontier
 from manager.selection import ASSUMED_SUCCESS_RATE, Candidate, Policy, Selection, merge_weights, rank
 
@@ -83,7 +83,7 @@ def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime |
     """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
     policy = policy or Policy()
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    observed = rollup_rows(engine, at - timedelta(days=OBSERVATION_DAYS), at)
+    observed = daily_rows(engine, at.date() - timedelta(days=OBSERVATION_DAYS), at.date())
     return rank(candidates(engine, observed), policy, blocked_models(engine, at))
 
 
@@ -131,7 +131,7 @@ def _totals(
 def replay(engine: Engine, start: date, end: date, policy: Policy | None = None, *, fallbacks: int = 2) -> ReplayResult:
     """Replay the window's traffic: each (request type, language) segment goes to the policy's top model."""
     policy = policy or Policy()
-    frame = hourly_rows(engine, start, end)
+    frame = daily_rows(engine, start, end)
     pool = candidates(engine, frame)
     by_id = {c.model_id: c for c in pool}
     blocked = blocked_models(engine)
@@ -310,7 +310,7 @@ def _held(
             day += timedelta(days=1)
         if not frame.empty:
             for bounds in actual_by:
-                part = frame[(frame["hour"] >= bounds[0]) & (frame["hour"] < bounds[1])]
+                part = frame[(frame["start"] >= bounds[0]) & (frame["start"] < bounds[1])]
                 served = part if models is None else part[part["model_id"].isin(models)]
                 routed = part if models is None else part[part["chosen"].isin(models)]
                 actual_by[bounds] = int(served["cost_nanos"].sum())

@@ -1,0 +1,396 @@
+"""Benchmark: ingest against the databases' own bulk paths, page reruns as the log grows, percentile error,
+replay time and the dashboard's peak memory. Writes the figures into BENCHMARKS.md.
+
+    python bench/run.py            # 100k, 1M and 10M requests (about 20 minutes on 2 cores)
+    python bench/run.py --quick    # smaller sizes, under two minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from manager import api  # noqa: E402
+from manager.demo import DEMO_MODELS, LANGUAGES, REQUEST_TYPES  # noqa: E402
+from tests.utils.servers import free_port, postgres_server, wait_for_port  # noqa: E402
+
+PAGES = [
+    "pages/overview.py",
+    "pages/usage.py",
+    "pages/performance.py",
+    "pages/budgets.py",
+    "pages/health.py",
+    "pages/whatif.py",
+    "pages/registry.py",
+]
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+DAYS = 90
+
+
+def traffic(n: int, seed: int, offset: int = 0) -> pd.DataFrame:
+    """Return n generated requests spread over the last DAYS days, in time order (log-normal latencies per model).
+
+    A part `offset` of a larger set covers its own slice of the days, so parts arrive in time order too.
+    """
+    rng = np.random.default_rng(seed)
+    names = np.array(list(DEMO_MODELS))
+    shares = np.array([v[0] for v in DEMO_MODELS.values()])
+    model = rng.choice(len(names), size=n, p=shares / shares.sum())
+    medians = np.array([v[1] for v in DEMO_MODELS.values()])[model]
+    sigmas = np.array([v[2] for v in DEMO_MODELS.values()])[model]
+    seconds = np.sort(rng.uniform(0, DAYS * 86400, n))  # logs arrive in time order
+    failed = rng.random(n) < 0.03
+    rated = rng.random(n) < 0.3
+
+    def pick(weights: dict[str, float]) -> np.ndarray:
+        p = np.array(list(weights.values()))
+        return np.array(list(weights))[rng.choice(len(p), size=n, p=p / p.sum())]
+
+    return pd.DataFrame(
+        {
+            "request_id": [f"b{seed}-{offset + i}" for i in range(n)],
+            "timestamp": (pd.to_datetime(END - timedelta(days=DAYS)) + pd.to_timedelta(seconds, unit="s")).floor("us"),
+            "model_id": names[model],
+            "request_type": pick(REQUEST_TYPES),
+            "language": pick(LANGUAGES),
+            "input_tokens": rng.integers(20, 2000, n),
+            "output_tokens": rng.integers(10, 1000, n),
+            "response_time_ms": np.round(rng.lognormal(np.log(medians), sigmas), 1),
+            "quality_rating": np.where(rated, np.clip(np.round(rng.normal(4, 0.7, n) * 2) / 2, 0, 5), np.nan),
+            "success": ~failed,
+            "error_type": np.where(failed, "timeout", None),
+        }
+    )
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def raw_sqlite_seconds(frame: pd.DataFrame, path: Path) -> float:
+    """Time plain sqlite3 executemany of the rows into a bare table with the same columns (the reference)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE request_log (id INTEGER PRIMARY KEY, request_id TEXT, timestamp TEXT, model_id TEXT, "
+        "request_type TEXT, language TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+        "response_time_ms REAL, cost_nanos INTEGER, quality_rating REAL, success INTEGER, error_type TEXT)"
+    )
+    rows = list(
+        zip(
+            frame["request_id"],
+            frame["timestamp"].astype(str),
+            frame["model_id"],
+            frame["request_type"],
+            frame["language"],
+            frame["input_tokens"].tolist(),
+            frame["output_tokens"].tolist(),
+            frame["response_time_ms"].tolist(),
+            (frame["input_tokens"] * 250).tolist(),
+            frame["quality_rating"].tolist(),
+            frame["success"].tolist(),
+            frame["error_type"],
+            strict=True,
+        )
+    )
+    start = time.perf_counter()
+    for chunk in range(0, len(rows), 20_000):
+        conn.executemany(
+            "INSERT INTO request_log (request_id, timestamp, model_id, request_type, language, "
+            "input_tokens, output_tokens, response_time_ms, cost_nanos, quality_rating, success, "
+            "error_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows[chunk : chunk + 20_000],
+        )
+        conn.commit()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def raw_copy_seconds(frame: pd.DataFrame, url: str) -> float:
+    """Time psycopg COPY of the rows into a bare table with the same columns (the PostgreSQL reference)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        conn.execute(
+            "CREATE TABLE bare_log (id BIGSERIAL PRIMARY KEY, request_id TEXT, timestamp TIMESTAMPTZ, "
+            "model_id TEXT, request_type TEXT, language TEXT, input_tokens BIGINT, output_tokens BIGINT, "
+            "response_time_ms DOUBLE PRECISION, cost_nanos BIGINT, quality_rating DOUBLE PRECISION, "
+            "success BOOLEAN, error_type TEXT)"
+        )
+        rows = list(
+            zip(
+                frame["request_id"],
+                frame["timestamp"].dt.to_pydatetime(),
+                frame["model_id"],
+                frame["request_type"],
+                frame["language"],
+                frame["input_tokens"].tolist(),
+                frame["output_tokens"].tolist(),
+                frame["response_time_ms"].tolist(),
+                (frame["input_tokens"] * 250).tolist(),
+                [None if q != q else q for q in frame["quality_rating"].tolist()],
+                frame["success"].tolist(),
+                frame["error_type"],
+                strict=True,
+            )
+        )
+        start = time.perf_counter()
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY bare_log (request_id, timestamp, model_id, request_type, language, input_tokens, "
+                "output_tokens, response_time_ms, cost_nanos, quality_rating, success, error_type) FROM STDIN"
+            ) as cp,
+        ):
+            for row in rows:
+                cp.write_row(row)
+        conn.commit()
+        return time.perf_counter() - start
+
+
+def build_database(path: Path, size: int) -> None:
+    """Fill a fresh SQLite file with `size` requests through the public bulk API, a million at a time."""
+    engine = api.open_engine(f"sqlite:///{path}")
+    for part, start in enumerate(range(0, size, 1_000_000)):
+        api.ingest_frame(engine, traffic(min(1_000_000, size - start), seed=100 + part, offset=start))
+    api.add_budget(engine, {"name": "monthly", "scope": "global", "period": "monthly", "amount_usd": 5000})
+    engine.dispose()
+
+
+def page_seconds(path: Path, page: str, runs: int) -> float:
+    """Return the median time of a page's AppTest rerun with Streamlit's caches cleared."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    times = []
+    for _ in range(runs):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        at.run()
+        at.switch_page(page)
+        st.cache_data.clear()
+        times.append(timed(at.run))
+        if at.exception:
+            raise RuntimeError(f"{page}: {at.exception[0].message}")
+    return statistics.median(times)
+
+
+def percentile_errors(path: Path) -> dict[str, float]:
+    """Return the worst relative error of the rollups' p50/p95/p99 per model over 30 days against exact values."""
+    engine = api.open_engine(f"sqlite:///{path}")
+    start, end = END.date() - timedelta(days=29), END.date()
+    report = api.performance_report(engine, start, end).set_index("model_id")
+    conn = sqlite3.connect(path)
+    worst = {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    for model_id in report.index:
+        latencies = np.array(
+            [
+                r[0]
+                for r in conn.execute(
+                    "SELECT response_time_ms FROM request_log WHERE model_id = ? AND timestamp >= ? AND timestamp < ?",
+                    (model_id, f"{start} 00:00:00", f"{end + timedelta(days=1)} 00:00:00"),
+                )
+            ]
+        )
+        for q in (50, 95, 99):
+            exact = float(np.percentile(latencies, q))
+            estimate = float(report.loc[model_id, f"p{q}_response_time_ms"])
+            worst[f"p{q}"] = max(worst[f"p{q}"], abs(estimate - exact) / exact)
+    conn.close()
+    return worst
+
+
+def replay_seconds(path: Path, runs: int = 3) -> float:
+    engine = api.open_engine(f"sqlite:///{path}")
+    start, end = END.date() - timedelta(days=DAYS - 1), END.date()
+    return statistics.median(timed(lambda: api.replay(engine, start, end)) for _ in range(runs))
+
+
+def peak_memory_mb(path: Path) -> float:
+    """Serve the database with `streamlit run`, open every page in Chromium, return the process's peak RSS."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page()
+            for name in PAGES:
+                page.goto(f"http://127.0.0.1:{port}/{Path(name).stem}")
+                page.get_by_test_id("stHeading").first.wait_for(timeout=600_000)
+                page.wait_for_timeout(3000)
+            browser.close()
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return peak_kb / 1024
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def machine() -> str:
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} cores, {memory_kb / 1024 / 1024:.0f} GiB, Python {sys.version.split()[0]}"
+
+
+def sizes_label(size: int) -> str:
+    return f"{size / 1_000_000:g}M" if size >= 1_000_000 else f"{size / 1000:g}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under two minutes")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the report")
+    args = parser.parse_args()
+    sizes = [20_000, 100_000] if args.quick else [100_000, 1_000_000, 10_000_000]
+    ingest_rows = 100_000 if args.quick else 1_000_000
+    runs = 1 if args.quick else 3
+    work = Path(tempfile.mkdtemp(prefix="manager-bench-"))
+    lines: list[str] = []
+
+    def note(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    frame = traffic(ingest_rows, seed=1)
+    engine = api.open_engine(f"sqlite:///{work / 'ingest.db'}")
+    ours = timed(lambda: api.ingest_frame(engine, frame))
+    reference = raw_sqlite_seconds(frame, work / "raw.db")
+    ingest_rows_text = f"{ingest_rows:,} rows"
+    results = [
+        (
+            "Ingest on SQLite, rollups included",
+            f"{ingest_rows / ours:,.0f} rows/s",
+            f"{reference / ours:.2f}x raw sqlite3 executemany ({ingest_rows / reference:,.0f} rows/s)",
+            ">= 0.35x",
+            reference / ours >= 0.35,
+        )
+    ]
+    with postgres_server() as server:
+        import sqlalchemy
+
+        admin = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text("CREATE DATABASE bench"))
+        admin.dispose()
+        pg = api.open_engine(f"{server}/bench")
+        ours_pg = timed(lambda: api.ingest_frame(pg, frame))
+        pg.dispose()
+        copy = raw_copy_seconds(frame, f"{server}/bench")
+    results.append(
+        (
+            "Ingest on PostgreSQL, rollups included",
+            f"{ingest_rows / ours_pg:,.0f} rows/s",
+            f"{copy / ours_pg:.2f}x psycopg COPY ({ingest_rows / copy:,.0f} rows/s)",
+            ">= 100k rows/s",
+            ingest_rows / ours_pg >= 100_000,
+        )
+    )
+
+    page_times: dict[str, dict[int, float]] = {page: {} for page in PAGES}
+    databases = {}
+    for size in sizes:
+        path = work / f"log-{size}.db"
+        build_seconds = timed(lambda path=path, size=size: build_database(path, size))
+        print(f"built {sizes_label(size)} requests in {build_seconds:.0f}s", flush=True)
+        databases[size] = path
+        for page in PAGES:
+            page_times[page][size] = page_seconds(path, page, runs)
+    smallest, largest = sizes[0], sizes[-1]
+    for page in PAGES:
+        ratio = page_times[page][largest] / page_times[page][smallest]
+        median_ms = page_times[page][largest] * 1000
+        results.append(
+            (
+                f"Page {Path(page).stem}: rerun at {sizes_label(largest)} vs {sizes_label(smallest)}",
+                " / ".join(f"{page_times[page][s] * 1000:,.0f} ms" for s in sizes),
+                f"{ratio:.2f}x",
+                "<= 1.3x and < 250 ms",
+                ratio <= 1.3 and median_ms < 250,
+            )
+        )
+    errors = percentile_errors(databases[largest])
+    results.append(
+        (
+            "Latency percentiles from rollups vs exact (worst model, 30 days)",
+            ", ".join(f"{k} {v:.2%}" for k, v in errors.items()),
+            "",
+            "within 3%",
+            max(errors.values()) <= 0.03,
+        )
+    )
+    replay = replay_seconds(databases[largest], runs)
+    results.append(
+        (
+            f"What-if replay of {DAYS} days at {sizes_label(largest)}",
+            f"{replay * 1000:,.0f} ms",
+            "",
+            "< 300 ms",
+            replay < 0.3,
+        )
+    )
+    memory = peak_memory_mb(databases[largest])
+    results.append(
+        (
+            f"`streamlit run` peak RSS serving {sizes_label(largest)} (every page opened)",
+            f"{memory:,.0f} MB",
+            "",
+            "< 400 MB",
+            memory < 400,
+        )
+    )
+
+    note("# Benchmarks\n")
+    note(
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()} by `python bench/run.py"
+        f"{' --quick' if args.quick else ''}`; every ratio compares figures taken in the same run.\n"
+    )
+    note(
+        f"Ingest: {ingest_rows_text} of generated traffic through `api.ingest_frame` (validation, "
+        "de-duplication, hourly rollups, usage stats) against the driver's bare bulk path into a table with the "
+        "same columns and no indexes. Pages: AppTest rerun of each page with Streamlit's caches cleared, median of "
+        f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
+    )
+    note("| What | Figure | Ratio | Target | Met |")
+    note("| --- | --- | --- | --- | --- |")
+    for what, figure, ratio, target, met in results:
+        note(f"| {what} | {figure} | {ratio} | {target} | {'yes' if met else 'no'} |")
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from alembic import command
+from sqlalchemy import Engine, insert, select
+
+from manager import api
+from manager.db import create_db_engine
+from manager.models import UsageDaily, UsageHourly
+from manager.schema import alembic_config, schema_is_current
+from tests.utils.factories import generated_records
+
+
+def test_daily_rollups_equal_the_hourly_ones_summed_by_day(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(2000))
+    with engine.connect() as conn:
+        hourly = pd.DataFrame(conn.execute(select(UsageHourly)).mappings().all())
+        daily = pd.DataFrame(conn.execute(select(UsageDaily)).mappings().all())
+    hourly["day"] = pd.to_datetime(hourly["hour"], utc=True).dt.floor("D")
+    daily["day"] = pd.to_datetime(daily["day"], utc=True)
+    keys, measures = ["day", "model_id", "request_type", "language"], ["requests", "failures", "cost_nanos"]
+    summed = hourly.groupby(keys)[measures].sum().sort_index()
+    assert summed.equals(daily.set_index(keys)[measures].sort_index())
+
+
+def test_upgrading_fills_daily_rollups_from_existing_hourly_ones(db_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}" if db_url.startswith("sqlite") else db_url
+    engine = create_db_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        if schema_is_current(engine):  # the PostgreSQL test database starts at the newest schema
+            command.downgrade(config, "0004")
+        else:
+            command.upgrade(config, "0004")
+    row = {
+        "model_id": "m",
+        "request_type": "general",
+        "language": "en",
+        "requests": 3,
+        "successes": 2,
+        "failures": 1,
+        "input_tokens": 30,
+        "output_tokens": 20,
+        "cost_nanos": 900,
+        "latency_sum_ms": 30.0,
+        "quality_sum": 8.0,
+        "quality_count": 2,
+        "latency_hist": '{"200":3}',
+        "error_types": '{"timeout":1}',
+    }
+    with engine.begin() as conn:
+        for hour in (9, 17):
+            conn.execute(insert(UsageHourly.__table__), {**row, "hour": datetime(2026, 3, 1, hour, tzinfo=UTC)})
+    api.open_engine(url)
+    with engine.connect() as conn:
+        daily = conn.execute(select(UsageDaily)).mappings().one()
+    assert (daily["requests"], daily["cost_nanos"], daily["latency_hist"], daily["error_types"]) == (
+        6,
+        1800,
+        '{"200":6}',
+        '{"timeout":2}',
+    )
+    engine.dispose()
