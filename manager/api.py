@@ -287,6 +287,11 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
     raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
 
 
+def clear_caches() -> None:
+    """Forget the manager's cached rollup reads, so the next report reads the database again."""
+    reports.clear_cache()
+
+
 def frame_csv(frame: pd.DataFrame) -> str:
     """Return a table exactly as shown, as safe CSV text (timestamps in UTC ISO-8601)."""
 

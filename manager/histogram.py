@@ -11,6 +11,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,8 +69,9 @@ def encode(hist: Mapping[int, int]) -> str:
     return json.dumps({str(k): v for k, v in sorted(hist.items())}, separators=(",", ":"))
 
 
+@lru_cache(maxsize=32_768)
 def decode(text: str | None) -> Histogram:
-    """Return the histogram stored as JSON text."""
+    """Return the histogram stored as JSON text (memoised: rollup rows are read again and again; do not mutate)."""
     if not text:
         return {}
     return {int(k): int(v) for k, v in json.loads(text).items()}

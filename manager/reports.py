@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from manager import histogram
+from manager.db import data_version
 from manager.models import ModelConfig, UsageDaily, UsageHourly
 from manager.money import NANOS_PER_USD, format_usd
 from manager.rollups import as_utc
@@ -77,7 +79,31 @@ def rollup_rows(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
     return _rows(engine, HOURLY, "hour", low, high)
 
 
+# Recent rollup reads, keyed on the database, its data version and the range: a page that asks several
+# reports about the same days reads the rows once, and any write (which bumps the version) retires them.
+_CACHE: OrderedDict[tuple[str, int, str, datetime, datetime], pd.DataFrame] = OrderedDict()
+_CACHE_SIZE = 16
+
+
 def _rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
+    key = (engine.url.render_as_string(), data_version(engine), grain, low, high)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key].copy()
+    frame = _read_rows(engine, table, grain, low, high)
+    _CACHE[key] = frame
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return frame.copy()
+
+
+def clear_cache() -> None:
+    """Forget every cached rollup read and decoded histogram (benchmarks use it to time cold reads)."""
+    _CACHE.clear()
+    histogram.decode.cache_clear()
+
+
+def _read_rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
     query = select(table).where(table.c[grain] >= low, table.c[grain] < high)
     columns = ["start" if c.name == grain else c.name for c in table.c]
     with engine.connect() as conn:
