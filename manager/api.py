@@ -34,6 +34,7 @@ from manager.errors import InvalidInput
 from manager.export import csv_text
 from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
 from manager.ingest import IngestResult, log_usage
+from manager.integrity import Drift, rebuild_rollups, verify
 from manager.models import RequestLog
 from manager.money import format_usd
 from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
@@ -53,6 +54,7 @@ from manager.whatif import (
 )
 
 __all__ = [
+    "Drift", "rebuild_rollups", "verify",
     "DEFAULT_WEIGHTS",
     "WEIGHT_NAMES",
     "Policy",

@@ -261,6 +261,20 @@ def cmd_whatif(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(engine: Engine, args: argparse.Namespace) -> int:
+    drift = [d.as_dict() for d in api.verify(engine)]
+    _print({"drift": drift, "ok": not drift}, args.json, lambda d: "rollups agree with the request log" if d["ok"]
+           else "\n".join(f"{x['table']} {x['key']} {x['field']}: stored {x['stored']}, expected {x['expected']}"
+                          for x in d["drift"]))
+    return EXIT_OK if not drift else 1
+
+
+def cmd_rebuild(engine: Engine, args: argparse.Namespace) -> int:
+    rows = api.rebuild_rollups(engine)
+    _print({"rollup_rows": rows}, args.json, lambda d: f"rebuilt {d['rollup_rows']:,} rollup rows from the request log")
+    return EXIT_OK
+
+
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     text = api.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
@@ -384,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (default: first traffic)")
     whatif.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date (default: last traffic)")
     whatif.add_argument("--routes", help="also write the routing table (JSON) to this file")
+
+    command("verify", "recompute the rollups from the request log and report any drift (exit 1 if any)",
+            cmd_verify)
+    command("rebuild-rollups", "replace the rollups and usage stats with a recomputation from the request log",
+            cmd_rebuild)
 
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")

@@ -1,0 +1,138 @@
+"""Checking and repairing the rollups: recompute them from the raw request log and compare or replace."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, select
+
+from manager import histogram
+from manager.db import write_transaction
+from manager.models import ModelUsageStats, RequestLog, UsageDaily, UsageHourly
+from manager.rollups import (
+    DAILY,
+    HOURLY,
+    STATS,
+    RollupKey,
+    Totals,
+    as_utc,
+    decode_counts,
+    fold_into,
+    fold_into_stats,
+    merge_counts,
+    model_totals,
+    totals_from_frame,
+)
+
+LOG = RequestLog.__table__  # type: ignore[attr-defined]
+SCAN_CHUNK = 200_000
+_SUMMED = ("requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos", "quality_count")
+_FLOATS = ("latency_sum_ms", "quality_sum")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One place where a stored rollup disagrees with the raw log."""
+
+    table: str
+    key: str
+    field: str
+    stored: Any
+    expected: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the drift as plain data."""
+        return {k: str(v) if k in ("stored", "expected") else v for k, v in asdict(self).items()}
+
+
+def _add(into: dict[RollupKey, Totals], more: dict[RollupKey, Totals]) -> None:
+    for key, part in more.items():
+        total = into.get(key)
+        if total is None:
+            into[key] = part
+            continue
+        for name in (*_SUMMED, *_FLOATS):
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.hist = histogram.merge([total.hist, part.hist])
+        total.errors = merge_counts([total.errors, part.errors])
+        total.first = min(filter(None, (total.first, part.first)), default=None)
+        total.last = max(filter(None, (total.last, part.last)), default=None)
+
+
+def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
+    """Return the hourly and daily rollups as the raw request log says they should be (one full scan)."""
+    hourly: dict[RollupKey, Totals] = {}
+    daily: dict[RollupKey, Totals] = {}
+    columns = [c.name for c in LOG.c]
+    result = conn.execute(select(LOG).execution_options(stream_results=True, yield_per=SCAN_CHUNK))
+    for chunk in result.partitions(SCAN_CHUNK):
+        frame = pd.DataFrame(chunk, columns=columns)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        frame["success"] = frame["success"].astype(bool)
+        frame["quality_rating"] = frame["quality_rating"].astype(float)
+        _add(hourly, totals_from_frame(frame, "hour"))
+        _add(daily, totals_from_frame(frame, "day"))
+    return hourly, daily
+
+
+def _stored(conn: Connection, table: Any, grain: str) -> dict[RollupKey, dict[str, Any]]:
+    rows = {}
+    for row in conn.execute(select(table)).mappings():
+        key = (as_utc(row[grain]), row["model_id"], row["request_type"], row["language"])
+        rows[key] = dict(row)
+    return rows
+
+
+def _label(key: RollupKey) -> str:
+    return f"{key[0].isoformat()} {key[1]} {key[2]} {key[3]}"
+
+
+def _compare(table: str, stored: dict[RollupKey, dict[str, Any]], expected: dict[RollupKey, Totals]) -> list[Drift]:
+    drift = []
+    for key in sorted(set(stored) | set(expected)):
+        have, want = stored.get(key), expected.get(key)
+        if have is None or want is None:
+            drift.append(Drift(table, _label(key), "*", "row" if have else "missing", "row" if want else "none"))
+            continue
+        for name in _SUMMED:
+            if int(have[name]) != getattr(want, name):
+                drift.append(Drift(table, _label(key), name, have[name], getattr(want, name)))
+        for name in _FLOATS:
+            if abs(float(have[name]) - getattr(want, name)) > 1e-6 * max(1.0, abs(getattr(want, name))):
+                drift.append(Drift(table, _label(key), name, have[name], getattr(want, name)))
+        if histogram.decode(have["latency_hist"]) != want.hist:
+            drift.append(Drift(table, _label(key), "latency_hist", have["latency_hist"], histogram.encode(want.hist)))
+        if decode_counts(have["error_types"]) != want.errors:
+            drift.append(Drift(table, _label(key), "error_types", have["error_types"], want.errors))
+    return drift
+
+
+def verify(engine: Engine) -> list[Drift]:
+    """Return every difference between the stored rollups and usage stats and a recomputation from the raw log."""
+    with engine.connect() as conn, conn.begin():
+        hourly, daily = recompute(conn)
+        drift = _compare("usage_hourly", _stored(conn, HOURLY, "hour"), hourly)
+        drift += _compare("usage_daily", _stored(conn, DAILY, "day"), daily)
+        stats = {row["model_id"]: row for row in conn.execute(select(STATS)).mappings()}
+    for model_id, want in sorted(model_totals(daily).items()):
+        have = stats.get(model_id)
+        pairs = {"total_requests": want.requests, "failed_requests": want.failures,
+                 "total_cost_nanos": want.cost_nanos}
+        for name, value in pairs.items():
+            if have is None or int(have[name]) != value:
+                drift.append(Drift("model_usage_stats", model_id, name, None if have is None else have[name], value))
+    return drift
+
+
+def rebuild_rollups(engine: Engine) -> int:
+    """Replace the rollups and usage stats with a recomputation from the raw log; return the rollup rows written."""
+    with write_transaction(engine, lock=True) as conn:
+        for table in (UsageHourly, UsageDaily, ModelUsageStats):
+            conn.execute(delete(table.__table__))  # type: ignore[attr-defined, union-attr]
+        hourly, daily = recompute(conn)
+        fold_into(conn, "hour", hourly)
+        fold_into(conn, "day", daily)
+        fold_into_stats(conn, model_totals(daily))
+    return len(hourly) + len(daily)

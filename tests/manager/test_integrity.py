@@ -1,0 +1,69 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from manager import api
+from manager.cli import main
+from manager.models import RequestLog, UsageDaily, UsageHourly
+from tests.utils.factories import generated_records, write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stored_requests(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(RequestLog)).scalar_one())
+
+
+def test_fresh_ingest_has_no_drift(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(800))
+    assert api.verify(engine) == []
+
+
+def test_tampered_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(300))
+    with engine.begin() as conn:
+        conn.execute(update(UsageDaily).values(requests=UsageDaily.requests + 1))
+    drift = api.verify(engine)
+    assert {(d.table, d.field) for d in drift} == {("usage_daily", "requests")}
+    api.rebuild_rollups(engine)
+    assert api.verify(engine) == []
+
+
+def test_verify_cli_exit_codes(db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    api.ingest_records(engine, generated_records(100))
+    assert main(["--db", db_url, "verify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"drift": [], "ok": True}
+    with engine.begin() as conn:
+        conn.execute(update(UsageHourly).values(cost_nanos=0))
+    assert main(["--db", db_url, "verify"]) == 1
+    assert main(["--db", db_url, "rebuild-rollups"]) == 0
+    assert main(["--db", db_url, "verify"]) == 0
+
+
+def test_sigkill_mid_ingest_leaves_whole_batches_and_a_rerun_completes(db_url: str, engine: Engine,
+                                                                        tmp_path: Path) -> None:
+    rows = generated_records(60_000, seed=12, days=30)
+    path = write_csv(tmp_path / "big.csv", rows)
+    script = ("import sys; from manager import api, ingest; "
+              "ingest.ingest_file(api.open_engine(sys.argv[1]), sys.argv[2], batch_size=2000)")
+    worker = subprocess.Popen([sys.executable, "-c", script, db_url, str(path)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and stored_requests(engine) < 6000:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    stored = stored_requests(engine)
+    assert 0 < stored < len(rows)
+    assert stored % 2000 == 0
+    assert api.verify(engine) == []
+    result = api.ingest_file(engine, path)
+    assert (result.accepted + result.duplicates, result.duplicates) == (len(rows), stored)
+    assert api.verify(engine) == []
