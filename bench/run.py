@@ -177,7 +177,7 @@ def build_database(path: Path, size: int) -> None:
 
 
 def page_seconds(path: Path, page: str, runs: int) -> float:
-    """Return the median time of a page's AppTest rerun with Streamlit's caches cleared."""
+    """Return the median time of a page's AppTest rerun with Streamlit's and the manager's caches cleared."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -385,8 +385,9 @@ def main() -> None:
     )
     note(
         f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `api.ingest_frame` (validation, "
-        "de-duplication, hourly rollups, usage stats) against the driver's bare bulk path into a table with the "
-        "same columns and no indexes. Pages: AppTest rerun of each page with Streamlit's and the manager's caches cleared, median of "
+        "de-duplication, hourly and daily rollups, usage stats) against the driver's bare bulk path into a "
+        "table with the same columns and no indexes. Pages: AppTest rerun of each page with Streamlit's "
+        "and the manager's caches cleared, median of "
         f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
     )
     note("| What | Figure | Ratio | Target | Met |")

@@ -17,8 +17,8 @@ import pandas as pd
 from manager.records import REQUEST_TYPES, UNKNOWN_LANGUAGE, LogRow, Prices, RowError, validate_record
 
 COLUMNS = list(LogRow._fields)
-_ISO = r"^(?:19|20|21)\d\d-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)?$"
-_DECIMAL = r"^(\d{1,9})(?:\.(\d{1,9}))?$"
+_ISO = r"^(?:197[1-9]|19[89]\d|20\d\d|21[0-8]\d)-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)?$"
+_DECIMAL = r"^(\d{1,5})(?:\.(\d{1,9}))?$"  # under $100,000: larger costs take the per-row path
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
 MAX_EXACT = 2**53
@@ -122,8 +122,8 @@ def validate_batch(
     tokens_in, blank_in, clean_in = _numbers(frame, "input_tokens")
     tokens_out, blank_out, clean_out = _numbers(frame, "output_tokens")
     good &= clean_in & clean_out & ~(blank_in & blank_out)
-    tokens_in = np.where(blank_in, 0.0, tokens_in)
-    tokens_out = np.where(blank_out, 0.0, tokens_out)
+    tokens_in = np.nan_to_num(np.where(blank_in, 0.0, tokens_in), nan=-1.0, posinf=-1.0, neginf=-1.0)
+    tokens_out = np.nan_to_num(np.where(blank_out, 0.0, tokens_out), nan=-1.0, posinf=-1.0, neginf=-1.0)
     for values in (tokens_in, tokens_out):
         with np.errstate(invalid="ignore"):
             good &= (values >= 0) & (values == np.floor(values)) & (values < MAX_EXACT)
@@ -165,7 +165,9 @@ def validate_batch(
         rate_in = model[computed].map({m: r[0] for m, r in rates.items()}).to_numpy(dtype=np.int64)
         rate_out = model[computed].map({m: r[1] for m, r in rates.items()}).to_numpy(dtype=np.int64)
         mask = computed.to_numpy()
-        nanos[mask] = tokens_in[mask].astype(np.int64) * rate_in + tokens_out[mask].astype(np.int64) * rate_out
+        safe_in = np.clip(tokens_in[mask], 0, MAX_EXACT).astype(np.int64)
+        safe_out = np.clip(tokens_out[mask], 0, MAX_EXACT).astype(np.int64)
+        nanos[mask] = safe_in * rate_in + safe_out * rate_out
     good &= given | computed
 
     rows = pd.DataFrame(
@@ -175,8 +177,8 @@ def validate_batch(
             "model_id": model,
             "request_type": request_type,
             "language": language,
-            "input_tokens": np.nan_to_num(tokens_in).astype(np.int64),
-            "output_tokens": np.nan_to_num(tokens_out).astype(np.int64),
+            "input_tokens": np.clip(tokens_in, 0, MAX_EXACT).astype(np.int64),
+            "output_tokens": np.clip(tokens_out, 0, MAX_EXACT).astype(np.int64),
             "response_time_ms": latency,
             "cost_nanos": nanos,
             "quality_rating": np.where(blank_rating, np.nan, rating),

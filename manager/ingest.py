@@ -75,9 +75,12 @@ def _stored_request_ids(conn: Connection, request_ids: list[str]) -> set[str]:
 
 def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
     """Append rows to the request log straight through the driver (no ORM objects, no per-row SQL building)."""
-    quality = rows["quality_rating"].astype(object).where(rows["quality_rating"].notna(), None)
+    def nullable(column: str) -> list[Any]:
+        values = rows[column]
+        return values.astype(object).where(values.notna(), None).tolist()
+
     columns = {
-        "request_id": rows["request_id"].tolist(),
+        "request_id": nullable("request_id"),
         "model_id": rows["model_id"].tolist(),
         "request_type": rows["request_type"].tolist(),
         "language": rows["language"].tolist(),
@@ -85,9 +88,9 @@ def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
         "output_tokens": rows["output_tokens"].tolist(),
         "response_time_ms": rows["response_time_ms"].tolist(),
         "cost_nanos": rows["cost_nanos"].tolist(),
-        "quality_rating": quality.tolist(),
+        "quality_rating": nullable("quality_rating"),
         "success": rows["success"].tolist(),
-        "error_type": rows["error_type"].tolist(),
+        "error_type": nullable("error_type"),
     }
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":

@@ -139,28 +139,53 @@ def _read_otlp(path: Path) -> Iterator[Item]:
     return _otlp_items(documents)
 
 
+def _objects(value: Any) -> list[dict[str, Any]] | None:
+    """Return a JSON list of objects, or None when the value is anything else."""
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return value
+    return None
+
+
 def _otlp_items(documents: list[tuple[int, Any]]) -> Iterator[Item]:
     for line, doc in documents:
-        for resource_spans in doc.get("resourceSpans", []) if isinstance(doc, dict) else []:
-            for scope_spans in resource_spans.get("scopeSpans", []):
-                for span in scope_spans.get("spans", []):
-                    attributes = _attributes(span.get("attributes", []))
-                    if not any(key.startswith("gen_ai.") for key in attributes):
-                        continue  # not a GenAI span: ignored, not rejected
-                    raw = json.dumps(span, separators=(",", ":"))[:2000]
-                    try:
-                        yield line, span_record(span, attributes), raw
-                    except RowError as error:
-                        yield line, error, raw
+        resources = _objects(doc.get("resourceSpans", [])) if isinstance(doc, dict) else []
+        if resources is None:
+            yield line, RowError("resourceSpans", "not a list of objects"), str(doc)[:2000]
+            continue
+        for resource_spans in resources:
+            for scope_spans in _objects(resource_spans.get("scopeSpans", [])) or []:
+                spans = _objects(scope_spans.get("spans", []))
+                if spans is None:
+                    yield line, RowError("spans", "not a list of objects"), str(scope_spans)[:2000]
+                    continue
+                for span in spans:
+                    yield from _span_item(line, span)
 
 
-def _attributes(items: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _span_item(line: int, span: dict[str, Any]) -> Iterator[Item]:
+    raw = json.dumps(span, separators=(",", ":"), default=str)[:2000]
+    items = _objects(span.get("attributes", []))
+    if items is None:
+        yield line, RowError("attributes", "not a list of {key, value} objects"), raw
+        return
+    attributes = _attributes(items)
+    if not any(key.startswith("gen_ai.") for key in attributes):
+        return  # not a GenAI span: ignored, not rejected
+    try:
+        yield line, span_record(span, attributes), raw
+    except RowError as error:
+        yield line, error, raw
+
+
+def _attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in items:
-        value = item.get("value", {})
+        value = item.get("value")
+        if not isinstance(value, dict):
+            continue
         for kind in ("stringValue", "intValue", "doubleValue", "boolValue"):
             if kind in value:
-                values[item.get("key", "")] = value[kind]
+                values[str(item.get("key", ""))] = value[kind]
                 break
     return values
 
@@ -189,7 +214,8 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
     """Return the request record of one GenAI span."""
     start = _nanos(span, "startTimeUnixNano")
     end = _nanos(span, "endTimeUnixNano")
-    status = span.get("status", {}) or {}
+    found = span.get("status")
+    status: dict[str, Any] = found if isinstance(found, dict) else {}
     failed = status.get("code") in (2, "2", "STATUS_CODE_ERROR") or "error.type" in attributes
     error_type = attributes.get("error.type") or (status.get("message") or "error" if failed else None)
 

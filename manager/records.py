@@ -13,6 +13,11 @@ from manager.models import ModelCategory
 from manager.money import request_cost_nanos, usd_to_nanos
 
 REQUEST_TYPES = frozenset(c.value for c in ModelCategory)
+# Requests outside these years are typing mistakes, and beyond them some tools cannot hold a timestamp.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# No single request costs this much; a larger figure is a mistake (and would overflow the sums).
+MAX_COST_USD = Decimal(1_000_000)
 UNKNOWN_LANGUAGE = "unknown"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -90,9 +95,12 @@ def _timestamp(record: Mapping[str, Any]) -> datetime:
     if _blank(value):
         raise RowError("timestamp", "missing")
     try:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
     except (ValueError, OverflowError, OSError) as error:
         raise RowError("timestamp", str(error)) from None
+    if not EARLIEST <= moment < LATEST:
+        raise RowError("timestamp", f"{value!r} is outside {EARLIEST.year} to {LATEST.year - 1}")
+    return moment
 
 
 def _number(record: Mapping[str, Any], column: str) -> float | None:
@@ -118,6 +126,8 @@ def _count(record: Mapping[str, Any], column: str) -> int | None:
         raise RowError(column, f"{record[column]!r} is negative")
     if not number.is_integer():
         raise RowError(column, f"{record[column]!r} is not a whole number")
+    if number >= 2**53:
+        raise RowError(column, f"{record[column]!r} is too large")
     return int(number)
 
 
@@ -154,6 +164,8 @@ def _cost(record: Mapping[str, Any], model_id: str, prices: Prices, tokens: tupl
             raise RowError("cost", f"{value!r} is not a finite number")
         if cost < 0:
             raise RowError("cost", f"{value!r} is negative")
+        if cost >= MAX_COST_USD:
+            raise RowError("cost", f"{value!r} is too large (a request costs under ${MAX_COST_USD:,})")
         return usd_to_nanos(cost)
     if prices.cost_per_1k_input is None or prices.cost_per_1k_output is None:
         raise RowError("cost", f"empty, and model {model_id!r} is unpriced: set its prices or give the cost")

@@ -13,6 +13,7 @@ from manager.audit import SYSTEM_ACTOR, record_change
 from manager.errors import InvalidInput, NotFound
 from manager.models import RANGES, ModelConfig, ModelCreate, ModelUpdate
 from manager.prices import catalog_price
+from manager.rollups import as_utc
 
 # SPEC's public field names that differ from the attribute names on the table.
 _PUBLIC_TO_ATTR = {"metadata": "model_metadata"}
@@ -30,7 +31,7 @@ def to_public(model: ModelConfig) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name in public_fields():
         value = getattr(model, _PUBLIC_TO_ATTR.get(name, name))
-        row[name] = value.isoformat() if isinstance(value, datetime) else value
+        row[name] = as_utc(value).isoformat() if isinstance(value, datetime) else value
     row["status"] = str(model.status)
     row["category"] = str(model.category)
     row["size"] = str(model.size)

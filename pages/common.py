@@ -32,6 +32,7 @@ def navigation() -> st.navigation:  # type: ignore[valid-type]
             ],
             "Configure": [
                 st.Page("pages/registry.py", title="Registry", icon=":material/table_edit:"),
+                st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
             ],
         }
     )
@@ -96,9 +97,10 @@ def models(_engine: Engine, version: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def audit_trail(_engine: Engine, version: str, entity: str) -> pd.DataFrame:
-    """Return the newest changes of one kind of entity (cached per data version)."""
-    return api.audit_trail(_engine, entity=entity).drop(columns=["entity"])
+def audit_trail(_engine: Engine, version: str, entity: str | None) -> pd.DataFrame:
+    """Return the newest changes, of one kind of entity or all (cached per data version)."""
+    trail = api.audit_trail(_engine, entity=entity)
+    return trail.drop(columns=["entity"]) if entity else trail
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
