@@ -1,10 +1,12 @@
-"""AI Model Manager: the Streamlit entry point. It only routes and draws the shared sidebar."""
+"""AI Model Manager: the Streamlit entry point. It checks who is here, routes, and draws the shared sidebar."""
 
 import streamlit as st
 
-from pages import common
+from pages import access, common
 
 st.set_page_config(page_title="AI Model Manager", page_icon=":material/hub:", layout="wide")
-navigation = common.navigation()
+access.gate()
+navigation = common.navigation(manage_accounts=access.can_manage_accounts())
+access.sidebar()
 common.sidebar()
 navigation.run()

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from manager import analytics, audit, budgets, demo, health, ingest, registry, reports
+from manager import accounts, analytics, audit, budgets, demo, health, ingest, registry, reports
 from manager.analytics import (
     DIMENSIONS,
     GRANULARITIES,
@@ -30,7 +30,7 @@ from manager.analytics import (
 )
 from manager.budgets import BudgetStatus, blocked_models
 from manager.db import create_db_engine, data_version, read_session, write_session
-from manager.errors import InvalidInput
+from manager.errors import InvalidInput, SignInRefused
 from manager.export import csv_text
 from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
 from manager.ingest import IngestResult, log_usage
@@ -196,6 +196,69 @@ def audit_trail(engine: Engine, *, entity: str | None = None, limit: int = 500) 
     return pd.DataFrame(
         rows, columns=["at", "actor", "entity", "entity_id", "action", "field", "old_value", "new_value"]
     )
+
+
+def account_count(engine: Engine) -> int:
+    """Return how many dashboard accounts exist; 0 means local single-user mode."""
+    with read_session(engine) as session:
+        return accounts.count_accounts(session=session)
+
+
+def list_accounts(engine: Engine) -> list[dict[str, Any]]:
+    """Return every account (name, role, times, failed attempts, locked_until), never a password hash."""
+    with read_session(engine) as session:
+        return [accounts.to_public(a) for a in accounts.list_accounts(session=session)]
+
+
+def get_account(engine: Engine, name: str) -> dict[str, Any]:
+    """Return one account, or raise NotFound."""
+    with read_session(engine) as session:
+        return accounts.to_public(accounts.get_account(session=session, name=name))
+
+
+def add_account(engine: Engine, name: str, role: str, password: str, *, actor: str = "system") -> dict[str, Any]:
+    """Create an account (admins only, or the CLI); the first one must be an admin."""
+    with write_session(engine) as session:
+        return accounts.to_public(
+            accounts.add_account(session=session, name=name, role=role, password=password, actor=actor)
+        )
+
+
+def remove_account(engine: Engine, name: str, *, actor: str = "system") -> None:
+    """Delete an account (admins only, or the CLI)."""
+    with write_session(engine) as session:
+        accounts.remove_account(session=session, name=name, actor=actor)
+
+
+def set_account_role(engine: Engine, name: str, role: str, *, actor: str = "system") -> dict[str, Any]:
+    """Change an account's role (admins only, or the CLI)."""
+    with write_session(engine) as session:
+        return accounts.to_public(accounts.set_role(session=session, name=name, role=role, actor=actor))
+
+
+def set_account_password(engine: Engine, name: str, password: str, *, actor: str = "system") -> dict[str, Any]:
+    """Replace an account's password (its owner, an admin or the CLI); lifts a lockout."""
+    with write_session(engine) as session:
+        return accounts.to_public(
+            accounts.set_password(session=session, name=name, password=password, actor=actor)
+        )
+
+
+def unlock_account(engine: Engine, name: str, *, actor: str = "system") -> dict[str, Any]:
+    """Lift an account's sign-in lockout (admins only, or the CLI)."""
+    with write_session(engine) as session:
+        return accounts.to_public(accounts.unlock(session=session, name=name, actor=actor))
+
+
+def sign_in(engine: Engine, name: str, password: str, *, at: datetime | None = None) -> dict[str, Any]:
+    """Return the account when the password matches; raise SignInRefused otherwise (failures are counted)."""
+    refused: SignInRefused | None = None
+    with write_session(engine, bump=False) as session:
+        try:
+            return accounts.to_public(accounts.sign_in(session=session, name=name, password=password, at=at), at)
+        except SignInRefused as error:
+            refused = error
+    raise refused
 
 
 def is_empty(engine: Engine) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from sqlmodel import select as select_rows
 
+from manager.accounts import authorize
 from manager.analytics import ModelInfo, registry_info
 from manager.audit import SYSTEM_ACTOR, record_change
 from manager.db import read_session, write_session
@@ -26,7 +27,7 @@ from manager.forecasting import (
     forecast_period_end,
     period_bounds,
 )
-from manager.models import Budget, BudgetAlert, BudgetFields
+from manager.models import Budget, BudgetAlert, BudgetFields, Role
 from manager.money import NANOS_PER_USD, usd_to_nanos
 from manager.registry import describe_validation_error
 from manager.reports import daily_rows, rollup_rows
@@ -100,6 +101,7 @@ def get_budget(*, session: Session, name: str) -> Budget:
 
 def add_budget(*, session: Session, data: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> Budget:
     """Add a validated budget; refuse a duplicate name."""
+    authorize(session, actor, Role.EDITOR, "change budgets")
     fields = validate_budget(data)
     if session.get(Budget, fields.name) is not None:
         raise InvalidInput([f"name: a budget named {fields.name!r} already exists"])
@@ -132,6 +134,7 @@ def add_budget(*, session: Session, data: Mapping[str, Any], actor: str = SYSTEM
 
 def update_budget(*, session: Session, name: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR) -> Budget:
     """Change a budget's fields (validated as a whole, audited per field)."""
+    authorize(session, actor, Role.EDITOR, "change budgets")
     budget = get_budget(session=session, name=name)
     old = to_public(budget)
     if "name" in changes and changes["name"] != name:
@@ -169,6 +172,7 @@ def update_budget(*, session: Session, name: str, changes: Mapping[str, Any], ac
 
 def remove_budget(*, session: Session, name: str, actor: str = SYSTEM_ACTOR) -> None:
     """Remove a budget (its recorded alerts stay)."""
+    authorize(session, actor, Role.EDITOR, "change budgets")
     budget = get_budget(session=session, name=name)
     record_change(
         session,

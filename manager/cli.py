@@ -45,8 +45,12 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+
+
 def _print(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    print(json.dumps(data, indent=2, default=str) if as_json else text(data))
+    print(json.dumps(data, indent=2, default=_json_value) if as_json else text(data))
 
 
 def _parse_date(value: str) -> date:
@@ -188,6 +192,37 @@ def cmd_budgets(engine: Engine, args: argparse.Namespace) -> int:
     else:
         statuses = [s.as_dict() for s in api.budget_status(engine, args.at)]
         _print(statuses, args.json, lambda ss: "\n".join(map(_status_line, ss)) or "no budgets")
+    return EXIT_OK
+
+
+def _account_line(a: dict[str, Any]) -> str:
+    seen = a["last_sign_in_at"].strftime("%Y-%m-%d %H:%M") if a["last_sign_in_at"] else "never"
+    locked = f", locked until {a['locked_until']:%Y-%m-%d %H:%M} UTC" if a["locked_until"] else ""
+    return f"{a['name']:<24} {a['role']:<7} last sign-in {seen}{locked}"
+
+
+def _password_from_stdin() -> str:
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def cmd_users(engine: Engine, args: argparse.Namespace) -> int:
+    action, actor = args.users_action, getattr(args, "actor", "cli")
+    if action == "add":
+        account = api.add_account(engine, args.name, args.role, _password_from_stdin().rstrip("\r"), actor=actor)
+        _print(account, args.json, lambda a: "added " + _account_line(a))
+    elif action == "list":
+        _print(api.list_accounts(engine), args.json, lambda accs: "\n".join(map(_account_line, accs)) or "no accounts")
+    elif action == "remove":
+        api.remove_account(engine, args.name, actor=actor)
+        _print({"removed": args.name}, args.json, lambda d: f"removed {d['removed']}")
+    elif action == "set-role":
+        _print(api.set_account_role(engine, args.name, args.role, actor=actor), args.json, _account_line)
+    elif action == "set-password":
+        password = _password_from_stdin().rstrip("\r")
+        _print(api.set_account_password(engine, args.name, password, actor=actor), args.json, _account_line)
+    else:
+        _print(api.unlock_account(engine, args.name, actor=actor), args.json, _account_line)
     return EXIT_OK
 
 
@@ -366,6 +401,28 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[as_json],
     )
     status.add_argument("--at", type=_parse_moment, help="moment to evaluate (ISO-8601; default now)")
+
+    users = command("users", "manage dashboard accounts and their roles", cmd_users, parents=())
+    user_actions = users.add_subparsers(dest="users_action", required=True, metavar="ACTION")
+
+    def user_action(name: str, help_text: str, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return user_actions.add_parser(name, help=help_text, description=help_text, parents=[parent])
+
+    roles = ["viewer", "editor", "admin"]
+    password_help = "read the password from the first line of standard input (8 to 1024 characters)"
+    user_add = user_action("add", "add an account; the first one must be an admin", writer)
+    user_add.add_argument("name", help="1 to 64 letters, digits, '.', '_', '@' or '-' (case-insensitive)")
+    user_add.add_argument("--role", required=True, choices=roles, help="viewer, editor or admin")
+    user_add.add_argument("--password-stdin", action="store_true", required=True, help=password_help)
+    user_action("list", "list accounts (never their passwords)", as_json)
+    user_action("remove", "remove an account", writer).add_argument("name")
+    role_setter = user_action("set-role", "change an account's role", writer)
+    role_setter.add_argument("name")
+    role_setter.add_argument("role", choices=roles)
+    password_setter = user_action("set-password", "replace an account's password (also lifts a lockout)", writer)
+    password_setter.add_argument("name")
+    password_setter.add_argument("--password-stdin", action="store_true", required=True, help=password_help)
+    user_action("unlock", "lift an account's sign-in lockout", writer).add_argument("name")
 
     health = command("health", "health of every model over a trailing window, with reasons", cmd_health)
     health.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 2d")

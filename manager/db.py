@@ -60,19 +60,24 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def write_transaction(engine: Engine, *, lock: bool = False) -> Iterator[Connection]:
-    """Yield a connection in one write transaction that commits on success, bumping the data version."""
+def write_transaction(engine: Engine, *, lock: bool = False, bump: bool = True) -> Iterator[Connection]:
+    """Yield a connection in one write transaction that commits on success, bumping the data version.
+
+    Pass bump=False for writes that change nothing a report shows (sign-in bookkeeping), so they
+    do not retire every cached read.
+    """
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         if lock and engine.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INGEST_LOCK_KEY})")
         yield conn
-        bump_data_version(conn)
+        if bump:
+            bump_data_version(conn)
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
+def write_session(engine: Engine, *, bump: bool = True) -> Iterator[Session]:
     """Yield an ORM session in one write transaction that commits on success."""
-    with write_transaction(engine) as conn, Session(bind=conn) as session:
+    with write_transaction(engine, bump=bump) as conn, Session(bind=conn) as session:
         yield session
         session.flush()
 

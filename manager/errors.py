@@ -21,3 +21,11 @@ class InvalidInput(ManagerError):
 
 class UnusableFile(ManagerError):
     """A file could not be read at all; nothing was written."""
+
+
+class PermissionDenied(ManagerError):
+    """The acting account's role does not allow this change."""
+
+
+class SignInRefused(ManagerError):
+    """A sign-in failed: wrong name or password, or the account is locked."""

@@ -301,3 +301,25 @@ class BudgetAlert(SQLModel, table=True):
     crossed_at: datetime = Field(sa_type=DateTime(timezone=True))
     spent_nanos: int = Field(sa_type=BigInteger)
     recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class Role(StrEnum):
+    """What an account may do: viewers read, editors change the registry and budgets, admins manage accounts."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class UserAccount(SQLModel, table=True):
+    """A dashboard account: an argon2 password hash, a role, and the state of its sign-in lockout."""
+
+    __tablename__ = "user_accounts"
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    password_changed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    last_sign_in_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    failed_attempts: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

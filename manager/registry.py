@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from manager.accounts import authorize
 from manager.audit import SYSTEM_ACTOR, record_change
 from manager.errors import InvalidInput, NotFound
-from manager.models import RANGES, ModelConfig, ModelCreate, ModelUpdate
+from manager.models import RANGES, ModelConfig, ModelCreate, ModelUpdate, Role
 from manager.prices import catalog_price
 from manager.rollups import as_utc
 
@@ -141,6 +142,7 @@ def get_model(*, session: Session, model_id: str) -> ModelConfig:
 
 def add_model(*, session: Session, data: Mapping[str, Any] | ModelCreate, actor: str = SYSTEM_ACTOR) -> ModelConfig:
     """Add a model, filling missing prices from the public catalog; refuse duplicates."""
+    authorize(session, actor, Role.EDITOR, "edit the registry")
     create = data if isinstance(data, ModelCreate) else validate_new(data)
     if session.get(ModelConfig, create.model_id) is not None:
         raise InvalidInput([f"model_id: {create.model_id!r} is already in the registry"])
@@ -157,6 +159,7 @@ def update_model(
     *, session: Session, model_id: str, changes: Mapping[str, Any], actor: str = SYSTEM_ACTOR
 ) -> ModelConfig:
     """Apply validated changes to a model and record each changed field in the audit log."""
+    authorize(session, actor, Role.EDITOR, "edit the registry")
     values = validate_changes(changes)
     model = get_model(session=session, model_id=model_id)
     changed = False
@@ -177,6 +180,7 @@ def update_model(
 
 def remove_model(*, session: Session, model_id: str, actor: str = SYSTEM_ACTOR) -> None:
     """Remove a model from the registry (its request history stays)."""
+    authorize(session, actor, Role.EDITOR, "edit the registry")
     model = get_model(session=session, model_id=model_id)
     _audit(session, actor=actor, model_id=model_id, action="delete", field="*", old=to_public(model), new=None)
     session.delete(model)
@@ -192,6 +196,7 @@ def apply_edits(
     actor: str = SYSTEM_ACTOR,
 ) -> None:
     """Apply a table's worth of edits all-or-nothing: every row is checked before anything is written."""
+    authorize(session, actor, Role.EDITOR, "edit the registry")
     problems: list[str] = []
     existing = {m.model_id for m in list_models(session=session)}
     for model_id, changes in updates.items():

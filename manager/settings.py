@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+
+from manager.errors import ManagerError
 
 DEFAULT_SQLITE_PATH = Path("data") / "manager.db"
 
@@ -16,3 +19,21 @@ def database_url(explicit: str | None = None) -> str:
     if from_env:
         return from_env
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+SESSION_TIMEOUT_VARIABLE = "MANAGER_SESSION_TIMEOUT_MINUTES"
+DEFAULT_SESSION_TIMEOUT_MINUTES = 30
+
+
+def session_timeout() -> timedelta:
+    """Return how long a dashboard session may sit idle before it must sign in again."""
+    text = os.environ.get(SESSION_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return timedelta(minutes=DEFAULT_SESSION_TIMEOUT_MINUTES)
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise ManagerError(f"{SESSION_TIMEOUT_VARIABLE}: {text!r} is not a number of minutes from 1 to 10080")
+    return timedelta(minutes=minutes)

@@ -1,12 +1,13 @@
-"""Audit: every registry and budget change, who made it and when, with filters."""
+"""Audit: every registry, budget and account change, who made it and when, with filters."""
 
 import streamlit as st
 
-from pages import common
+from pages import access, common
 
-common.shell_guard()
+access.page_guard()
 st.title("Audit trail")
-st.caption("Every change to the registry and to budgets, from this dashboard, the CLI or the Python API. Times in UTC.")
+st.caption("Every change to the registry, budgets and accounts, from this dashboard, the CLI or the Python API. "
+           "Times in UTC.")
 engine = common.engine()
 version = common.data_version()
 trail = common.audit_trail(engine, version, None)
@@ -18,7 +19,7 @@ if trail.empty:
 columns = st.columns(3)
 kinds = columns[0].multiselect("Kind", sorted(trail["entity"].unique()), key="audit_kinds", placeholder="All kinds")
 actors = columns[1].multiselect("Who", sorted(trail["actor"].unique()), key="audit_actors", placeholder="Everyone")
-search = columns[2].text_input("Model or budget contains", key="audit_search")
+search = columns[2].text_input("Model, budget or account contains", key="audit_search")
 shown = trail
 if kinds:
     shown = shown[shown["entity"].isin(kinds)]
@@ -28,4 +29,4 @@ if search.strip():
     shown = shown[shown["entity_id"].str.contains(search.strip(), case=False, regex=False)]
 st.caption(f"{len(shown):,} of {len(trail):,} changes")
 common.table(shown, key="audit_log_table", file_name="audit-trail.csv",
-             column_config={**common.COLUMN_LABELS, "entity": "Kind", "entity_id": "Model or budget"})
+             column_config={**common.COLUMN_LABELS, "entity": "Kind", "entity_id": "Model, budget or account"})

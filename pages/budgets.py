@@ -8,14 +8,16 @@ import streamlit as st
 
 from manager import api
 from manager.errors import InvalidInput
-from pages import common
+from pages import access, common
 
 PERIODS = ["daily", "weekly", "monthly"]
 PERIOD_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
 FORM_FIELDS = ["name", "scope", "period", "amount_usd", "warn_threshold", "alert_threshold", "hard"]
 
-common.shell_guard()
+access.page_guard()
 st.title("Budgets")
+access.read_only_notice()
+read_only = not access.can_edit()
 engine = common.engine()
 version = common.data_version()
 minute = common.this_minute()
@@ -27,18 +29,23 @@ def budget_form(key: str, current: dict | None) -> None:
     with st.form(key, clear_on_submit=False, border=True):
         columns = st.columns(3)
         name = columns[0].text_input(
-            "Name", value=current["name"] if current else "", key=f"{key}_name", disabled=current is not None
+            "Name",
+            value=current["name"] if current else "",
+            key=f"{key}_name",
+            disabled=current is not None or read_only,
         )
         scope = columns[1].text_input(
             "Scope",
             value=current["scope"] if current else "global",
             key=f"{key}_scope",
+            disabled=read_only,
             help="global, provider:NAME, model:ID or category:NAME",
         )
         period = columns[2].selectbox(
             "Period (UTC)",
             PERIODS,
             key=f"{key}_period",
+            disabled=read_only,
             index=PERIODS.index(current["period"]) if current else 2,
             help="Weeks start on Monday.",
         )
@@ -50,6 +57,7 @@ def budget_form(key: str, current: dict | None) -> None:
             format="%.2f",
             value=float(current["amount_usd"]) if current else 100.0,
             key=f"{key}_amount",
+            disabled=read_only,
         )
         warn = columns[1].number_input(
             "Warn at (fraction)",
@@ -57,6 +65,7 @@ def budget_form(key: str, current: dict | None) -> None:
             step=0.05,
             value=float(current["warn_threshold"]) if current else 0.8,
             key=f"{key}_warn",
+            disabled=read_only,
         )
         alert = columns[2].number_input(
             "Alert at (fraction)",
@@ -64,14 +73,18 @@ def budget_form(key: str, current: dict | None) -> None:
             step=0.05,
             value=float(current["alert_threshold"]) if current else 1.0,
             key=f"{key}_alert",
+            disabled=read_only,
         )
         hard = columns[3].checkbox(
             "Hard limit",
             value=bool(current["hard"]) if current else False,
             key=f"{key}_hard",
+            disabled=read_only,
             help="Once spent, its models are excluded from selection.",
         )
-        submitted = st.form_submit_button("Save budget" if current else "Add budget", type="primary")
+        submitted = st.form_submit_button(
+            "Save budget" if current else "Add budget", type="primary", disabled=read_only
+        )
     if not submitted:
         return
     data = {
@@ -85,9 +98,9 @@ def budget_form(key: str, current: dict | None) -> None:
     }
     try:
         if current:
-            api.update_budget(engine, current["name"], data, actor="dashboard")
+            api.update_budget(engine, current["name"], data, actor=access.actor())
         else:
-            api.add_budget(engine, data, actor="dashboard")
+            api.add_budget(engine, data, actor=access.actor())
     except InvalidInput as error:
         for problem in error.problems:
             st.error(problem)
@@ -101,7 +114,7 @@ def confirm_removal(name: str) -> None:
     """Ask before removing a budget."""
     st.write(f"Remove the budget {name}? Its recorded alerts stay in the alerts table.")
     if st.button("Remove", key="confirm_remove_budget", type="primary"):
-        api.remove_budget(engine, name, actor="dashboard")
+        api.remove_budget(engine, name, actor=access.actor())
         st.toast(f"Removed budget {name}")
         st.rerun()
 
@@ -269,7 +282,7 @@ else:
 
     with st.expander(f"Edit or remove {chosen}", icon=":material/edit:"):
         budget_form("edit_budget", next(b for b in api.list_budgets(engine) if b["name"] == chosen))
-        if st.button(f"Remove {chosen}", key="remove_budget"):
+        if st.button(f"Remove {chosen}", key="remove_budget", disabled=read_only):
             confirm_removal(chosen)
 
 st.subheader("Add a budget")

@@ -15,40 +15,30 @@ DEFAULT_DAYS = 30
 SHELL_KEY = "app_shell_ran"
 
 
-def navigation() -> st.navigation:  # type: ignore[valid-type]
-    """Register every page with st.navigation and return the page to run."""
+# Every page: (section, script, title, icon). The first is the default; Users is for account managers only.
+PAGES = [
+    ("Monitor", "pages/overview.py", "Overview", ":material/dashboard:"),
+    ("Monitor", "pages/usage.py", "Usage", ":material/bar_chart:"),
+    ("Monitor", "pages/performance.py", "Performance", ":material/speed:"),
+    ("Monitor", "pages/budgets.py", "Budgets", ":material/savings:"),
+    ("Monitor", "pages/health.py", "Health", ":material/monitor_heart:"),
+    ("Decide", "pages/whatif.py", "What-if", ":material/alt_route:"),
+    ("Configure", "pages/registry.py", "Registry", ":material/table_edit:"),
+    ("Configure", "pages/audit.py", "Audit trail", ":material/history:"),
+    ("Configure", "pages/users.py", "Users", ":material/group:"),
+]
+ACCOUNTS_PAGE = "pages/users.py"
+
+
+def navigation(*, manage_accounts: bool = False) -> st.navigation:  # type: ignore[valid-type]
+    """Register every page with st.navigation (Users only for those who manage accounts); return the one to run."""
     st.session_state[SHELL_KEY] = True
-    return st.navigation(
-        {
-            "Monitor": [
-                st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-                st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
-                st.Page("pages/performance.py", title="Performance", icon=":material/speed:"),
-                st.Page("pages/budgets.py", title="Budgets", icon=":material/savings:"),
-                st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),
-            ],
-            "Decide": [
-                st.Page("pages/whatif.py", title="What-if", icon=":material/alt_route:"),
-            ],
-            "Configure": [
-                st.Page("pages/registry.py", title="Registry", icon=":material/table_edit:"),
-                st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
-            ],
-        }
-    )
-
-
-def shell_guard() -> None:
-    """Send a page opened without the app shell back through it.
-
-    Until some session in the process has called st.navigation, Streamlit treats a folder named
-    pages/ as its legacy multipage app and serves a deep link such as /budgets by running that
-    file alone: no page config, a sidebar listing every file. Registering the pages here turns
-    that mode off for the process, and the rerun goes through app.py.
-    """
-    if not st.session_state.get(SHELL_KEY):
-        navigation()
-        st.rerun()
+    sections: dict[str, list[st.Page]] = {}
+    for position, (section, script, title, icon) in enumerate(PAGES):
+        if script == ACCOUNTS_PAGE and not manage_accounts:
+            continue
+        sections.setdefault(section, []).append(st.Page(script, title=title, icon=icon, default=position == 0))
+    return st.navigation(sections)
 
 
 @st.cache_resource(show_spinner=False)

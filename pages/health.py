@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from manager import api
-from pages import common
+from pages import access, common
 
 WINDOWS = {"1 hour": 1, "3 hours": 3, "6 hours": 6, "24 hours": 24}
 COLOURS = {
@@ -17,7 +17,7 @@ COLOURS = {
     "unhealthy": "#ef4444",
 }
 
-common.shell_guard()
+access.page_guard()
 st.title("Health")
 engine = common.engine()
 version = common.data_version()

@@ -4,9 +4,9 @@ import plotly.express as px
 import streamlit as st
 
 from manager import api
-from pages import common
+from pages import access, common
 
-common.shell_guard()
+access.page_guard()
 st.title("Overview")
 engine = common.engine()
 version = common.data_version()

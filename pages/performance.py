@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from manager import api
-from pages import common
+from pages import access, common
 
 METRIC_LABELS = {
     "score": "Composite score",
@@ -22,7 +22,7 @@ METRIC_LABELS = {
     "cost_per_1k_tokens_usd": "Cost per 1k tokens",
 }
 
-common.shell_guard()
+access.page_guard()
 st.title("Performance")
 engine = common.engine()
 version = common.data_version()

@@ -10,17 +10,18 @@ import streamlit as st
 from manager import api
 from manager.errors import InvalidInput
 from manager.models import ModelCategory, ModelSize, ModelStatus
-from pages import common
+from pages import access, common
 
 EDITOR_KEY = "registry_editor"
-ACTOR = "dashboard"
 
-common.shell_guard()
+access.page_guard()
 st.title("Registry")
 st.caption(
     "Edit cells, add rows at the bottom, or select rows and delete them; then save. "
     "Nothing is written while any row is invalid. Empty prices are filled from the public catalog."
 )
+access.read_only_notice()
+editable = access.can_edit()
 engine = common.engine()
 version = common.data_version()
 table = common.models(engine, version).copy()
@@ -60,10 +61,10 @@ column_config: dict[str, Any] = {
 st.data_editor(
     table,
     key=EDITOR_KEY,
-    num_rows="dynamic",
+    num_rows="dynamic" if editable else "fixed",
     hide_index=True,
     column_config=column_config,
-    disabled=["price", "created_at", "updated_at"],
+    disabled=["price", "created_at", "updated_at"] if editable else list(column_config),
     width="stretch",
 )
 
@@ -93,7 +94,9 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 def _save() -> None:
     updates, additions, deletions = _pending()
     try:
-        api.apply_registry_edits(engine, updates=updates, additions=additions, deletions=deletions, actor=ACTOR)
+        api.apply_registry_edits(
+            engine, updates=updates, additions=additions, deletions=deletions, actor=access.actor()
+        )
     except InvalidInput as error:
         st.session_state["registry_errors"] = error.problems
         return
@@ -116,7 +119,7 @@ if st.button(
     f"Save {pending} change(s)" if pending else "Save changes",
     key="save_registry",
     type="primary",
-    disabled=not pending,
+    disabled=not pending or not editable,
 ):
     if deletions:
         _confirm_delete(deletions)

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from manager import api
-from pages import common
+from pages import access, common
 
 MEASURES = {
     "Requests": ("requests", "Requests"),
@@ -14,7 +14,7 @@ MEASURES = {
     "Output tokens": ("output_tokens", "Output tokens"),
 }
 
-common.shell_guard()
+access.page_guard()
 st.title("Usage")
 engine = common.engine()
 version = common.data_version()

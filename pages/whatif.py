@@ -11,7 +11,7 @@ import streamlit as st
 
 from manager import api
 from manager.models import ModelCategory
-from pages import common
+from pages import access, common
 
 ANY = "any"
 LABELS = {
@@ -24,7 +24,7 @@ LABELS = {
     "priority": "Priority",
 }
 
-common.shell_guard()
+access.page_guard()
 st.title("What-if")
 st.caption(
     "Pick the weights and limits a router would use. The ranking shows who would serve a request now; the "

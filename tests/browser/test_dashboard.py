@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,18 +9,20 @@ from pathlib import Path
 import pytest
 
 from manager import api
-from tests.conftest import free_port, unavailable, wait_for_port
+from tests.utils.servers import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(__file__).with_name("screenshots")
-CHROMIUM = "/usr/bin/chromium"
 PAGES = [
     ("", "overview"),
     ("usage", "usage"),
     ("performance", "performance"),
     ("budgets", "budgets"),
     ("health", "health"),
+    ("whatif", "whatif"),
     ("registry", "registry"),
+    ("audit", "audit"),
+    ("users", "users"),
 ]
 
 
@@ -36,56 +35,12 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(database: Path) -> Iterator[str]:
     """Start the dashboard on a seeded SQLite file; yield its address."""
-    path = database
-    engine = api.open_engine(f"sqlite:///{path}")
+    engine = api.open_engine(f"sqlite:///{database}")
     api.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
     api.add_budget(engine, {"name": "monthly-all", "scope": "global", "period": "monthly", "amount_usd": 5})
     engine.dispose()
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Launch Debian's Chromium through Playwright."""
-    if not Path(CHROMIUM).exists():
-        unavailable(f"Chromium is not installed at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield chromium
-        chromium.close()
+    with dashboard_server(database, ROOT) as url:
+        yield url
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_app_shell(server: str, browser) -> None:
@@ -110,6 +65,8 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
     expect(page.get_by_test_id("stHeading").first).to_be_visible(timeout=30_000)
     if name in ("registry", "audit"):
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
+    elif name == "users":
+        expect(page.get_by_text("Add an account")).to_be_visible(timeout=30_000)
     else:
         expect(page.locator(".js-plotly-plot .plot-container").first).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)

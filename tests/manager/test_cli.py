@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -95,3 +96,37 @@ def test_every_command_has_help_and_appears_in_the_readme(command: str) -> None:
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) > 3
     assert f"python -m manager {command}" in (ROOT / "README.md").read_text()
+
+
+def test_users_add_reads_the_password_from_stdin_and_list_never_shows_it(
+    db_url: str, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret password\n"))
+    code, out, _ = run(db_url, "users", "add", "Ada", "--role", "admin", "--password-stdin", "--json", capsys=capsys)
+    assert code == 0
+    assert json.loads(out)["name"] == "ada"
+    code, out, _ = run(db_url, "users", "list", "--json", capsys=capsys)
+    (listed,) = json.loads(out)
+    assert (listed["name"], listed["role"], listed["last_sign_in_at"]) == ("ada", "admin", None)
+    assert "s3cret" not in out and "argon2" not in out
+
+
+def test_users_set_role_and_remove(db_url: str, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, role in (("ada", "admin"), ("vi", "viewer")):
+        monkeypatch.setattr("sys.stdin", io.StringIO("long enough\n"))
+        run(db_url, "users", "add", name, "--role", role, "--password-stdin", capsys=capsys)
+    code, out, _ = run(db_url, "users", "set-role", "vi", "editor", "--json", capsys=capsys)
+    assert (code, json.loads(out)["role"]) == (0, "editor")
+    code, _, err = run(db_url, "users", "remove", "ada", capsys=capsys)
+    assert (code, err) == (2, "error: name: ada is the last admin; make another account admin first\n")
+    run(db_url, "users", "remove", "vi", capsys=capsys)
+    _, out, _ = run(db_url, "users", "list", "--json", capsys=capsys)
+    assert [a["name"] for a in json.loads(out)] == ["ada"]
+
+
+def test_a_viewer_named_as_actor_is_refused_by_the_manager(db_url: str, capsys, monkeypatch) -> None:
+    for name, role in (("ada", "admin"), ("vi", "viewer")):
+        monkeypatch.setattr("sys.stdin", io.StringIO("long enough\n"))
+        run(db_url, "users", "add", name, "--role", role, "--password-stdin", capsys=capsys)
+    code, _, err = run(db_url, "models", "set", "deepseek-chat", "priority=1", "--actor", "vi", capsys=capsys)
+    assert (code, err) == (2, "error: vi is a viewer: to edit the registry takes the editor role\n")

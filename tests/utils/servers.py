@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -74,3 +75,21 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def dashboard_server(database: Path, root: Path) -> Iterator[str]:
+    """Serve the dashboard with `streamlit run` on a loopback port over a SQLite file; yield its address."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
+    command = ["-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.address", "127.0.0.1", "--server.port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, *command], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
