@@ -167,7 +167,7 @@ def usage_series(
 
 
 def _merged_hist(texts: pd.Series) -> dict[int, int]:
-    return histogram.merge(histogram.decode(t) for t in texts)
+    return histogram.merge_stored(texts)
 
 
 def _per_request(nanos: int, requests: int) -> Decimal:

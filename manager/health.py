@@ -128,7 +128,7 @@ def _windows(frame: pd.DataFrame) -> dict[str, Window]:
         result[str(model_id)] = Window(
             int(part["requests"].sum()),
             int(part["failures"].sum()),
-            histogram.merge(histogram.decode(t) for t in part["latency_hist"]),
+            histogram.merge_stored(part["latency_hist"]),
         )
     return result
 

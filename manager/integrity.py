@@ -103,7 +103,8 @@ def _compare(table: str, stored: dict[RollupKey, dict[str, Any]], expected: dict
             if abs(float(have[name]) - getattr(want, name)) > 1e-6 * max(1.0, abs(getattr(want, name))):
                 drift.append(Drift(table, _label(key), name, have[name], getattr(want, name)))
         if histogram.decode(have["latency_hist"]) != want.hist:
-            drift.append(Drift(table, _label(key), "latency_hist", have["latency_hist"], histogram.encode(want.hist)))
+            stored_hist = histogram.describe(histogram.decode(have["latency_hist"]))
+            drift.append(Drift(table, _label(key), "latency_hist", stored_hist, histogram.describe(want.hist)))
         if decode_counts(have["error_types"]) != want.errors:
             drift.append(Drift(table, _label(key), "error_types", have["error_types"], want.errors))
     return drift

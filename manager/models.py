@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -194,8 +194,8 @@ class RollupFields(SQLModel):
     latency_sum_ms: float
     quality_sum: float
     quality_count: int = Field(sa_type=BigInteger)
-    # Sparse log-bucket latency histogram as JSON {bucket: count}; see manager.histogram.
-    latency_hist: str = Field(sa_type=Text)
+    # Sparse log-bucket latency histogram, packed (bucket, count) pairs; see manager.histogram.
+    latency_hist: bytes = Field(sa_type=LargeBinary)
     # Failed requests per error type as JSON {error_type: count}.
     error_types: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
 

@@ -110,7 +110,7 @@ def fold_into(conn: Connection, grain: str, sums: dict[RollupKey, Totals]) -> No
     starts = [key[0] for key in sums]
     models = sorted({key[1] for key in sums})
     query = select(table).where(when >= min(starts), when <= max(starts), table.c.model_id.in_(models))
-    existing: dict[RollupKey, tuple[dict[str, float], str, str]] = {}
+    existing: dict[RollupKey, tuple[dict[str, float], bytes, str]] = {}
     for row in conn.execute(query).mappings():
         key = (as_utc(row[grain]), row["model_id"], row["request_type"], row["language"])
         if key in sums:

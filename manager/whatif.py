@@ -50,7 +50,7 @@ def candidates(engine: Engine, observed: pd.DataFrame) -> list[Candidate]:
             extra: dict[str, Any] = {}
             if part is not None:
                 requests = int(part["requests"].sum())
-                merged = histogram.merge(histogram.decode(t) for t in part["latency_hist"])
+                merged = histogram.merge_stored(part["latency_hist"])
                 extra = {
                     "requests": requests,
                     "successes": int(part["successes"].sum()),

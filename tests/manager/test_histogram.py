@@ -26,3 +26,16 @@ def test_encoded_histogram_decodes_to_itself() -> None:
 
 def test_empty_histogram_has_no_quantile() -> None:
     assert histogram.quantile({}, 0.5) is None
+
+
+def test_stored_histograms_merge_to_the_histogram_of_all_values() -> None:
+    rng = np.random.default_rng(11)
+    parts = [rng.lognormal(6, 1.2, size) for size in (1, 50, 5000)]
+    stored = [histogram.encode(histogram.histogram_of(p)) for p in parts]
+    assert histogram.merge_stored([*stored, None, b""]) == histogram.histogram_of(np.concatenate(parts))
+
+
+def test_counts_beyond_32_bits_survive_storage_and_merging() -> None:
+    big = {-77: 3, 250: 5_000_000_000, 700: 2**52}
+    assert histogram.decode(histogram.encode(big)) == big
+    assert histogram.merge_stored([histogram.encode(big), histogram.encode({250: 1})])[250] == 5_000_000_001

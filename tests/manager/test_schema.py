@@ -1,11 +1,11 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 from alembic import command
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, column, insert, select, table, text
 
-from manager import api
+from manager import api, histogram
 from manager.db import create_db_engine
 from manager.models import UsageDaily, UsageHourly
 from manager.schema import alembic_config, schema_is_current
@@ -50,16 +50,31 @@ def test_upgrading_fills_daily_rollups_from_existing_hourly_ones(db_url: str, tm
         "latency_hist": '{"200":3}',
         "error_types": '{"timeout":1}',
     }
+    # The table as revision 0004 had it, histograms as JSON text.
+    old_hourly = table("usage_hourly", *(column(name) for name in [*row, "hour"]))
     with engine.begin() as conn:
         for hour in (9, 17):
-            conn.execute(insert(UsageHourly.__table__), {**row, "hour": datetime(2026, 3, 1, hour, tzinfo=UTC)})
+            conn.execute(insert(old_hourly), {**row, "hour": datetime(2026, 3, 1, hour, tzinfo=UTC)})
     api.open_engine(url)
     with engine.connect() as conn:
         daily = conn.execute(select(UsageDaily)).mappings().one()
-    assert (daily["requests"], daily["cost_nanos"], daily["latency_hist"], daily["error_types"]) == (
-        6,
-        1800,
-        '{"200":6}',
-        '{"timeout":2}',
-    )
+        hourly = conn.execute(select(UsageHourly)).mappings().all()
+    assert (daily["requests"], daily["cost_nanos"], daily["error_types"]) == (6, 1800, '{"timeout":2}')
+    assert histogram.decode(daily["latency_hist"]) == {200: 6}
+    assert [histogram.decode(h["latency_hist"]) for h in hourly] == [{200: 3}, {200: 3}]
     engine.dispose()
+
+
+def test_histograms_survive_a_downgrade_and_upgrade_of_the_storage_format(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(500))
+    before = api.performance_report(engine, date(2000, 1, 1), date(2100, 1, 1))
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT latency_hist FROM usage_daily")).scalars().first()
+    assert str(stored).startswith("{")
+    api.clear_caches()
+    api.open_engine(engine.url.render_as_string(hide_password=False))
+    assert api.performance_report(engine, date(2000, 1, 1), date(2100, 1, 1)).equals(before)
