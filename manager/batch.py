@@ -45,6 +45,11 @@ def _is_bool(series: pd.Series) -> pd.Series:
 
 def _numbers(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Series, pd.Series]:
     """Return (values, blank mask, clean mask): clean means blank, or a finite number read as float() would."""
+    if column in frame and frame[column].dtype.kind in "iuf":
+        # Already numbers (a typed frame): nothing to read as text.
+        values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+        blank = pd.Series(np.isnan(values), index=frame.index)
+        return values, blank, blank | np.isfinite(values)
     text, blank = _text(frame, column)
     if column not in frame:
         return np.full(len(frame), np.nan), blank, pd.Series(True, index=frame.index)

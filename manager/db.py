@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -98,3 +100,14 @@ def data_version(engine: Engine) -> int:
     table = DataVersion.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         return int(conn.execute(select(table.c.version)).scalar() or 0)
+
+
+def sqlite_timestamps(moments: pd.Series) -> list[str]:
+    """Return UTC datetimes as SQLAlchemy's text form for SQLite ('YYYY-MM-DD HH:MM:SS.ffffff'), vectorised."""
+    values = moments.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    text = np.datetime_as_string(values, unit="us")  # 'YYYY-MM-DDTHH:MM:SS.ffffff'
+    if not len(text):
+        return []
+    characters = text.view(np.uint32).reshape(len(text), -1).copy()
+    characters[:, 10] = ord(" ")
+    return characters.view(text.dtype).ravel().tolist()

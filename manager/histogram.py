@@ -98,3 +98,31 @@ def merge_stored(stored: Iterable[bytes | None]) -> Histogram:
 def describe(hist: Mapping[int, int]) -> str:
     """Return a histogram as readable text, {bucket: count} in bucket order."""
     return "{" + ", ".join(f"{b}: {hist[b]}" for b in sorted(hist)) + "}"
+
+
+_OWNER_SHIFT = 1 << 16  # bucket indices fit in int16, so (owner, bucket) packs into one int64 code
+_BUCKET_BIAS = 1 << 15
+
+
+def pack_groups(owners: np.ndarray, buckets: np.ndarray, counts: np.ndarray, groups: int) -> list[bytes]:
+    """Return one stored histogram per group 0..groups-1 from (group, bucket, count) triples, summing repeats."""
+    code = owners.astype(np.int64) * _OWNER_SHIFT + (buckets.astype(np.int64) + _BUCKET_BIAS)
+    unique, position = np.unique(code, return_inverse=True)
+    packed = np.empty(len(unique), dtype=STORED)
+    packed["bucket"] = unique % _OWNER_SHIFT - _BUCKET_BIAS
+    # float64 sums are exact: every count in the ledger stays below 2**53.
+    packed["count"] = np.bincount(position, weights=counts, minlength=len(unique)).astype(np.int64)
+    ends = np.cumsum(np.bincount(unique // _OWNER_SHIFT, minlength=groups)) * STORED.itemsize
+    data = packed.tobytes()
+    starts = np.concatenate(([0], ends[:-1]))
+    return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def add_stored(left: list[bytes], right: list[bytes]) -> list[bytes]:
+    """Return the element-wise sums of two equally long lists of stored histograms."""
+    if len(left) != len(right):
+        raise ValueError("add_stored needs two lists of the same length")
+    parts = np.frombuffer(b"".join(left) + b"".join(right), dtype=STORED)
+    sizes = np.array([len(x) for x in (*left, *right)], dtype=np.int64) // STORED.itemsize
+    owners = np.repeat(np.tile(np.arange(len(left)), 2), sizes)
+    return pack_groups(owners, parts["bucket"], parts["count"], len(left))

@@ -14,13 +14,13 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
 from manager.batch import validate_batch
-from manager.db import write_transaction
+from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import InvalidInput
 from manager.export import safe_cell
 from manager.models import ModelConfig
 from manager.readers import Item, read_records
 from manager.records import Prices, RowError
-from manager.rollups import fold_into, fold_into_stats, model_totals, totals_from_frame
+from manager.rollups import fold_frame, fold_into_stats, rollup_frame, stats_of
 
 BATCH_SIZE = 20_000
 Progress = Callable[[int], None]
@@ -95,7 +95,7 @@ def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         # SQLAlchemy's own text form for SQLite DATETIME columns, so ORM reads see ordinary datetimes.
-        columns["timestamp"] = rows["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").tolist()
+        columns["timestamp"] = sqlite_timestamps(rows["timestamp"])
         names = list(columns)
         statement = f"INSERT INTO request_log ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         driver.executemany(statement, zip(*columns.values(), strict=True))
@@ -117,10 +117,10 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
         fresh = rows[~rows["request_id"].isin(stored)] if stored else rows
         if not fresh.empty:
             _insert_rows(conn, fresh)
-            daily = totals_from_frame(fresh, "day")
-            fold_into(conn, "hour", totals_from_frame(fresh, "hour"))
-            fold_into(conn, "day", daily)
-            fold_into_stats(conn, model_totals(daily))
+            daily = rollup_frame(fresh, "day")
+            fold_frame(conn, "hour", rollup_frame(fresh, "hour"))
+            fold_frame(conn, "day", daily)
+            fold_into_stats(conn, stats_of(daily))
     return len(fresh), len(rows) - len(fresh)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from manager import histogram
 from manager.db import write_transaction
@@ -19,10 +20,12 @@ from manager.rollups import (
     Totals,
     as_utc,
     decode_counts,
-    fold_into,
+    fold_frame,
     fold_into_stats,
     merge_counts,
     model_totals,
+    rollup_frame,
+    stats_of,
     totals_from_frame,
 )
 
@@ -61,10 +64,8 @@ def _add(into: dict[RollupKey, Totals], more: dict[RollupKey, Totals]) -> None:
         total.last = max(filter(None, (total.last, part.last)), default=None)
 
 
-def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
-    """Return the hourly and daily rollups as the raw request log says they should be (one full scan)."""
-    hourly: dict[RollupKey, Totals] = {}
-    daily: dict[RollupKey, Totals] = {}
+def _log_chunks(conn: Connection) -> Iterator[pd.DataFrame]:
+    """Yield the raw request log as frames of SCAN_CHUNK rows, typed as ingest's validated rows are."""
     columns = [c.name for c in LOG.c]
     result = conn.execute(select(LOG).execution_options(stream_results=True, yield_per=SCAN_CHUNK))
     for chunk in result.partitions(SCAN_CHUNK):
@@ -72,6 +73,17 @@ def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
         frame["success"] = frame["success"].astype(bool)
         frame["quality_rating"] = frame["quality_rating"].astype(float)
+        yield frame
+
+
+def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
+    """Return the hourly and daily rollups as the raw request log says they should be (one full scan).
+
+    This sums with the row-by-key Totals path, independent of the vectorised one that ingest writes with.
+    """
+    hourly: dict[RollupKey, Totals] = {}
+    daily: dict[RollupKey, Totals] = {}
+    for frame in _log_chunks(conn):
         _add(hourly, totals_from_frame(frame, "hour"))
         _add(daily, totals_from_frame(frame, "day"))
     return hourly, daily
@@ -132,8 +144,10 @@ def rebuild_rollups(engine: Engine) -> int:
     with write_transaction(engine, lock=True) as conn:
         for table in (UsageHourly, UsageDaily, ModelUsageStats):
             conn.execute(delete(table.__table__))  # type: ignore[attr-defined, union-attr]
-        hourly, daily = recompute(conn)
-        fold_into(conn, "hour", hourly)
-        fold_into(conn, "day", daily)
-        fold_into_stats(conn, model_totals(daily))
-    return len(hourly) + len(daily)
+        for frame in _log_chunks(conn):
+            daily = rollup_frame(frame, "day")
+            fold_frame(conn, "hour", rollup_frame(frame, "hour"))
+            fold_frame(conn, "day", daily)
+            fold_into_stats(conn, stats_of(daily))
+        counts = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (HOURLY, DAILY)]
+    return int(sum(counts))

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, type_coerce, update
+from sqlalchemy.types import NullType
 
 from manager import histogram
+from manager.db import sqlite_timestamps
 from manager.models import ModelUsageStats, UsageDaily, UsageHourly
 
 RollupKey = tuple[datetime, str, str, str]
@@ -100,56 +103,152 @@ _COUNTERS = (
 )
 
 
-def fold_into(conn: Connection, grain: str, sums: dict[RollupKey, Totals]) -> None:
-    """Add batch sums to the hourly ('hour') or daily ('day') rollup rows (caller holds the write lock)."""
-    if not sums:
+KEYS = ["start", "model_id", "request_type", "language"]
+
+
+def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Return validated rows summed per (hour or day, model, request type, language), one table row per key.
+
+    Columns: KEYS, the counters, `latency_hist` (stored bytes), `error_types` (JSON text), `first` and `last`.
+    Everything is vectorised; nothing runs per key in Python but slicing the packed histograms apart.
+    """
+    frame = rows.assign(
+        start=rows["timestamp"].dt.floor("h" if grain == "hour" else "D"),
+        bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
+        rated=rows["quality_rating"].notna(),
+        quality=rows["quality_rating"].fillna(0.0),
+        error=rows["error_type"].fillna("unknown"),
+    )
+    grouped = frame.groupby(KEYS, sort=True)
+    sums = grouped.agg(
+        requests=("model_id", "size"),
+        successes=("success", "sum"),
+        input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
+        cost_nanos=("cost_nanos", "sum"),
+        latency_sum_ms=("response_time_ms", "sum"),
+        quality_sum=("quality", "sum"),
+        quality_count=("rated", "sum"),
+        first=("timestamp", "min"),
+        last=("timestamp", "max"),
+    )
+    sums["successes"] = sums["successes"].astype(np.int64)
+    sums["quality_count"] = sums["quality_count"].astype(np.int64)
+    sums["failures"] = sums["requests"] - sums["successes"]
+    key_of_row = grouped.ngroup().to_numpy()
+    sums["latency_hist"] = histogram.pack_groups(
+        key_of_row, frame["bucket"].to_numpy(), np.ones(len(frame), dtype=np.int64), len(sums)
+    )
+    errors: dict[int, dict[str, int]] = {}
+    failed = ~frame["success"].to_numpy(dtype=bool)
+    if failed.any():
+        kinds = pd.DataFrame({"key": key_of_row[failed], "error": frame["error"].to_numpy()[failed]})
+        for (key, kind), count in kinds.groupby(["key", "error"], sort=True).size().items():
+            errors.setdefault(int(key), {})[str(kind)] = int(count)
+    encoded = {key: encode_counts(counts) for key, counts in errors.items()}
+    sums["error_types"] = [encoded.get(i, "{}") for i in range(len(sums))]
+    return sums.reset_index()
+
+
+_COLUMNS = [*KEYS[1:], *_COUNTERS, "latency_hist", "error_types"]
+
+
+def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -> pd.DataFrame:
+    """Return the stored rollup rows that may share a key with `sums` (one range scan on the primary key)."""
+    when = table.c[grain]
+    low, high = sums["start"].min().to_pydatetime(), sums["start"].max().to_pydatetime()
+    models = sorted(sums["model_id"].unique().tolist())
+    names = [grain, *_COLUMNS]
+    query = select(*(type_coerce(table.c[n], NullType()) for n in names)).where(
+        when >= low, when <= high, table.c.model_id.in_(models)
+    )
+    rows = conn.execute(query).all()
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    stored = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in zip(names, values, strict=True)})
+    stored["start"] = pd.to_datetime(stored.pop(grain), utc=True, format="ISO8601")
+    for name in _COUNTERS:
+        stored[name] = pd.to_numeric(stored[name])
+    return stored
+
+
+def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame) -> None:
+    """Add a batch's rollup_frame to the hourly ('hour') or daily ('day') rows (caller holds the write lock)."""
+    if sums.empty:
         return
     table = HOURLY if grain == "hour" else DAILY
-    when = table.c[grain]
-    # One range scan on the primary key's leading column beats a long list of key tuples.
-    starts = [key[0] for key in sums]
-    models = sorted({key[1] for key in sums})
-    query = select(table).where(when >= min(starts), when <= max(starts), table.c.model_id.in_(models))
-    existing: dict[RollupKey, tuple[dict[str, float], bytes, str]] = {}
-    for row in conn.execute(query).mappings():
-        key = (as_utc(row[grain]), row["model_id"], row["request_type"], row["language"])
-        if key in sums:
-            existing[key] = ({c: row[c] for c in _COUNTERS}, row["latency_hist"], row["error_types"])
-    inserts, updates = [], []
-    for key, delta in sums.items():
-        values = {c: getattr(delta, c) for c in _COUNTERS}
-        if key in existing:
-            old, old_hist, old_errors = existing[key]
-            merged: dict[str, Any] = {c: old[c] + values[c] for c in _COUNTERS}
-            merged["latency_hist"] = histogram.encode(histogram.merge([histogram.decode(old_hist), delta.hist]))
-            merged["error_types"] = encode_counts(merge_counts([decode_counts(old_errors), delta.errors]))
-            updates.append({"k_hour": key[0], "k_model": key[1], "k_type": key[2], "k_lang": key[3], **merged})
-        else:
-            inserts.append(
-                {
-                    grain: key[0],
-                    "model_id": key[1],
-                    "request_type": key[2],
-                    "language": key[3],
-                    **values,
-                    "latency_hist": histogram.encode(delta.hist),
-                    "error_types": encode_counts(delta.errors),
-                }
-            )
-    if inserts:
-        conn.execute(insert(table), inserts)
-    if updates:
-        statement = (
-            update(table)
-            .where(
-                when == bindparam("k_hour"),
-                table.c.model_id == bindparam("k_model"),
-                table.c.request_type == bindparam("k_type"),
-                table.c.language == bindparam("k_lang"),
-            )
-            .values({c: bindparam(c) for c in (*_COUNTERS, "latency_hist", "error_types")})
+    stored = _stored_rows(conn, table, grain, sums)
+    merged = sums.merge(stored, on=KEYS, how="left", suffixes=("", "_old"), indicator=True)
+    old = (merged.pop("_merge") == "both").to_numpy()
+    if old.any():
+        for name in _COUNTERS:
+            merged.loc[old, name] = merged.loc[old, name] + merged.loc[old, f"{name}_old"]
+        summed = histogram.add_stored(
+            merged.loc[old, "latency_hist"].tolist(), merged.loc[old, "latency_hist_old"].tolist()
         )
-        conn.execute(statement, updates)
+        merged.loc[old, "latency_hist"] = pd.Series(summed, index=merged.index[old], dtype=object)
+        both = old & (merged["error_types"] != "{}").to_numpy() & (merged["error_types_old"] != "{}").to_numpy()
+        for i in np.flatnonzero(both):
+            parts = [decode_counts(merged.at[i, "error_types"]), decode_counts(merged.at[i, "error_types_old"])]
+            merged.at[i, "error_types"] = encode_counts(merge_counts(parts))
+        only_old = old & (merged["error_types"] == "{}").to_numpy()
+        merged.loc[only_old, "error_types"] = merged.loc[only_old, "error_types_old"]
+    _upsert(conn, table, grain, merged)
+
+
+def _upsert(conn: Connection, table: Any, grain: str, rows: pd.DataFrame) -> None:
+    """Write whole rollup rows, replacing any stored row with the same key, through the driver in bulk."""
+    names = [grain, *_COLUMNS]
+    columns: list[list[Any]] = [[] for _ in names]
+    starts = rows["start"]
+    driver: Any = conn.connection.driver_connection
+    sqlite = conn.dialect.name == "sqlite"
+    columns[0] = sqlite_timestamps(starts) if sqlite else starts.dt.to_pydatetime().tolist()
+    for position, name in enumerate(_COLUMNS, start=1):
+        columns[position] = rows[name].tolist()
+    keys = ", ".join([grain, *KEYS[1:]])
+    updates = ", ".join(f"{n} = excluded.{n}" for n in _COLUMNS[3:])
+    if sqlite:
+        statement = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        )
+        driver.executemany(statement, zip(*columns, strict=True))
+        return
+    staging = f"fold_{table.name}"
+    with driver.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {staging} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        )
+        cursor.execute(f"DELETE FROM {staging}")
+
+
+def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
+    """Return a batch's daily rollup_frame folded into one Totals per model, for the usage stats."""
+    per_model = daily.groupby("model_id").agg(
+        **{name: (name, "sum") for name in _COUNTERS}, first=("first", "min"), last=("last", "max")
+    )
+    return {
+        str(model_id): Totals(
+            requests=int(row.requests),
+            successes=int(row.successes),
+            failures=int(row.failures),
+            input_tokens=int(row.input_tokens),
+            output_tokens=int(row.output_tokens),
+            cost_nanos=int(row.cost_nanos),
+            quality_sum=float(row.quality_sum),
+            quality_count=int(row.quality_count),
+            first=row.first.to_pydatetime(),
+            last=row.last.to_pydatetime(),
+        )
+        for model_id, row in zip(per_model.index, per_model.itertuples(index=False), strict=True)
+    }
 
 
 def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:

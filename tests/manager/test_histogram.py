@@ -39,3 +39,10 @@ def test_counts_beyond_32_bits_survive_storage_and_merging() -> None:
     big = {-77: 3, 250: 5_000_000_000, 700: 2**52}
     assert histogram.decode(histogram.encode(big)) == big
     assert histogram.merge_stored([histogram.encode(big), histogram.encode({250: 1})])[250] == 5_000_000_001
+
+
+def test_stored_histograms_add_element_wise() -> None:
+    left = [histogram.encode({1: 2, 5: 1}), b"", histogram.encode({-3: 4})]
+    right = [histogram.encode({5: 2, 9: 1}), histogram.encode({7: 7}), b""]
+    summed = [histogram.decode(x) for x in histogram.add_stored(left, right)]
+    assert summed == [{1: 2, 5: 3, 9: 1}, {7: 7}, {-3: 4}]

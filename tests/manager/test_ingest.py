@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 from sqlalchemy import Engine, func, select
 
-from manager import api
+from manager import api, histogram
 from manager.errors import InvalidInput, UnusableFile
 from manager.models import RequestLog, UsageHourly
 from tests.utils.factories import generated_records, record, write_csv, write_jsonl
@@ -185,3 +185,23 @@ def test_demo_seeding_is_reproducible_and_not_doubled(engine: Engine) -> None:
     first = api.seed_demo(engine, days=3, requests=300, seed=11)
     second = api.seed_demo(engine, days=3, requests=300, seed=11)
     assert (first.accepted, second.duplicates) == (300, 300)
+
+
+def test_batches_that_share_an_hour_add_up_in_one_rollup_row(engine: Engine) -> None:
+    first = [
+        record(request_id="a1", response_time_ms=100, success="false", error_type="timeout"),
+        record(request_id="a2", response_time_ms=200),
+    ]
+    second = [
+        record(request_id="b1", response_time_ms=200, success="false", error_type="rate_limit"),
+        record(request_id="b2", response_time_ms=5000, success="false", error_type="timeout"),
+    ]
+    third = [record(request_id="c1", response_time_ms=300)]
+    for batch in (first, second, third):
+        api.ingest_records(engine, batch)
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(UsageHourly)).mappings().all()
+    assert (row["requests"], row["failures"]) == (5, 3)
+    assert json.loads(row["error_types"]) == {"rate_limit": 1, "timeout": 2}
+    assert sum(histogram.decode(row["latency_hist"]).values()) == 5
+    assert api.verify(engine) == []
