@@ -170,6 +170,14 @@ def _merged_hist(texts: pd.Series) -> dict[int, int]:
     return histogram.merge_stored(texts)
 
 
+def _histograms_by(frame: pd.DataFrame, keys: list[str]) -> dict[Any, dict[int, int]]:
+    """Return the merged latency histogram of each distinct value of `keys`, in one pass over the rows."""
+    grouped = frame.groupby(keys, sort=True)
+    names = grouped.size().index
+    merged = histogram.merge_by_group(grouped.ngroup().to_numpy(), frame["latency_hist"].tolist(), len(names))
+    return {key: histogram.decode(stored) for key, stored in zip(names, merged, strict=True)}
+
+
 def _per_request(nanos: int, requests: int) -> Decimal:
     return (Decimal(nanos) / Decimal(requests) / NANOS_PER_USD).quantize(Decimal("1e-9"), rounding=ROUND_HALF_EVEN)
 
@@ -277,10 +285,10 @@ def latency_over_time(
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = frame.assign(period=_period(frame["start"], granularity))
-    rows = []
-    for (period, model_id), part in frame.groupby(["period", "model_id"]):
-        merged = _merged_hist(part["latency_hist"])
-        rows.append([period, model_id, *(histogram.quantile(merged, q / 100) for q in (50, 90, 95, 99))])
+    rows = [
+        [period, model_id, *(histogram.quantile(merged, q / 100) for q in (50, 90, 95, 99))]
+        for (period, model_id), merged in _histograms_by(frame, ["period", "model_id"]).items()
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -122,15 +123,23 @@ def _span(delta: timedelta) -> str:
     return f"{hours:g} hour(s)"
 
 
-def _windows(frame: pd.DataFrame) -> dict[str, Window]:
-    result = {}
-    for model_id, part in frame.groupby("model_id"):
-        result[str(model_id)] = Window(
-            int(part["requests"].sum()),
-            int(part["failures"].sum()),
-            histogram.merge_stored(part["latency_hist"]),
+def _grouped_windows(frame: pd.DataFrame, keys: list[str]) -> dict[Any, Window]:
+    """Return one Window per distinct value of `keys` in rollup rows, histograms merged in one pass."""
+    if frame.empty:
+        return {}
+    grouped = frame.groupby(keys, sort=True)
+    sums = grouped[["requests", "failures"]].sum()
+    hists = histogram.merge_by_group(grouped.ngroup().to_numpy(), frame["latency_hist"].tolist(), len(sums))
+    return {
+        key: Window(int(requests), int(failures), histogram.decode(hist))
+        for key, requests, failures, hist in zip(
+            sums.index, sums["requests"].tolist(), sums["failures"].tolist(), hists, strict=True
         )
-    return result
+    }
+
+
+def _windows(frame: pd.DataFrame) -> dict[str, Window]:
+    return {str(model_id): window for model_id, window in _grouped_windows(frame, ["model_id"]).items()}
 
 
 def _baseline_rows(engine: Engine, before: datetime, thresholds: HealthThresholds) -> pd.DataFrame:
@@ -252,17 +261,19 @@ def health_timeline(
     rows = []
     window_hours = max(1, round(thresholds.window.total_seconds() / 3600))
     baseline = _windows(_baseline_rows(engine, first - thresholds.window, thresholds))
+    # A row of hour h counts in the windows that end at hours h .. h + window_hours - 1.
+    own_step = ((frame["start"] - first) // timedelta(hours=1)).to_numpy(dtype=np.int64)
+    parts = []
+    for lag in range(window_hours):
+        step = own_step + lag
+        keep = (step >= 0) & (step < hours)
+        parts.append(frame[keep].assign(step=step[keep]))
+    windows = _grouped_windows(pd.concat(parts, ignore_index=True), ["step", "model_id"]) if parts else {}
     for step in range(hours):
         hour = first + timedelta(hours=step)
-        current = (
-            frame[(frame["start"] > hour - timedelta(hours=window_hours)) & (frame["start"] <= hour)]
-            if not frame.empty
-            else frame
-        )
-        windows = _windows(current) if not frame.empty else {}
         for model_id, model in sorted(info.items()):
             base = baseline.get(model_id)
             base_p95 = histogram.quantile(base.hist or {}, 0.95) if base else None
-            status, reason = judge(model, windows.get(model_id, Window()), base_p95, thresholds)
+            status, reason = judge(model, windows.get((step, model_id), Window()), base_p95, thresholds)
             rows.append({"hour": hour.replace(tzinfo=None), "model_id": model_id, "status": status, "reason": reason})
     return pd.DataFrame(rows, columns=["hour", "model_id", "status", "reason"])

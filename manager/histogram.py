@@ -118,11 +118,16 @@ def pack_groups(owners: np.ndarray, buckets: np.ndarray, counts: np.ndarray, gro
     return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
+def merge_by_group(owners: np.ndarray, stored: list[bytes | None], groups: int) -> list[bytes]:
+    """Return one stored histogram per group 0..groups-1: the sum of the stored ones that `owners` assigns to it."""
+    blobs = [part or b"" for part in stored]
+    parts = np.frombuffer(b"".join(blobs), dtype=STORED)
+    sizes = np.array([len(b) for b in blobs], dtype=np.int64) // STORED.itemsize
+    return pack_groups(np.repeat(np.asarray(owners, dtype=np.int64), sizes), parts["bucket"], parts["count"], groups)
+
+
 def add_stored(left: list[bytes], right: list[bytes]) -> list[bytes]:
     """Return the element-wise sums of two equally long lists of stored histograms."""
     if len(left) != len(right):
         raise ValueError("add_stored needs two lists of the same length")
-    parts = np.frombuffer(b"".join(left) + b"".join(right), dtype=STORED)
-    sizes = np.array([len(x) for x in (*left, *right)], dtype=np.int64) // STORED.itemsize
-    owners = np.repeat(np.tile(np.arange(len(left)), 2), sizes)
-    return pack_groups(owners, parts["bucket"], parts["count"], len(left))
+    return merge_by_group(np.tile(np.arange(len(left)), 2), [*left, *right], len(left))

@@ -111,7 +111,8 @@ def _read_rows(engine: Engine, table: Any, grain: str, low: datetime, high: date
     # reading a window is a few array constructions, not thousands of Python objects per column.
     query = select(*(type_coerce(c, NullType()) for c in table.c)).where(table.c[grain] >= low, table.c[grain] < high)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        # The driver's rows as they come: building SQLAlchemy Row objects costs as much as the read.
+        rows = conn.execute(query).cursor.fetchall()
     values = list(zip(*rows, strict=True)) if rows else [()] * len(table.c)
     data: dict[str, Any] = {}
     for column, column_values in zip(table.c, values, strict=True):

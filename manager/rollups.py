@@ -162,7 +162,7 @@ def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -
     query = select(*(type_coerce(table.c[n], NullType()) for n in names)).where(
         when >= low, when <= high, table.c.model_id.in_(models)
     )
-    rows = conn.execute(query).all()
+    rows = conn.execute(query).cursor.fetchall()  # the driver's rows, no SQLAlchemy Row objects
     values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     stored = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in zip(names, values, strict=True)})
     stored["start"] = pd.to_datetime(stored.pop(grain), utc=True, format="ISO8601")
