@@ -105,9 +105,25 @@ def registry_info(engine: Engine) -> dict[str, ModelInfo]:
         }
 
 
-def window(engine: Engine, start: date, end: date, filters: Filters = Filters(), *, grain: str = "day") -> pd.DataFrame:
-    """Return the window's daily (or hourly) rollup rows with provider and category, filtered."""
-    frame = daily_rows(engine, start, end) if grain == "day" else hourly_rows(engine, start, end)
+def window(
+    engine: Engine,
+    start: date,
+    end: date,
+    filters: Filters = Filters(),
+    *,
+    grain: str = "day",
+    by_segment: bool = False,
+) -> pd.DataFrame:
+    """Return the window's daily (or hourly) rollup rows with provider and category, filtered.
+
+    The rows are per model (a few per period) unless the caller needs request types and languages
+    (by_segment) or filters on them; then they are per (model, request type, language).
+    """
+    per_model = not (by_segment or filters.languages or filters.request_types)
+    if grain == "day":
+        frame = daily_rows(engine, start, end, per_model=per_model)
+    else:
+        frame = hourly_rows(engine, start, end, per_model=per_model)
     info = registry_info(engine)
     frame["provider"] = frame["model_id"].map(lambda m: info[m].provider if m in info else "unregistered")
     frame["category"] = frame["model_id"].map(lambda m: info[m].category if m in info else "unregistered")
@@ -124,7 +140,7 @@ def window(engine: Engine, start: date, end: date, filters: Filters = Filters(),
 
 def filter_options(engine: Engine, start: date, end: date) -> dict[str, list[str]]:
     """Return the values each filter can take in the window."""
-    frame = window(engine, start, end)
+    frame = window(engine, start, end, by_segment=True)
     return {
         "models": sorted(frame["model_id"].unique().tolist()),
         "providers": sorted(frame["provider"].unique().tolist()),
@@ -154,7 +170,8 @@ def usage_series(
     """Return requests, outcomes, tokens and cost per period (UTC) and group."""
     if group_by not in DIMENSIONS:
         raise ValueError(f"group_by {group_by!r} is not one of {', '.join(DIMENSIONS)}")
-    frame = window(engine, start, end, filters, grain="hour" if granularity == "hour" else "day")
+    grain = "hour" if granularity == "hour" else "day"
+    frame = window(engine, start, end, filters, grain=grain, by_segment=group_by in ("language", "request type"))
     columns = ["period", "group", *USAGE_MEASURES]
     if frame.empty:
         return pd.DataFrame(columns=columns)

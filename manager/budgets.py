@@ -232,8 +232,8 @@ def _in_scope(frame: pd.DataFrame, models: set[str] | None) -> pd.DataFrame:
 
 def _costs(engine: Engine, low: datetime, high: datetime, today: datetime) -> pd.DataFrame:
     """Return cost per (slot, model): whole days from the daily rollups before `today`, hours after it."""
-    days = daily_rows(engine, low.date(), (today - timedelta(days=1)).date()) if low < today else None
-    hours = rollup_rows(engine, max(low, today), high)
+    days = daily_rows(engine, low.date(), (today - timedelta(days=1)).date(), per_model=True) if low < today else None
+    hours = rollup_rows(engine, max(low, today), high, per_model=True)
     parts = [frame for frame in (days, hours) if frame is not None]
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return frame.rename(columns={"start": "slot"}).groupby(["slot", "model_id"], as_index=False)["cost_nanos"].sum()
@@ -250,7 +250,7 @@ def _crossing_hour(
     engine: Engine, models: set[str] | None, day: datetime, before: int, level: float
 ) -> tuple[datetime, int]:
     """Return the hour within a day at which a running total starting at `before` reached `level`, and the total."""
-    hours = _in_scope(rollup_rows(engine, day, day + timedelta(days=1)), models)
+    hours = _in_scope(rollup_rows(engine, day, day + timedelta(days=1), per_model=True), models)
     running = before + hours.groupby("start")["cost_nanos"].sum().sort_index().cumsum()
     reached = running[running >= level]
     return as_utc(reached.index[0].to_pydatetime()), int(reached.iloc[0])

@@ -145,7 +145,7 @@ def _windows(frame: pd.DataFrame) -> dict[str, Window]:
 def _baseline_rows(engine: Engine, before: datetime, thresholds: HealthThresholds) -> pd.DataFrame:
     """Return the daily rollups of the whole days of the baseline that end on the day before `before`."""
     last = before.date() - timedelta(days=1)
-    return daily_rows(engine, last - timedelta(days=max(1, thresholds.baseline.days) - 1), last)
+    return daily_rows(engine, last - timedelta(days=max(1, thresholds.baseline.days) - 1), last, per_model=True)
 
 
 def window_bounds(at: datetime, span: timedelta) -> tuple[datetime, datetime]:
@@ -176,7 +176,7 @@ def model_health(
     """Return each registered model's health over the trailing window ending at `at` (default now)."""
     at = (at or datetime.now(UTC)).astimezone(UTC)
     low, high = window_bounds(at, thresholds.window)
-    current = _windows(rollup_rows(engine, low, high))
+    current = _windows(rollup_rows(engine, low, high, per_model=True))
     baseline = _windows(_baseline_rows(engine, low, thresholds))
     info = registry_info(engine)
     blocked = blocked_models(engine, at)
@@ -256,7 +256,7 @@ def health_timeline(
     """Return each model's status at the end of each of the last `hours` hours (columns hour, model_id, status)."""
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     first = end - timedelta(hours=hours - 1)
-    frame = rollup_rows(engine, first - thresholds.window, end + timedelta(hours=1))
+    frame = rollup_rows(engine, first - thresholds.window, end + timedelta(hours=1), per_model=True)
     info = registry_info(engine)
     rows = []
     window_hours = max(1, round(thresholds.window.total_seconds() / 3600))

@@ -20,7 +20,7 @@ from manager.export import safe_cell
 from manager.models import ModelConfig
 from manager.readers import Item, read_records
 from manager.records import Prices, RowError
-from manager.rollups import fold_frame, fold_into_stats, rollup_frame, stats_of
+from manager.rollups import fold_rollups
 
 BATCH_SIZE = 20_000
 Progress = Callable[[int], None]
@@ -117,10 +117,7 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
         fresh = rows[~rows["request_id"].isin(stored)] if stored else rows
         if not fresh.empty:
             _insert_rows(conn, fresh)
-            daily = rollup_frame(fresh, "day")
-            fold_frame(conn, "hour", rollup_frame(fresh, "hour"))
-            fold_frame(conn, "day", daily)
-            fold_into_stats(conn, stats_of(daily))
+            fold_rollups(conn, fresh)
     return len(fresh), len(rows) - len(fresh)
 
 

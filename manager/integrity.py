@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -11,26 +11,26 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from manager import histogram
 from manager.db import write_transaction
-from manager.models import ModelUsageStats, RequestLog, UsageDaily, UsageHourly
+from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
 from manager.rollups import (
     DAILY,
     HOURLY,
+    MODEL_DAILY,
+    MODEL_HOURLY,
     STATS,
     RollupKey,
     Totals,
     as_utc,
     decode_counts,
-    fold_frame,
-    fold_into_stats,
+    fold_rollups,
     merge_counts,
     model_totals,
-    rollup_frame,
-    stats_of,
     totals_from_frame,
 )
 
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
 SCAN_CHUNK = 200_000
+ALL = "*"  # the segment of a per-model rollup row: every request type and language
 _SUMMED = ("requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos", "quality_count")
 _FLOATS = ("latency_sum_ms", "quality_sum")
 
@@ -92,9 +92,18 @@ def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey
 def _stored(conn: Connection, table: Any, grain: str) -> dict[RollupKey, dict[str, Any]]:
     rows = {}
     for row in conn.execute(select(table)).mappings():
-        key = (as_utc(row[grain]), row["model_id"], row["request_type"], row["language"])
+        key = (as_utc(row[grain]), row["model_id"], row.get("request_type", ALL), row.get("language", ALL))
         rows[key] = dict(row)
     return rows
+
+
+def _per_model(sums: dict[RollupKey, Totals]) -> dict[RollupKey, Totals]:
+    """Return per-segment sums folded per (period, model), keyed with ALL for the segment."""
+    folded: dict[RollupKey, Totals] = {}
+    for (start, model_id, _, _), part in sums.items():
+        copy = replace(part, hist=dict(part.hist), errors=dict(part.errors))
+        _add(folded, {(start, model_id, ALL, ALL): copy})
+    return folded
 
 
 def _label(key: RollupKey) -> str:
@@ -128,6 +137,8 @@ def verify(engine: Engine) -> list[Drift]:
         hourly, daily = recompute(conn)
         drift = _compare("usage_hourly", _stored(conn, HOURLY, "hour"), hourly)
         drift += _compare("usage_daily", _stored(conn, DAILY, "day"), daily)
+        drift += _compare("usage_model_hourly", _stored(conn, MODEL_HOURLY, "hour"), _per_model(hourly))
+        drift += _compare("usage_model_daily", _stored(conn, MODEL_DAILY, "day"), _per_model(daily))
         stats = {row["model_id"]: row for row in conn.execute(select(STATS)).mappings()}
     for model_id, want in sorted(model_totals(daily).items()):
         have = stats.get(model_id)
@@ -142,12 +153,9 @@ def verify(engine: Engine) -> list[Drift]:
 def rebuild_rollups(engine: Engine) -> int:
     """Replace the rollups and usage stats with a recomputation from the raw log; return the rollup rows written."""
     with write_transaction(engine, lock=True) as conn:
-        for table in (UsageHourly, UsageDaily, ModelUsageStats):
+        for table in (UsageHourly, UsageDaily, ModelUsageHourly, ModelUsageDaily, ModelUsageStats):
             conn.execute(delete(table.__table__))  # type: ignore[attr-defined, union-attr]
         for frame in _log_chunks(conn):
-            daily = rollup_frame(frame, "day")
-            fold_frame(conn, "hour", rollup_frame(frame, "hour"))
-            fold_frame(conn, "day", daily)
-            fold_into_stats(conn, stats_of(daily))
+            fold_rollups(conn, frame)
         counts = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (HOURLY, DAILY)]
     return int(sum(counts))

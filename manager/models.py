@@ -179,12 +179,10 @@ class RequestLog(SQLModel, table=True):
     error_type: str | None = Field(default=None, max_length=128)
 
 
-class RollupFields(SQLModel):
-    """What a rollup row sums for one (period, model, request type, language)."""
+class ModelRollupFields(SQLModel):
+    """What a rollup row sums for one (period, model)."""
 
     model_id: str = Field(primary_key=True, max_length=128)
-    request_type: str = Field(primary_key=True, max_length=16)
-    language: str = Field(primary_key=True, max_length=16)
     requests: int = Field(sa_type=BigInteger)
     successes: int = Field(sa_type=BigInteger)
     failures: int = Field(sa_type=BigInteger)
@@ -200,6 +198,13 @@ class RollupFields(SQLModel):
     error_types: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
 
 
+class RollupFields(ModelRollupFields):
+    """What a rollup row sums for one (period, model, request type, language)."""
+
+    request_type: str = Field(primary_key=True, max_length=16)
+    language: str = Field(primary_key=True, max_length=16)
+
+
 class UsageHourly(RollupFields, table=True):
     """Hourly rollup, kept up to date at ingest: trailing windows (health) and hourly charts read it."""
 
@@ -211,6 +216,20 @@ class UsageDaily(RollupFields, table=True):
     """Daily rollup, kept up to date at ingest: reports over days, weeks and months read it."""
 
     __tablename__ = "usage_daily"
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+
+
+class ModelUsageHourly(ModelRollupFields, table=True):
+    """Hourly rollup per model only: what trailing windows and per-model charts read, a row per model-hour."""
+
+    __tablename__ = "usage_model_hourly"
+    hour: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+
+
+class ModelUsageDaily(ModelRollupFields, table=True):
+    """Daily rollup per model only: what per-model reports over days read, a row per model-day."""
+
+    __tablename__ = "usage_model_daily"
     day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
 
 

@@ -16,7 +16,7 @@ from manager import histogram
 from manager.db import data_version
 from manager.models import ModelConfig, UsageDaily, UsageHourly
 from manager.money import NANOS_PER_USD, format_usd
-from manager.rollups import as_utc
+from manager.rollups import as_utc, rollup_table
 
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
 DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
@@ -68,19 +68,22 @@ def providers(engine: Engine) -> dict[str, str]:
         return {str(m): str(p) for m, p in conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider))}
 
 
-def daily_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
-    """Return the daily rollup rows of the inclusive UTC dates; column `start` is each row's UTC day."""
-    return _rows(engine, DAILY, "day", *day_window(start, end))
+def daily_rows(engine: Engine, start: date, end: date, *, per_model: bool = False) -> pd.DataFrame:
+    """Return the daily rollup rows of the inclusive UTC dates; column `start` is each row's UTC day.
+
+    per_model reads the rows summed over request types and languages (no such columns): a few per day.
+    """
+    return _rows(engine, rollup_table("day", per_model), "day", *day_window(start, end))
 
 
-def hourly_rows(engine: Engine, start: date, end: date) -> pd.DataFrame:
+def hourly_rows(engine: Engine, start: date, end: date, *, per_model: bool = False) -> pd.DataFrame:
     """Return the hourly rollup rows of the inclusive UTC dates; column `start` is each row's UTC hour."""
-    return rollup_rows(engine, *day_window(start, end))
+    return rollup_rows(engine, *day_window(start, end), per_model=per_model)
 
 
-def rollup_rows(engine: Engine, low: datetime, high: datetime) -> pd.DataFrame:
+def rollup_rows(engine: Engine, low: datetime, high: datetime, *, per_model: bool = False) -> pd.DataFrame:
     """Return the hourly rollup rows whose hour starts in [low, high); column `start` is the hour."""
-    return _rows(engine, HOURLY, "hour", low, high)
+    return _rows(engine, rollup_table("hour", per_model), "hour", low, high)
 
 
 # Recent rollup reads, keyed on the database, its data version and the range: a page that asks several
@@ -90,7 +93,7 @@ _CACHE_SIZE = 16
 
 
 def _rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
-    key = (engine.url.render_as_string(), data_version(engine), grain, low, high)
+    key = (engine.url.render_as_string(), data_version(engine), table.name, low, high)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key].copy()
@@ -148,7 +151,7 @@ class Kpis:
 
 def kpis(engine: Engine, start: date, end: date) -> Kpis:
     """Return requests, cost, success rate and latency over the inclusive UTC dates."""
-    frame = daily_rows(engine, start, end)
+    frame = daily_rows(engine, start, end, per_model=True)
     if frame.empty:
         return Kpis(0, 0, 0, None, None, None, 0, 0)
     requests = int(frame["requests"].sum())
@@ -167,7 +170,7 @@ def kpis(engine: Engine, start: date, end: date) -> Kpis:
 
 def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
     """Return cost in dollars and requests per UTC day and model (columns date, model_id, cost_usd, requests)."""
-    frame = daily_rows(engine, start, end)
+    frame = daily_rows(engine, start, end, per_model=True)
     if frame.empty:
         return pd.DataFrame(columns=["date", "model_id", "cost_usd", "requests"])
     frame["date"] = frame["start"].dt.tz_localize(None)
@@ -178,7 +181,7 @@ def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
 
 def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
     """Return one row per UTC day and model under USAGE_COLUMNS, cost as an exact decimal string."""
-    frame = daily_rows(engine, start, end)
+    frame = daily_rows(engine, start, end, per_model=True)
     if frame.empty:
         return []
     owner = providers(engine)
@@ -226,7 +229,7 @@ MODEL_SUMMARY_COLUMNS = [
 
 def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
     """Return one row per model over the inclusive UTC dates under MODEL_SUMMARY_COLUMNS, busiest first."""
-    frame = daily_rows(engine, start, end)
+    frame = daily_rows(engine, start, end, per_model=True)
     if frame.empty:
         return pd.DataFrame(columns=MODEL_SUMMARY_COLUMNS)
     owner = providers(engine)

@@ -15,11 +15,13 @@ from sqlalchemy.types import NullType
 
 from manager import histogram
 from manager.db import sqlite_timestamps
-from manager.models import ModelUsageStats, UsageDaily, UsageHourly
+from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, UsageDaily, UsageHourly
 
 RollupKey = tuple[datetime, str, str, str]
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
 DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
+MODEL_HOURLY = ModelUsageHourly.__table__  # type: ignore[attr-defined]
+MODEL_DAILY = ModelUsageDaily.__table__  # type: ignore[attr-defined]
 STATS = ModelUsageStats.__table__  # type: ignore[attr-defined]
 
 
@@ -150,15 +152,40 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     return sums.reset_index()
 
 
-_COLUMNS = [*KEYS[1:], *_COUNTERS, "latency_hist", "error_types"]
+MODEL_KEYS = ["start", "model_id"]
+_SUMS = [*_COUNTERS, "latency_hist", "error_types"]
 
 
-def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -> pd.DataFrame:
+def rollup_table(grain: str, per_model: bool = False) -> Any:
+    """Return the rollup table of a grain ('hour' or 'day'), per segment or per model."""
+    if per_model:
+        return MODEL_HOURLY if grain == "hour" else MODEL_DAILY
+    return HOURLY if grain == "hour" else DAILY
+
+
+def by_model(sums: pd.DataFrame) -> pd.DataFrame:
+    """Return a rollup_frame summed over request types and languages: one row per (period, model)."""
+    grouped = sums.groupby(MODEL_KEYS, sort=True)
+    per_model = grouped.agg(
+        **{name: (name, "sum") for name in _COUNTERS}, first=("first", "min"), last=("last", "max")
+    )
+    owners = grouped.ngroup().to_numpy()
+    per_model["latency_hist"] = histogram.merge_by_group(owners, sums["latency_hist"].tolist(), len(per_model))
+    errors: dict[int, list[dict[str, int]]] = {}
+    for owner, text in zip(owners.tolist(), sums["error_types"].tolist(), strict=True):
+        if text != "{}":
+            errors.setdefault(owner, []).append(decode_counts(text))
+    encoded = {owner: encode_counts(merge_counts(parts)) for owner, parts in errors.items()}
+    per_model["error_types"] = [encoded.get(i, "{}") for i in range(len(per_model))]
+    return per_model.reset_index()
+
+
+def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Return the stored rollup rows that may share a key with `sums` (one range scan on the primary key)."""
     when = table.c[grain]
     low, high = sums["start"].min().to_pydatetime(), sums["start"].max().to_pydatetime()
     models = sorted(sums["model_id"].unique().tolist())
-    names = [grain, *_COLUMNS]
+    names = [grain, *keys[1:], *_SUMS]
     query = select(*(type_coerce(table.c[n], NullType()) for n in names)).where(
         when >= low, when <= high, table.c.model_id.in_(models)
     )
@@ -171,13 +198,17 @@ def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -
     return stored
 
 
-def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame) -> None:
-    """Add a batch's rollup_frame to the hourly ('hour') or daily ('day') rows (caller holds the write lock)."""
+def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: bool = False) -> None:
+    """Add a batch's rollup_frame (or its by_model sums) to the hourly ('hour') or daily ('day') rows.
+
+    The caller holds the write lock.
+    """
     if sums.empty:
         return
-    table = HOURLY if grain == "hour" else DAILY
-    stored = _stored_rows(conn, table, grain, sums)
-    merged = sums.merge(stored, on=KEYS, how="left", suffixes=("", "_old"), indicator=True)
+    table = rollup_table(grain, per_model)
+    keys = MODEL_KEYS if per_model else KEYS
+    stored = _stored_rows(conn, table, grain, sums, keys)
+    merged = sums.merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
     old = (merged.pop("_merge") == "both").to_numpy()
     if old.any():
         for name in _COUNTERS:
@@ -192,25 +223,26 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame) -> None:
             merged.at[i, "error_types"] = encode_counts(merge_counts(parts))
         only_old = old & (merged["error_types"] == "{}").to_numpy()
         merged.loc[only_old, "error_types"] = merged.loc[only_old, "error_types_old"]
-    _upsert(conn, table, grain, merged)
+    _upsert(conn, table, grain, merged, keys)
 
 
-def _upsert(conn: Connection, table: Any, grain: str, rows: pd.DataFrame) -> None:
+def _upsert(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str]) -> None:
     """Write whole rollup rows, replacing any stored row with the same key, through the driver in bulk."""
-    names = [grain, *_COLUMNS]
+    value_names = [*keys[1:], *_SUMS]
+    names = [grain, *value_names]
     columns: list[list[Any]] = [[] for _ in names]
     starts = rows["start"]
     driver: Any = conn.connection.driver_connection
     sqlite = conn.dialect.name == "sqlite"
     columns[0] = sqlite_timestamps(starts) if sqlite else starts.dt.to_pydatetime().tolist()
-    for position, name in enumerate(_COLUMNS, start=1):
+    for position, name in enumerate(value_names, start=1):
         columns[position] = rows[name].tolist()
-    keys = ", ".join([grain, *KEYS[1:]])
-    updates = ", ".join(f"{n} = excluded.{n}" for n in _COLUMNS[3:])
+    conflict = ", ".join([grain, *keys[1:]])
+    updates = ", ".join(f"{n} = excluded.{n}" for n in _SUMS)
     if sqlite:
         statement = (
             f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
         driver.executemany(statement, zip(*columns, strict=True))
         return
@@ -224,7 +256,7 @@ def _upsert(conn: Connection, table: Any, grain: str, rows: pd.DataFrame) -> Non
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {staging} "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
         cursor.execute(f"DELETE FROM {staging}")
 
@@ -342,3 +374,13 @@ def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey
             last=row.last.to_pydatetime(),
         )
     return totals
+
+
+def fold_rollups(conn: Connection, rows: pd.DataFrame) -> None:
+    """Add validated rows to every rollup: hourly and daily, per segment and per model, and the usage stats."""
+    for grain in ("hour", "day"):
+        sums = rollup_frame(rows, grain)
+        fold_frame(conn, grain, sums)
+        per_model = by_model(sums)
+        fold_frame(conn, grain, per_model, per_model=True)
+    fold_into_stats(conn, stats_of(per_model))

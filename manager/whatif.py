@@ -83,7 +83,7 @@ def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime |
     """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
     policy = policy or Policy()
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    observed = daily_rows(engine, at.date() - timedelta(days=OBSERVATION_DAYS), at.date())
+    observed = daily_rows(engine, at.date() - timedelta(days=OBSERVATION_DAYS), at.date(), per_model=True)
     return rank(candidates(engine, observed), policy, blocked_models(engine, at))
 
 
@@ -132,7 +132,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
     """Replay the window's traffic: each (request type, language) segment goes to the policy's top model."""
     policy = policy or Policy()
     frame = daily_rows(engine, start, end)
-    pool = candidates(engine, frame)
+    pool = candidates(engine, daily_rows(engine, start, end, per_model=True))
     by_id = {c.model_id: c for c in pool}
     blocked = blocked_models(engine)
     if frame.empty:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select, update
 
 from manager import api
 from manager.cli import main
-from manager.models import RequestLog, UsageDaily, UsageHourly
+from manager.models import ModelUsageHourly, RequestLog, UsageDaily, UsageHourly
 from tests.utils.factories import generated_records, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,17 @@ def test_tampered_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
         conn.execute(update(UsageDaily).values(requests=UsageDaily.requests + 1))
     drift = api.verify(engine)
     assert {(d.table, d.field) for d in drift} == {("usage_daily", "requests")}
+    api.rebuild_rollups(engine)
+    assert api.verify(engine) == []
+
+
+def test_a_tampered_per_model_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(300))
+    with engine.begin() as conn:
+        conn.execute(update(ModelUsageHourly).values(failures=ModelUsageHourly.failures + 2))
+    drift = api.verify(engine)
+    assert {(d.table, d.field) for d in drift} == {("usage_model_hourly", "failures")}
+    assert all(d.key.endswith(" * *") for d in drift)
     api.rebuild_rollups(engine)
     assert api.verify(engine) == []
 

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, column, insert, select, table, text
 
 from manager import api, histogram
 from manager.db import create_db_engine
-from manager.models import UsageDaily, UsageHourly
+from manager.models import ModelUsageDaily, ModelUsageHourly, UsageDaily, UsageHourly
 from manager.schema import alembic_config, schema_is_current
 from tests.utils.factories import generated_records
 
@@ -22,6 +22,20 @@ def test_daily_rollups_equal_the_hourly_ones_summed_by_day(engine: Engine) -> No
     keys, measures = ["day", "model_id", "request_type", "language"], ["requests", "failures", "cost_nanos"]
     summed = hourly.groupby(keys)[measures].sum().sort_index()
     assert summed.equals(daily.set_index(keys)[measures].sort_index())
+
+
+def test_per_model_rollups_equal_the_per_segment_ones_summed_by_model(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(2000))
+    measures = ["requests", "failures", "input_tokens", "cost_nanos", "quality_count"]
+    for segments, models, grain in ((UsageHourly, ModelUsageHourly, "hour"), (UsageDaily, ModelUsageDaily, "day")):
+        with engine.connect() as conn:
+            fine = pd.DataFrame(conn.execute(select(segments)).mappings().all())
+            coarse = pd.DataFrame(conn.execute(select(models)).mappings().all())
+        summed = fine.groupby([grain, "model_id"])[measures].sum().sort_index()
+        assert summed.equals(coarse.set_index([grain, "model_id"])[measures].sort_index())
+        merged = fine.groupby([grain, "model_id"])["latency_hist"].agg(lambda hists: histogram.merge_stored(hists))
+        stored = coarse.set_index([grain, "model_id"])["latency_hist"].map(histogram.decode)
+        assert merged.sort_index().tolist() == stored.sort_index().tolist()
 
 
 def test_upgrading_fills_daily_rollups_from_existing_hourly_ones(db_url: str, tmp_path: Path) -> None:
@@ -62,6 +76,10 @@ def test_upgrading_fills_daily_rollups_from_existing_hourly_ones(db_url: str, tm
     assert (daily["requests"], daily["cost_nanos"], daily["error_types"]) == (6, 1800, '{"timeout":2}')
     assert histogram.decode(daily["latency_hist"]) == {200: 6}
     assert [histogram.decode(h["latency_hist"]) for h in hourly] == [{200: 3}, {200: 3}]
+    with engine.connect() as conn:
+        per_model = conn.execute(select(ModelUsageDaily)).mappings().one()
+    assert (per_model["model_id"], per_model["requests"], per_model["error_types"]) == ("m", 6, '{"timeout":2}')
+    assert histogram.decode(per_model["latency_hist"]) == {200: 6}
     engine.dispose()
 
 
