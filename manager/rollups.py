@@ -208,7 +208,9 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
     stored = _stored_rows(conn, table, grain, sums, keys)
-    merged = sums.merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
+    # Only the batch's rows in periods that already have stored rows can meet one: merge just those.
+    meets = sums["start"].isin(stored["start"].unique()).to_numpy()
+    merged = sums[meets].merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
     old = (merged.pop("_merge") == "both").to_numpy()
     if old.any():
         for name in _COUNTERS:
@@ -223,42 +225,43 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
             merged.at[i, "error_types"] = encode_counts(merge_counts(parts))
         only_old = old & (merged["error_types"] == "{}").to_numpy()
         merged.loc[only_old, "error_types"] = merged.loc[only_old, "error_types_old"]
-    _upsert(conn, table, grain, merged, keys)
+    # Under the ingest lock nothing else writes rollups, so rows with no stored twin are plain inserts.
+    _write(conn, table, grain, sums[~meets], keys, replace=False)
+    _write(conn, table, grain, merged, keys, replace=True)
 
 
-def _upsert(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str]) -> None:
-    """Write whole rollup rows, replacing any stored row with the same key, through the driver in bulk."""
+def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str], *, replace: bool) -> None:
+    """Write whole rollup rows through the driver in bulk; with replace, a stored row with the same key is replaced."""
+    if rows.empty:
+        return
     value_names = [*keys[1:], *_SUMS]
     names = [grain, *value_names]
-    columns: list[list[Any]] = [[] for _ in names]
-    starts = rows["start"]
     driver: Any = conn.connection.driver_connection
-    sqlite = conn.dialect.name == "sqlite"
-    columns[0] = sqlite_timestamps(starts) if sqlite else starts.dt.to_pydatetime().tolist()
-    for position, name in enumerate(value_names, start=1):
-        columns[position] = rows[name].tolist()
     conflict = ", ".join([grain, *keys[1:]])
     updates = ", ".join(f"{n} = excluded.{n}" for n in _SUMS)
-    if sqlite:
-        statement = (
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-        )
-        driver.executemany(statement, zip(*columns, strict=True))
+    upsert = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}" if replace else ""
+    if conn.dialect.name == "sqlite":
+        columns = [sqlite_timestamps(rows["start"]), *(rows[name].tolist() for name in value_names)]
+        placeholders = ", ".join("?" * len(names))
+        driver.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}){upsert}",
+                           zip(*columns, strict=True))
         return
-    staging = f"fold_{table.name}"
+    columns = [rows["start"].dt.to_pydatetime().tolist(), *(rows[name].tolist() for name in value_names)]
+    target = f"fold_{table.name}" if replace else table.name
     with driver.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
+        if replace:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {table.name} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
+        with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {staging} "
-            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-        )
-        cursor.execute(f"DELETE FROM {staging}")
+        if replace:
+            cursor.execute(
+                f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {target}{upsert}"
+            )
+            cursor.execute(f"DELETE FROM {target}")
 
 
 def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
