@@ -84,8 +84,12 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def raw_sqlite_seconds(frame: pd.DataFrame, path: Path) -> float:
-    """Time plain sqlite3 executemany of the rows into a bare table with the same columns (the reference)."""
+def raw_sqlite_seconds(frame: pd.DataFrame, path: Path, *, indexed: bool = False) -> float:
+    """Time plain sqlite3 executemany of the rows into a bare table with the same columns (the reference).
+
+    With indexed, the table also has the request log's two indexes (unique request_id, timestamp): the
+    database's own limit for storing the log alone, before any rollup.
+    """
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -94,6 +98,9 @@ def raw_sqlite_seconds(frame: pd.DataFrame, path: Path) -> float:
         "request_type TEXT, language TEXT, input_tokens INTEGER, output_tokens INTEGER, "
         "response_time_ms REAL, cost_nanos INTEGER, quality_rating REAL, success INTEGER, error_type TEXT)"
     )
+    if indexed:
+        conn.execute("CREATE UNIQUE INDEX request_id ON request_log (request_id)")
+        conn.execute("CREATE INDEX request_time ON request_log (timestamp)")
     rows = list(
         zip(
             frame["request_id"],
@@ -294,6 +301,7 @@ def main() -> None:
     engine = api.open_engine(f"sqlite:///{work / 'ingest.db'}")
     ours = timed(lambda: api.ingest_frame(engine, frame))
     reference = raw_sqlite_seconds(frame, work / "raw.db")
+    indexed = raw_sqlite_seconds(frame, work / "raw-indexed.db", indexed=True)
     ingest_rows_text = f"{ingest_rows:,} rows"
     results = [
         (
@@ -302,7 +310,14 @@ def main() -> None:
             f"{reference / ours:.2f}x raw sqlite3 executemany ({ingest_rows / reference:,.0f} rows/s)",
             ">= 0.35x",
             reference / ours >= 0.35,
-        )
+        ),
+        (
+            "(context) raw sqlite3 executemany into the log's own indexes",
+            f"{ingest_rows / indexed:,.0f} rows/s",
+            f"{reference / indexed:.2f}x the bare table; ingest is {indexed / ours:.2f}x of it",
+            "",
+            None,
+        ),
     ]
     with postgres_server() as server:
         import sqlalchemy
@@ -385,15 +400,17 @@ def main() -> None:
     )
     note(
         f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `api.ingest_frame` (validation, "
-        "de-duplication, hourly and daily rollups, usage stats) against the driver's bare bulk path into a "
-        "table with the same columns and no indexes. Pages: AppTest rerun of each page with Streamlit's "
+        "de-duplication, hourly and daily rollups per segment and per model, usage stats) against the "
+        "driver's bare bulk path into a table with the same columns and no indexes. Pages: AppTest rerun of "
+        "each page with Streamlit's "
         "and the manager's caches cleared, median of "
         f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
     )
     note("| What | Figure | Ratio | Target | Met |")
     note("| --- | --- | --- | --- | --- |")
     for what, figure, ratio, target, met in results:
-        note(f"| {what} | {figure} | {ratio} | {target} | {'yes' if met else 'no'} |")
+        shown = "" if met is None else ("yes" if met else "no")
+        note(f"| {what} | {figure} | {ratio} | {target} | {shown} |")
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 
