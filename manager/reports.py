@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Float, Integer, func, select, type_coerce
-from sqlalchemy.types import NullType
+from sqlalchemy import Engine, func, select
 
 from manager import histogram
 from manager.db import data_version
 from manager.models import ModelConfig, UsageDaily, UsageHourly
 from manager.money import NANOS_PER_USD, format_usd
-from manager.rollups import as_utc, rollup_table
+from manager.rollups import as_utc, read_rollups, rollup_table
 
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
 DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
@@ -110,24 +108,8 @@ def clear_cache() -> None:
 
 
 def _read_rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
-    # The driver's own values (no per-value type processing), turned into columns in one pass each:
-    # reading a window is a few array constructions, not thousands of Python objects per column.
-    query = select(*(type_coerce(c, NullType()) for c in table.c)).where(table.c[grain] >= low, table.c[grain] < high)
     with engine.connect() as conn:
-        # The driver's rows as they come: building SQLAlchemy Row objects costs as much as the read.
-        rows = conn.execute(query).cursor.fetchall()
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(table.c)
-    data: dict[str, Any] = {}
-    for column, column_values in zip(table.c, values, strict=True):
-        if column.name == grain:
-            data["start"] = pd.to_datetime(pd.Series(column_values, dtype=object), utc=True, format="ISO8601")
-        elif isinstance(column.type, Integer):
-            data[column.name] = np.array(column_values, dtype=np.int64)
-        elif isinstance(column.type, Float):
-            data[column.name] = np.array(column_values, dtype=np.float64)
-        else:
-            data[column.name] = pd.Series(column_values, dtype=object)
-    return pd.DataFrame(data)
+        return read_rollups(conn, table, grain, table.c[grain] >= low, table.c[grain] < high)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, insert, select, type_coerce, update
+from sqlalchemy import Connection, Float, Integer, insert, select, type_coerce, update
 from sqlalchemy.types import NullType
 
 from manager import histogram
@@ -180,22 +180,34 @@ def by_model(sums: pd.DataFrame) -> pd.DataFrame:
     return per_model.reset_index()
 
 
-def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def read_rollups(conn: Connection, table: Any, grain: str, *conditions: Any) -> pd.DataFrame:
+    """Return a rollup table's rows matching the conditions as a frame; column `start` is each row's period.
+
+    The driver's own values (no per-value type processing, no SQLAlchemy Row objects, which cost as much
+    as the read), turned into one typed column each.
+    """
+    query = select(*(type_coerce(c, NullType()) for c in table.c)).where(*conditions)
+    rows = conn.execute(query).cursor.fetchall()
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(table.c)
+    data: dict[str, Any] = {}
+    for column, column_values in zip(table.c, values, strict=True):
+        if column.name == grain:
+            data["start"] = pd.to_datetime(pd.Series(column_values, dtype=object), utc=True, format="ISO8601")
+        elif isinstance(column.type, Integer):
+            data[column.name] = np.array(column_values, dtype=np.int64)
+        elif isinstance(column.type, Float):
+            data[column.name] = np.array(column_values, dtype=np.float64)
+        else:
+            data[column.name] = pd.Series(column_values, dtype=object)
+    return pd.DataFrame(data)
+
+
+def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -> pd.DataFrame:
     """Return the stored rollup rows that may share a key with `sums` (one range scan on the primary key)."""
     when = table.c[grain]
     low, high = sums["start"].min().to_pydatetime(), sums["start"].max().to_pydatetime()
     models = sorted(sums["model_id"].unique().tolist())
-    names = [grain, *keys[1:], *_SUMS]
-    query = select(*(type_coerce(table.c[n], NullType()) for n in names)).where(
-        when >= low, when <= high, table.c.model_id.in_(models)
-    )
-    rows = conn.execute(query).cursor.fetchall()  # the driver's rows, no SQLAlchemy Row objects
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    stored = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in zip(names, values, strict=True)})
-    stored["start"] = pd.to_datetime(stored.pop(grain), utc=True, format="ISO8601")
-    for name in _COUNTERS:
-        stored[name] = pd.to_numeric(stored[name])
-    return stored
+    return read_rollups(conn, table, grain, when >= low, when <= high, table.c.model_id.in_(models))
 
 
 def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: bool = False) -> None:
@@ -207,7 +219,7 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
         return
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
-    stored = _stored_rows(conn, table, grain, sums, keys)
+    stored = _stored_rows(conn, table, grain, sums)
     # Only the batch's rows in periods that already have stored rows can meet one: merge just those.
     meets = sums["start"].isin(stored["start"].unique()).to_numpy()
     merged = sums[meets].merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
