@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from manager import accounts, analytics, audit, budgets, demo, health, ingest, registry, reports
+from manager import accounts, analytics, audit, budgets, health, registry, reports
 from manager.analytics import (
     DIMENSIONS,
     GRANULARITIES,
@@ -30,13 +30,15 @@ from manager.analytics import (
 )
 from manager.budgets import BudgetStatus, blocked_models
 from manager.db import create_db_engine, data_version, read_session, write_session
+from manager.demo import seed_demo
 from manager.errors import InvalidInput, SignInRefused
 from manager.export import csv_text
 from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
-from manager.ingest import IngestResult, log_usage
+from manager.ingest import IngestResult, ingest_file, ingest_frame, ingest_records, log_usage
 from manager.integrity import Drift, rebuild_rollups, verify
 from manager.models import RequestLog
 from manager.money import format_usd
+from manager.records import RECORD_COLUMNS
 from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
 from manager.rollups import as_utc
 from manager.schema import initialize, schema_is_current
@@ -281,44 +283,25 @@ BUDGET_COLUMNS = [
     "alerts",
 ]
 HEALTH_COLUMNS = ["model_id", "provider", "status", "requests", "error_rate", "p95_response_time_ms", "reason"]
-LOG_COLUMNS = [
-    "request_id",
-    "timestamp",
-    "model_id",
-    "request_type",
-    "language",
-    "input_tokens",
-    "output_tokens",
-    "response_time_ms",
-    "cost_usd",
-    "quality_rating",
-    "success",
-    "error_type",
-]
+LOG_COLUMNS = list(RECORD_COLUMNS)
 
 
 def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[list[Any]]:
+    """Yield the raw log as ingest reads it back: unknown usage and cost as empty cells, dollars exact."""
     table = RequestLog.__table__  # type: ignore[attr-defined]
     query = select(table).order_by(table.c.timestamp, table.c.id)
     if start is not None or end is not None:
         low, high = reports.day_window(start or date(1970, 1, 1), end or date(9999, 12, 30))
         query = query.where(table.c.timestamp >= low, table.c.timestamp < high)
+    tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
     with engine.connect() as conn:
         for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(query).mappings():
-            yield [
-                row["request_id"],
-                as_utc(row["timestamp"]).isoformat(),
-                row["model_id"],
-                row["request_type"],
-                row["language"],
-                row["input_tokens"],
-                row["output_tokens"],
-                row["response_time_ms"],
-                format_usd(row["cost_nanos"]),
-                row["quality_rating"],
-                row["success"],
-                row["error_type"],
-            ]
+            record = dict(row)
+            record["timestamp"] = as_utc(row["timestamp"]).isoformat()
+            record["cost"] = format_usd(row["cost_nanos"]) if row["cost_known"] else None
+            for name in tokens:
+                record[name] = row[name] if row["usage_known"] else None
+            yield [record[name] for name in LOG_COLUMNS]
 
 
 def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
@@ -384,36 +367,6 @@ def report(engine: Engine, start: date | None = None, end: date | None = None) -
     return system_overview(engine, start or span[0], end or span[1])
 
 
-def ingest_file(engine: Engine, path: Any, **options: Any) -> IngestResult:
-    """Load a CSV, JSON Lines or OTLP/JSON file (see manager.ingest.ingest_file), then record budget alerts."""
-    result = ingest.ingest_file(engine, path, **options)
-    if result.accepted:
-        budgets.budget_status(engine, record=True)
-    return result
-
-
-def ingest_records(engine: Engine, records: Iterable[Mapping[str, Any]], **options: Any) -> IngestResult:
-    """Store many request records (the bulk path), then record budget alerts."""
-    result = ingest.ingest_records(engine, records, **options)
-    if result.accepted:
-        budgets.budget_status(engine, record=True)
-    return result
-
-
-def ingest_frame(engine: Engine, frame: pd.DataFrame, **options: Any) -> IngestResult:
-    """Store a table of request records (one column per field; the fastest bulk path), then record budget alerts."""
-    result = ingest.ingest_frame(engine, frame, **options)
-    if result.accepted:
-        budgets.budget_status(engine, record=True)
-    return result
-
-
-def seed_demo(engine: Engine, **options: Any) -> IngestResult:
-    """Store demo traffic (see manager.demo.seed_demo), then record budget alerts."""
-    result = demo.seed_demo(engine, **options)
-    if result.accepted:
-        budgets.budget_status(engine, record=True)
-    return result
 
 
 def list_budgets(engine: Engine) -> list[dict[str, Any]]:

@@ -8,15 +8,25 @@ only faster.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from manager.records import REQUEST_TYPES, UNKNOWN_LANGUAGE, LogRow, Prices, RowError, validate_record
+from manager.money import per_token_nanos
+from manager.records import (
+    ALIASES,
+    REQUEST_TYPES,
+    UNKNOWN_LANGUAGE,
+    LogRow,
+    Prices,
+    RowError,
+    canonical,
+    validate_record,
+)
 
 COLUMNS = list(LogRow._fields)
+LOG_FIELDS = COLUMNS  # a validated row's fields are the request log's columns
 _ISO = r"^(?:197[1-9]|19[89]\d|20\d\d|21[0-8]\d)-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)?$"
 _DECIMAL = r"^(\d{1,5})(?:\.(\d{1,9}))?$"  # under $100,000: larger costs take the per-row path
 _TRUE = ("true", "1", "yes", "y", "t")
@@ -59,17 +69,32 @@ def _numbers(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Series, p
     return values, blank, clean
 
 
-def _rates(prices: Mapping[str, Prices]) -> dict[str, tuple[int, int]]:
-    """Return integral nano-dollars per token for each model whose prices allow exact integer arithmetic."""
+def _rates(prices: Mapping[str, Prices]) -> dict[str, tuple[int, int, int, int]]:
+    """Return integral nano-dollars per input, output, cache-read and cache-write token, for each model whose
+    prices allow exact integer arithmetic."""
     rates = {}
     for model_id, p in prices.items():
         if p.cost_per_1k_input is None or p.cost_per_1k_output is None:
             continue
-        rate_in = Decimal(str(p.cost_per_1k_input)) * 10**6
-        rate_out = Decimal(str(p.cost_per_1k_output)) * 10**6
-        if rate_in == rate_in.to_integral_value() and rate_out == rate_out.to_integral_value():
-            rates[model_id] = (int(rate_in), int(rate_out))
+        rate_in = per_token_nanos(p.cost_per_1k_input)
+        found = (
+            rate_in,
+            per_token_nanos(p.cost_per_1k_output),
+            rate_in if p.cost_per_1k_cache_read is None else per_token_nanos(p.cost_per_1k_cache_read),
+            rate_in if p.cost_per_1k_cache_write is None else per_token_nanos(p.cost_per_1k_cache_write),
+        )
+        if all(rate == rate.to_integral_value() for rate in found):
+            rates[model_id] = (int(found[0]), int(found[1]), int(found[2]), int(found[3]))
     return rates
+
+
+def _canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a frame with aliased columns under their own names, as records.canonical does per record."""
+    present = [alias for alias in ALIASES if alias in frame]
+    if not present:
+        return frame
+    own = [alias for alias in present if ALIASES[alias] in frame]
+    return frame.drop(columns=own).rename(columns={a: ALIASES[a] for a in present if a not in own})
 
 
 def _record_at(
@@ -77,7 +102,7 @@ def _record_at(
 ) -> Mapping[str, Any]:
     if isinstance(records, pd.DataFrame):
         return {k: (None if _missing(v) else v) for k, v in frame.iloc[position].to_dict().items()}
-    return records[position]
+    return canonical(records[position])
 
 
 def _missing(value: Any) -> bool:
@@ -91,7 +116,7 @@ def validate_batch(
     records: Sequence[Mapping[str, Any]] | pd.DataFrame, lines: Sequence[int], prices: Mapping[str, Prices]
 ) -> tuple[pd.DataFrame, list[tuple[int, RowError]]]:
     """Return the valid rows as a frame with LogRow's columns (in input order) and (line, error) for the rest."""
-    frame = (
+    frame = _canonical_frame(
         records.reset_index(drop=True)
         if isinstance(records, pd.DataFrame)
         else pd.DataFrame.from_records(list(records))
@@ -126,12 +151,24 @@ def validate_batch(
 
     tokens_in, blank_in, clean_in = _numbers(frame, "input_tokens")
     tokens_out, blank_out, clean_out = _numbers(frame, "output_tokens")
-    good &= clean_in & clean_out & ~(blank_in & blank_out)
+    good &= clean_in & clean_out
+    counts = {}
+    for column in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        values, blank, clean = _numbers(frame, column)
+        good &= clean
+        counts[column] = np.nan_to_num(np.where(blank, 0.0, values), nan=-1.0, posinf=-1.0, neginf=-1.0)
+    # Rows that an unsplit total or the original design's error_count describe take the per-row rules.
+    for column in ("tokens_used", "error_count"):
+        good &= _text(frame, column)[1]
+    no_usage = (blank_in & blank_out).to_numpy()
     tokens_in = np.nan_to_num(np.where(blank_in, 0.0, tokens_in), nan=-1.0, posinf=-1.0, neginf=-1.0)
     tokens_out = np.nan_to_num(np.where(blank_out, 0.0, tokens_out), nan=-1.0, posinf=-1.0, neginf=-1.0)
-    for values in (tokens_in, tokens_out):
+    for values in (tokens_in, tokens_out, *counts.values()):
         with np.errstate(invalid="ignore"):
             good &= (values >= 0) & (values == np.floor(values)) & (values < MAX_EXACT)
+    cache_read, cache_write, reasoning = counts.values()
+    with np.errstate(invalid="ignore"):
+        good &= (cache_read + cache_write <= tokens_in) & (reasoning <= tokens_out)
 
     latency, blank, clean = _numbers(frame, "response_time_ms")
     with np.errstate(invalid="ignore"):
@@ -142,7 +179,7 @@ def validate_batch(
         good &= clean & (blank_rating | ((rating >= 0) & (rating <= 5)))
 
     error_type, blank_error = _text(frame, "error_type")
-    good &= error_type.str.len() <= 128
+    good &= (error_type.str.len() <= 128) & ~error_type.str.startswith("<class ")
     request_id, blank_id = _text(frame, "request_id")
     good &= request_id.str.len() <= 128
 
@@ -155,6 +192,7 @@ def validate_batch(
         success[flags] = success_raw[flags].astype(bool)
     good &= blank_success | flags | lowered.isin(_TRUE + _FALSE)
 
+    usage_known = ~no_usage | ~success.to_numpy(dtype=bool)
     cost_text, blank_cost = _text(frame, "cost")
     parts = cost_text.str.extract(_DECIMAL)
     given = ~blank_cost & parts[0].notna()
@@ -164,16 +202,30 @@ def validate_batch(
         fraction = parts[1][given].fillna("").str.ljust(9, "0").replace("", "0").astype(np.int64).to_numpy()
         nanos[given.to_numpy()] = whole * 10**9 + fraction
     rates = _rates(prices)
-    priced = model.isin(list(rates))
-    computed = blank_cost & priced
+    free = (tokens_in == 0) & (tokens_out == 0)  # nothing to price, priced or not
+    computed = blank_cost & usage_known & (model.isin(list(rates)) | free)
     if computed.any():
-        rate_in = model[computed].map({m: r[0] for m, r in rates.items()}).to_numpy(dtype=np.int64)
-        rate_out = model[computed].map({m: r[1] for m, r in rates.items()}).to_numpy(dtype=np.int64)
         mask = computed.to_numpy()
-        safe_in = np.clip(tokens_in[mask], 0, MAX_EXACT).astype(np.int64)
-        safe_out = np.clip(tokens_out[mask], 0, MAX_EXACT).astype(np.int64)
-        nanos[mask] = safe_in * rate_in + safe_out * rate_out
-    good &= given | computed
+        rate = {
+            part: model[computed].map({m: r[i] for m, r in rates.items()}).fillna(0).to_numpy(dtype=np.int64)
+            for i, part in enumerate(("in", "out", "read", "write"))
+        }
+
+        def counted(values: np.ndarray) -> np.ndarray:
+            return np.clip(values[mask], 0, MAX_EXACT).astype(np.int64)
+
+        read, write = counted(cache_read), counted(cache_write)
+        nanos[mask] = (
+            (counted(tokens_in) - read - write) * rate["in"]
+            + read * rate["read"]
+            + write * rate["write"]
+            + counted(tokens_out) * rate["out"]
+        )
+    unknown_cost = blank_cost & ~usage_known
+    good &= given | computed | unknown_cost
+
+    def token_counts(values: np.ndarray) -> np.ndarray:
+        return np.clip(values, 0, MAX_EXACT).astype(np.int64)
 
     rows = pd.DataFrame(
         {
@@ -182,10 +234,15 @@ def validate_batch(
             "model_id": model,
             "request_type": request_type,
             "language": language,
-            "input_tokens": np.clip(tokens_in, 0, MAX_EXACT).astype(np.int64),
-            "output_tokens": np.clip(tokens_out, 0, MAX_EXACT).astype(np.int64),
+            "input_tokens": token_counts(tokens_in),
+            "output_tokens": token_counts(tokens_out),
+            "cache_read_tokens": token_counts(cache_read),
+            "cache_write_tokens": token_counts(cache_write),
+            "reasoning_tokens": token_counts(reasoning),
+            "usage_known": usage_known,
             "response_time_ms": latency,
             "cost_nanos": nanos,
+            "cost_known": ~unknown_cost.to_numpy(),
             "quality_rating": np.where(blank_rating, np.nan, rating),
             "success": success.astype(bool),
             "error_type": error_type.where(~blank_error, None),

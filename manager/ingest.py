@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
-from manager.batch import validate_batch
+from manager.batch import LOG_FIELDS, validate_batch
+from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import InvalidInput
 from manager.export import safe_cell
@@ -62,7 +63,10 @@ def registry_prices(engine: Engine) -> dict[str, Prices]:
     """Return every registered model's prices, keyed by model_id."""
     with Session(engine) as session:
         return {
-            m.model_id: Prices(m.cost_per_1k_input, m.cost_per_1k_output) for m in session.exec(select(ModelConfig))
+            m.model_id: Prices(
+                m.cost_per_1k_input, m.cost_per_1k_output, m.cost_per_1k_cache_read, m.cost_per_1k_cache_write
+            )
+            for m in session.exec(select(ModelConfig))
         }
 
 
@@ -75,25 +79,17 @@ def _stored_request_ids(conn: Connection, request_ids: list[str]) -> set[str]:
     return {row[0] for row in conn.exec_driver_sql(query, (request_ids,))}
 
 
+_NULLABLE = ("request_id", "quality_rating", "error_type")
+
+
 def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
     """Append rows to the request log straight through the driver (no ORM objects, no per-row SQL building)."""
-    def nullable(column: str) -> list[Any]:
-        values = rows[column]
-        return values.astype(object).where(values.notna(), None).tolist()
-
-    columns = {
-        "request_id": nullable("request_id"),
-        "model_id": rows["model_id"].tolist(),
-        "request_type": rows["request_type"].tolist(),
-        "language": rows["language"].tolist(),
-        "input_tokens": rows["input_tokens"].tolist(),
-        "output_tokens": rows["output_tokens"].tolist(),
-        "response_time_ms": rows["response_time_ms"].tolist(),
-        "cost_nanos": rows["cost_nanos"].tolist(),
-        "quality_rating": nullable("quality_rating"),
-        "success": rows["success"].tolist(),
-        "error_type": nullable("error_type"),
-    }
+    columns: dict[str, list[Any]] = {}
+    for name in LOG_FIELDS:
+        values = rows[name]
+        columns[name] = values.astype(object).where(values.notna(), None).tolist() if name in _NULLABLE else (
+            values.tolist()
+        )
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         # SQLAlchemy's own text form for SQLite DATETIME columns, so ORM reads see ordinary datetimes.
@@ -123,60 +119,69 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
     return len(fresh), len(rows) - len(fresh)
 
 
-def _store(
-    engine: Engine,
-    rows: pd.DataFrame,
-    errors: list[tuple[int, RowError]],
-    raws: Mapping[int, str],
-    seen: set[str],
-    result: IngestResult,
-) -> None:
-    """Record a batch's rejects, skip request_ids seen earlier in the input, and write the rest."""
-    result.rejects += [Reject(line, error.column, error.reason, raws[line]) for line, error in errors]
-    ids = rows["request_id"]
-    known = pd.Series([i in seen for i in ids.tolist()], index=ids.index, dtype=bool)
-    repeated = ids.notna() & (ids.duplicated() | known)
-    seen.update(ids.dropna().tolist())
-    result.duplicates += int(repeated.sum())
-    stored, skipped = write_frame(engine, rows[~repeated])
-    result.accepted += stored
-    result.duplicates += skipped
+@dataclass
+class Batch:
+    """Records to validate together, with each one's input line and text, and what the reader already refused."""
+
+    records: Sequence[Mapping[str, Any]] | pd.DataFrame
+    lines: Sequence[int]
+    raws: Sequence[str] | None = None
+    refused: list[Reject] = field(default_factory=list)
 
 
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progress | None = None) -> IngestResult:
+    """The one ingest path: validate, de-duplicate and store batch by batch (one transaction each), then record
+    the budget threshold crossings the new spend caused, once."""
+    prices = registry_prices(engine)
+    result = IngestResult()
+    seen: set[str] = set()
+    for batch in batches:
+        result.rejects += batch.refused
+        rows, errors = validate_batch(batch.records, range(len(batch.lines)), prices)
+        result.rejects += [
+            Reject(batch.lines[i], e.column, e.reason, batch.raws[i] if batch.raws else "") for i, e in errors
+        ]
+        ids = rows["request_id"]
+        known = pd.Series([i in seen for i in ids.tolist()], index=ids.index, dtype=bool)
+        repeated = ids.notna() & (ids.duplicated() | known)
+        seen.update(ids.dropna().tolist())
+        result.duplicates += int(repeated.sum())
+        stored, skipped = write_frame(engine, rows[~repeated])
+        result.accepted += stored
+        result.duplicates += skipped
+        if progress is not None:
+            progress(result.accepted + result.duplicates + len(result.rejects))
+    result.rejects.sort(key=lambda r: r.line)
+    result.rejected = len(result.rejects)
+    if result.accepted:
+        budget_status(engine, record=True)
+    return result
+
+
+def _item_batches(items: Iterable[Item], size: int) -> Iterator[Batch]:
+    """Group a reader's items into batches; items the reader could not read are refused with their own text."""
+    batch = Batch([], [], [])
+    for line, record, raw in items:
+        if isinstance(record, RowError):
+            batch.refused.append(Reject(line, record.column, record.reason, raw))
+        else:
+            assert isinstance(batch.records, list) and isinstance(batch.raws, list)
+            batch.records.append(record)
+            assert isinstance(batch.lines, list)
+            batch.lines.append(line)
+            batch.raws.append(raw)
+        if len(batch.lines) + len(batch.refused) >= size:
+            yield batch
+            batch = Batch([], [], [])
+    if batch.lines or batch.refused:
+        yield batch
 
 
 def ingest_items(
     engine: Engine, items: Iterable[Item], *, batch_size: int = BATCH_SIZE, progress: Progress | None = None
 ) -> IngestResult:
-    """Validate and store records batch by batch; each batch is one transaction."""
-    prices = registry_prices(engine)
-    result = IngestResult()
-    seen: set[str] = set()
-    for chunk in _chunks(items, batch_size):
-        records, lines, raws = [], [], {}
-        for line, record, raw in chunk:
-            raws[line] = raw
-            if isinstance(record, RowError):
-                result.rejects.append(Reject(line, record.column, record.reason, raw))
-                continue
-            records.append(record)
-            lines.append(line)
-        rows, errors = validate_batch(records, lines, prices)
-        _store(engine, rows, errors, raws, seen, result)
-        if progress is not None:
-            progress(result.accepted + result.duplicates + len(result.rejects))
-    result.rejects.sort(key=lambda r: r.line)
-    result.rejected = len(result.rejects)
-    return result
+    """Validate and store a reader's records batch by batch; each batch is one transaction."""
+    return ingest_batches(engine, _item_batches(items, batch_size), progress=progress)
 
 
 def ingest_records(
@@ -195,19 +200,11 @@ def ingest_frame(
     engine: Engine, frame: pd.DataFrame, *, batch_size: int = FRAME_BATCH_SIZE, progress: Progress | None = None
 ) -> IngestResult:
     """Store a table of request records (one column per field) without building a Python object per row."""
-    result = IngestResult()
-    seen: set[str] = set()
-    prices = registry_prices(engine)
-    for start in range(0, len(frame), batch_size):
-        part = frame.iloc[start : start + batch_size]
-        lines = list(range(start + 1, start + 1 + len(part)))
-        rows, errors = validate_batch(part, lines, prices)
-        raws = {line: "" for line, _ in errors}
-        _store(engine, rows, errors, raws, seen, result)
-        if progress is not None:
-            progress(result.accepted + result.duplicates + len(result.rejects))
-    result.rejected = len(result.rejects)
-    return result
+    batches = (
+        Batch(frame.iloc[start : start + batch_size], range(start + 1, min(start + batch_size, len(frame)) + 1))
+        for start in range(0, len(frame), batch_size)
+    )
+    return ingest_batches(engine, batches, progress=progress)
 
 
 def log_usage(engine: Engine, **record: Any) -> bool:

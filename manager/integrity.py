@@ -31,7 +31,20 @@ from manager.rollups import (
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
 SCAN_CHUNK = 200_000
 ALL = "*"  # the segment of a per-model rollup row: every request type and language
-_SUMMED = ("requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos", "quality_count")
+_SUMMED = (
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_unknown",
+    "cost_unknown",
+    "cost_nanos",
+    "quality_count",
+)
 _FLOATS = ("latency_sum_ms", "quality_sum")
 
 
@@ -71,7 +84,8 @@ def _log_chunks(conn: Connection) -> Iterator[pd.DataFrame]:
     for chunk in result.partitions(SCAN_CHUNK):
         frame = pd.DataFrame(chunk, columns=columns)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        frame["success"] = frame["success"].astype(bool)
+        for flag in ("success", "usage_known", "cost_known"):
+            frame[flag] = frame[flag].astype(bool)
         frame["quality_rating"] = frame["quality_rating"].astype(float)
         yield frame
 
@@ -143,7 +157,8 @@ def verify(engine: Engine) -> list[Drift]:
     for model_id, want in sorted(model_totals(daily).items()):
         have = stats.get(model_id)
         pairs = {"total_requests": want.requests, "failed_requests": want.failures,
-                 "total_cost_nanos": want.cost_nanos}
+                 "total_cost_nanos": want.cost_nanos, "usage_unknown_requests": want.usage_unknown,
+                 "cost_unknown_requests": want.cost_unknown}
         for name, value in pairs.items():
             if have is None or int(have[name]) != value:
                 drift.append(Drift("model_usage_stats", model_id, name, None if have is None else have[name], value))

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 
@@ -42,6 +43,8 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "priority": (1, 10),
     "cost_per_1k_input": (0, None),
     "cost_per_1k_output": (0, None),
+    "cost_per_1k_cache_read": (0, None),
+    "cost_per_1k_cache_write": (0, None),
     "max_tokens": (1, None),
     "quality_score": (0, 1),
     "avg_response_time": (0, None),
@@ -70,6 +73,9 @@ class ModelFields(SQLModel):
     priority: int = _ranged("priority", 5)
     cost_per_1k_input: float | None = _ranged("cost_per_1k_input", None)
     cost_per_1k_output: float | None = _ranged("cost_per_1k_output", None)
+    # Prompt-cache prices; None means cached input is priced as ordinary input.
+    cost_per_1k_cache_read: float | None = _ranged("cost_per_1k_cache_read", None)
+    cost_per_1k_cache_write: float | None = _ranged("cost_per_1k_cache_write", None)
     max_tokens: int = _ranged("max_tokens", 4096)
     supports_streaming: bool = True
     primary_language: str = Field(default="en", min_length=1, max_length=16)
@@ -126,6 +132,8 @@ class ModelUpdate(SQLModel):
     priority: int | None = _ranged("priority", None)
     cost_per_1k_input: float | None = _ranged("cost_per_1k_input", None)
     cost_per_1k_output: float | None = _ranged("cost_per_1k_output", None)
+    cost_per_1k_cache_read: float | None = _ranged("cost_per_1k_cache_read", None)
+    cost_per_1k_cache_write: float | None = _ranged("cost_per_1k_cache_write", None)
     max_tokens: int | None = _ranged("max_tokens", None)
     supports_streaming: bool | None = None
     primary_language: str | None = Field(default=None, min_length=1, max_length=16)
@@ -169,14 +177,26 @@ class RequestLog(SQLModel, table=True):
     model_id: str = Field(max_length=128)
     request_type: str = Field(max_length=16)
     language: str = Field(max_length=16)
+    # input_tokens counts cached input too, output_tokens reasoning too (as OpenTelemetry GenAI and the
+    # price catalog count them); all are 0 when usage_known is false (a request that reported no usage).
     input_tokens: int = Field(sa_type=BigInteger)
     output_tokens: int = Field(sa_type=BigInteger)
+    cache_read_tokens: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    cache_write_tokens: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    reasoning_tokens: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    usage_known: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
     response_time_ms: float
-    # Integer nano-dollars: a per-1k-token price times a token count is then exact.
+    # Integer nano-dollars: a per-1k-token price times a token count is then exact; 0 when cost_known is false.
     cost_nanos: int = Field(sa_type=BigInteger)
+    cost_known: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
     quality_rating: float | None = None
     success: bool
     error_type: str | None = Field(default=None, max_length=128)
+
+
+def _counter() -> Any:
+    """A BIGINT counter that rows stored before it existed read as 0."""
+    return Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
 class ModelRollupFields(SQLModel):
@@ -188,6 +208,12 @@ class ModelRollupFields(SQLModel):
     failures: int = Field(sa_type=BigInteger)
     input_tokens: int = Field(sa_type=BigInteger)
     output_tokens: int = Field(sa_type=BigInteger)
+    cache_read_tokens: int = _counter()
+    cache_write_tokens: int = _counter()
+    reasoning_tokens: int = _counter()
+    # Requests that reported no token usage, and those whose cost is therefore unknown (not in cost_nanos).
+    usage_unknown: int = _counter()
+    cost_unknown: int = _counter()
     cost_nanos: int = Field(sa_type=BigInteger)
     latency_sum_ms: float
     quality_sum: float
@@ -243,6 +269,11 @@ class ModelUsageStats(SQLModel, table=True):
     failed_requests: int = Field(default=0, sa_type=BigInteger)
     total_input_tokens: int = Field(default=0, sa_type=BigInteger)
     total_output_tokens: int = Field(default=0, sa_type=BigInteger)
+    total_cache_read_tokens: int = _counter()
+    total_cache_write_tokens: int = _counter()
+    total_reasoning_tokens: int = _counter()
+    usage_unknown_requests: int = _counter()
+    cost_unknown_requests: int = _counter()
     total_cost_nanos: int = Field(default=0, sa_type=BigInteger)
     quality_sum: float = 0.0
     quality_count: int = Field(default=0, sa_type=BigInteger)

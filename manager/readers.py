@@ -162,8 +162,48 @@ def _otlp_items(documents: list[tuple[int, Any]]) -> Iterator[Item]:
                     yield from _span_item(line, span)
 
 
+# Attributes that carry what people wrote or models answered: the manager never keeps any of it.
+_CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "llm.prompts",
+        "traceloop.entity.input",
+        "traceloop.entity.output",
+    }
+)
+_CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.completions.")
+CONTENT_REMOVED = "[content not kept]"
+
+
+def is_content(key: str) -> bool:
+    """Return True for a span attribute that holds prompt or completion text."""
+    return key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
+
+
+def span_without_content(span: dict[str, Any]) -> dict[str, Any]:
+    """Return a span as the rejects file shows it: message content blanked, events reduced to their names."""
+    shown = dict(span)
+    items = span.get("attributes")
+    if isinstance(items, list):
+        shown["attributes"] = [
+            {**item, "value": {"stringValue": CONTENT_REMOVED}}
+            if isinstance(item, dict) and is_content(str(item.get("key", "")))
+            else item
+            for item in items
+        ]
+    events = span.get("events")
+    if isinstance(events, list):
+        shown["events"] = [{"name": e.get("name")} if isinstance(e, dict) else e for e in events]
+    return shown
+
+
 def _span_item(line: int, span: dict[str, Any]) -> Iterator[Item]:
-    raw = json.dumps(span, separators=(",", ":"), default=str)[:2000]
+    raw = json.dumps(span_without_content(span), separators=(",", ":"), default=str)[:4000]
     items = _objects(span.get("attributes", []))
     if items is None:
         yield line, RowError("attributes", "not a list of {key, value} objects"), raw
@@ -216,11 +256,17 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
     end = _nanos(span, "endTimeUnixNano")
     found = span.get("status")
     status: dict[str, Any] = found if isinstance(found, dict) else {}
-    failed = status.get("code") in (2, "2", "STATUS_CODE_ERROR") or "error.type" in attributes
-    error_type = attributes.get("error.type") or (status.get("message") or "error" if failed else None)
 
     def pick(*keys: str) -> Any:
         return next((attributes[k] for k in keys if k in attributes), None)
+
+    http_status = pick("http.response.status_code", "http.status_code")
+    http_failed = str(http_status).isdigit() and int(str(http_status)) >= 400
+    failed = status.get("code") in (2, "2", "STATUS_CODE_ERROR") or "error.type" in attributes or http_failed
+    # An HTTP status is what people search for ("429"); otherwise the instrumentation's error type.
+    error_type = (
+        str(http_status) if http_failed else attributes.get("error.type") or (status.get("message") or "error")
+    ) if failed else None
 
     model = pick("gen_ai.response.model", "gen_ai.request.model")
     if model is None:
@@ -235,6 +281,13 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
         "language": pick("app.language", "language"),
         "input_tokens": pick("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
         "output_tokens": pick("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+        "cache_read_tokens": pick("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+        "cache_write_tokens": pick(
+            "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"
+        ),
+        "reasoning_tokens": pick(
+            "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens"
+        ),
         "response_time_ms": (end - start) / 1_000_000,
         "cost": pick("app.cost_usd", "gen_ai.usage.cost"),
         "quality_rating": pick("app.quality_rating", "quality_rating"),

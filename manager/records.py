@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,40 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
+# Other names the same columns go by: this product's own log export, and the providers' usage fields.
+ALIASES = {
+    "cost_usd": "cost",
+    "cache_read_input_tokens": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_write_tokens",
+}
+# The request-record columns, in the order exports write them and ingest reads them.
+RECORD_COLUMNS = (
+    "request_id",
+    "timestamp",
+    "model_id",
+    "request_type",
+    "language",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "response_time_ms",
+    "cost",
+    "quality_rating",
+    "success",
+    "error_type",
+)
+_CLASS_REPR = re.compile(r"^<class '(?:[\w.]*\.)?(\w+)'>$")
+
+
 class LogRow(NamedTuple):
-    """A validated request, ready to store."""
+    """A validated request, ready to store.
+
+    Token counts are 0 when usage_known is false (a successful request that reported no usage); cost_nanos is 0
+    when cost_known is false (no usage and no stated cost). A failed request with no usage billed nothing: its
+    usage is known, and zero.
+    """
 
     request_id: str | None
     timestamp: datetime
@@ -33,8 +66,13 @@ class LogRow(NamedTuple):
     language: str
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    usage_known: bool
     response_time_ms: float
     cost_nanos: int
+    cost_known: bool
     quality_rating: float | None
     success: bool
     error_type: str | None
@@ -42,10 +80,35 @@ class LogRow(NamedTuple):
 
 @dataclass(frozen=True)
 class Prices:
-    """A model's dollars per 1k input and output tokens; None when unpriced."""
+    """A model's dollars per 1k input, output, cache-read and cache-write tokens; None when unpriced.
+
+    A cache price of None means cached input costs what other input does.
+    """
 
     cost_per_1k_input: float | None
     cost_per_1k_output: float | None
+    cost_per_1k_cache_read: float | None = None
+    cost_per_1k_cache_write: float | None = None
+
+
+def canonical(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a record with aliased column names (cost_usd, ...) under their own names; the own name wins."""
+    if not any(alias in record for alias in ALIASES):
+        return record
+    renamed = dict(record)
+    for alias, name in ALIASES.items():
+        if alias in renamed:
+            value = renamed.pop(alias)
+            renamed.setdefault(name, value)
+    return renamed
+
+
+def normalise_error_type(value: str | None) -> str | None:
+    """Return an error type as people search for it: "<class 'openai.RateLimitError'>" becomes RateLimitError."""
+    if value is None:
+        return None
+    found = _CLASS_REPR.match(value)
+    return found.group(1) if found else value
 
 
 class RowError(ValueError):
@@ -141,41 +204,96 @@ def _ranged(record: Mapping[str, Any], column: str, low: float, high: float | No
     return number
 
 
-def _tokens(record: Mapping[str, Any]) -> tuple[int, int]:
+class Usage(NamedTuple):
+    """A request's token counts; known is false when the record reported none."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    known: bool
+
+
+def _usage(record: Mapping[str, Any], success: bool) -> Usage:
     input_tokens = _count(record, "input_tokens")
     output_tokens = _count(record, "output_tokens")
     if input_tokens is None and output_tokens is None:
         # An unsplit total counts as input: the only split that never overstates output prices.
-        total = _count(record, "tokens_used")
-        if total is None:
-            raise RowError("input_tokens", "missing (give input_tokens and output_tokens, or tokens_used)")
-        return total, 0
-    return input_tokens or 0, output_tokens or 0
+        input_tokens = _count(record, "tokens_used")
+    cache_read = _count(record, "cache_read_tokens") or 0
+    cache_write = _count(record, "cache_write_tokens") or 0
+    reasoning = _count(record, "reasoning_tokens") or 0
+    if input_tokens is None and output_tokens is None:
+        if cache_read or cache_write or reasoning:
+            raise RowError("input_tokens", "missing while cache or reasoning tokens are given")
+        # No usage reported: a failure billed nothing; a success used tokens nobody counted.
+        return Usage(0, 0, 0, 0, 0, known=not success)
+    input_tokens, output_tokens = input_tokens or 0, output_tokens or 0
+    if cache_read + cache_write > input_tokens:
+        raise RowError(
+            "cache_read_tokens",
+            f"cache read {cache_read} and write {cache_write} exceed input_tokens {input_tokens} "
+            "(input_tokens counts cached input too)",
+        )
+    if reasoning > output_tokens:
+        raise RowError(
+            "reasoning_tokens", f"{reasoning} exceeds output_tokens {output_tokens} (output_tokens counts them too)"
+        )
+    return Usage(input_tokens, output_tokens, cache_read, cache_write, reasoning, known=True)
 
 
-def _cost(record: Mapping[str, Any], model_id: str, prices: Prices, tokens: tuple[int, int]) -> int:
+def _stated_cost(record: Mapping[str, Any]) -> int | None:
     value = record.get("cost")
-    if not _blank(value):
-        try:
-            cost = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise RowError("cost", f"{value!r} is not a number") from None
-        if not cost.is_finite():
-            raise RowError("cost", f"{value!r} is not a finite number")
-        if cost < 0:
-            raise RowError("cost", f"{value!r} is negative")
-        if cost >= MAX_COST_USD:
-            raise RowError("cost", f"{value!r} is too large (a request costs under ${MAX_COST_USD:,})")
-        return usd_to_nanos(cost)
+    if _blank(value):
+        return None
+    try:
+        cost = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RowError("cost", f"{value!r} is not a number") from None
+    if not cost.is_finite():
+        raise RowError("cost", f"{value!r} is not a finite number")
+    if cost < 0:
+        raise RowError("cost", f"{value!r} is negative")
+    if cost >= MAX_COST_USD:
+        raise RowError("cost", f"{value!r} is too large (a request costs under ${MAX_COST_USD:,})")
+    return usd_to_nanos(cost)
+
+
+def _cost(record: Mapping[str, Any], model_id: str, prices: Prices, usage: Usage) -> int | None:
+    """Return the stated or computed cost in nano-dollars; None when unknown (no usage, no stated cost)."""
+    stated = _stated_cost(record)
+    if stated is not None:
+        return stated
+    if not usage.known:
+        return None
+    if usage.input_tokens == 0 and usage.output_tokens == 0:
+        return 0
     if prices.cost_per_1k_input is None or prices.cost_per_1k_output is None:
         raise RowError("cost", f"empty, and model {model_id!r} is unpriced: set its prices or give the cost")
-    return request_cost_nanos(tokens[0], tokens[1], prices.cost_per_1k_input, prices.cost_per_1k_output)
+    return request_cost_nanos(
+        usage.input_tokens,
+        usage.output_tokens,
+        prices.cost_per_1k_input,
+        prices.cost_per_1k_output,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        price_cache_read_per_1k=prices.cost_per_1k_cache_read,
+        price_cache_write_per_1k=prices.cost_per_1k_cache_write,
+    )
+
+
+def _failed_by_count(record: Mapping[str, Any]) -> bool | None:
+    """Return whether the original design's error_count marks the request failed; None when absent."""
+    count = _count(record, "error_count")
+    return None if count is None else count > 0
 
 
 def _success(record: Mapping[str, Any], error_type: str | None) -> bool:
     value = record.get("success")
+    failed = _failed_by_count(record)
     if _blank(value):
-        return error_type is None
+        return error_type is None and not failed
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -188,6 +306,7 @@ def _success(record: Mapping[str, Any], error_type: str | None) -> bool:
 
 def validate_record(record: Mapping[str, Any], prices: Mapping[str, Prices]) -> LogRow:
     """Return the clean row for one request record, or raise RowError naming the column at fault."""
+    record = canonical(record)
     model_id = _text(record, "model_id", max_length=128)
     if model_id is None:
         raise RowError("model_id", "missing")
@@ -198,22 +317,29 @@ def validate_record(record: Mapping[str, Any], prices: Mapping[str, Prices]) -> 
     if request_type not in REQUEST_TYPES:
         raise RowError("request_type", f"{request_type!r} is not one of {', '.join(sorted(REQUEST_TYPES))}")
     language = (_text(record, "language", max_length=16) or UNKNOWN_LANGUAGE).lower()
-    tokens = _tokens(record)
     latency = _ranged(record, "response_time_ms", 0, None)
     if latency is None:
         raise RowError("response_time_ms", "missing")
-    error_type = _text(record, "error_type", max_length=128)
+    error_type = normalise_error_type(_text(record, "error_type", max_length=128))
+    success = _success(record, error_type)
+    usage = _usage(record, success)
+    cost = _cost(record, model_id, prices[model_id], usage)
     return LogRow(
         request_id=_text(record, "request_id", max_length=128),
         timestamp=timestamp,
         model_id=model_id,
         request_type=request_type,
         language=language,
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        usage_known=usage.known,
         response_time_ms=latency,
-        cost_nanos=_cost(record, model_id, prices[model_id], tokens),
+        cost_nanos=cost or 0,
+        cost_known=cost is not None,
         quality_rating=_ranged(record, "quality_rating", 0, 5),
-        success=_success(record, error_type),
+        success=success,
         error_type=error_type,
     )

@@ -96,7 +96,7 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         raise InvalidInput(describe_validation_error(error)) from None
     values = update.model_dump(exclude_unset=True)
-    nullable = {"cost_per_1k_input", "cost_per_1k_output"}
+    nullable = set(_PRICE_FIELDS)
     bad = [f"{_ATTR_TO_PUBLIC.get(k, k)}: required" for k, v in values.items() if v is None and k not in nullable]
     if bad:
         raise InvalidInput(bad)
@@ -109,22 +109,18 @@ def _audit(session: Session, *, actor: str, model_id: str, action: str, field: s
     )
 
 
+_PRICE_FIELDS = ("cost_per_1k_input", "cost_per_1k_output", "cost_per_1k_cache_read", "cost_per_1k_cache_write")
+
+
 def _with_catalog_prices(data: ModelCreate) -> ModelCreate:
-    if data.cost_per_1k_input is not None and data.cost_per_1k_output is not None:
-        return data
-    price = catalog_price(data.model_id, data.provider)
+    """Fill the prices a new row leaves empty from the catalog (cache prices only beside the catalog's input price)."""
+    missing = [name for name in _PRICE_FIELDS if getattr(data, name) is None]
+    price = catalog_price(data.model_id, data.provider) if missing else None
     if price is None:
         return data
-    return data.model_copy(
-        update={
-            "cost_per_1k_input": data.cost_per_1k_input
-            if data.cost_per_1k_input is not None
-            else price.cost_per_1k_input,
-            "cost_per_1k_output": data.cost_per_1k_output
-            if data.cost_per_1k_output is not None
-            else price.cost_per_1k_output,
-        }
-    )
+    if data.cost_per_1k_input not in (None, price.cost_per_1k_input):
+        missing = [name for name in missing if "cache" not in name]
+    return data.model_copy(update={name: getattr(price, name) for name in missing})
 
 
 def list_models(*, session: Session) -> list[ModelConfig]:

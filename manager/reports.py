@@ -29,7 +29,12 @@ USAGE_COLUMNS = [
     "failures",
     "input_tokens",
     "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "requests_without_usage",
     "cost_usd",
+    "requests_without_cost",
     "avg_response_time_ms",
     "p50_response_time_ms",
     "p95_response_time_ms",
@@ -124,6 +129,9 @@ class Kpis:
     p95_response_time_ms: float | None
     input_tokens: int
     output_tokens: int
+    # Requests that reported no token usage, and those of them whose cost is unknown (not in cost_nanos).
+    usage_unknown: int = 0
+    cost_unknown: int = 0
 
     @property
     def cost_usd(self) -> float:
@@ -147,6 +155,8 @@ def kpis(engine: Engine, start: date, end: date) -> Kpis:
         p95_response_time_ms=histogram.quantile(merged, 0.95),
         input_tokens=int(frame["input_tokens"].sum()),
         output_tokens=int(frame["output_tokens"].sum()),
+        usage_unknown=int(frame["usage_unknown"].sum()),
+        cost_unknown=int(frame["cost_unknown"].sum()),
     )
 
 
@@ -183,7 +193,12 @@ def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
                 int(part["failures"].sum()),
                 int(part["input_tokens"].sum()),
                 int(part["output_tokens"].sum()),
+                int(part["cache_read_tokens"].sum()),
+                int(part["cache_write_tokens"].sum()),
+                int(part["reasoning_tokens"].sum()),
+                int(part["usage_unknown"].sum()),
                 format_usd(int(part["cost_nanos"].sum())),
+                int(part["cost_unknown"].sum()),
                 round(float(part["latency_sum_ms"].sum()) / requests, 3),
                 _rounded(histogram.quantile(merged, 0.5)),
                 _rounded(histogram.quantile(merged, 0.95)),

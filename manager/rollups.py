@@ -34,6 +34,11 @@ class Totals:
     failures: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_unknown: int = 0
+    cost_unknown: int = 0
     cost_nanos: int = 0
     latency_sum_ms: float = 0.0
     quality_sum: float = 0.0
@@ -81,8 +86,8 @@ def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
         total.requests += part.requests
         total.successes += part.successes
         total.failures += part.failures
-        total.input_tokens += part.input_tokens
-        total.output_tokens += part.output_tokens
+        for name in _TOKEN_COUNTERS:
+            setattr(total, name, getattr(total, name) + getattr(part, name))
         total.cost_nanos += part.cost_nanos
         total.quality_sum += part.quality_sum
         total.quality_count += part.quality_count
@@ -92,12 +97,20 @@ def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
     return per_model
 
 
+_TOKEN_COUNTERS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_unknown",
+    "cost_unknown",
+)
 _COUNTERS = (
     "requests",
     "successes",
     "failures",
-    "input_tokens",
-    "output_tokens",
+    *_TOKEN_COUNTERS,
     "cost_nanos",
     "latency_sum_ms",
     "quality_sum",
@@ -120,13 +133,14 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
         rated=rows["quality_rating"].notna(),
         quality=rows["quality_rating"].fillna(0.0),
         error=rows["error_type"].fillna("unknown"),
+        usage_unknown=~rows["usage_known"].astype(bool),
+        cost_unknown=~rows["cost_known"].astype(bool),
     )
     grouped = frame.groupby(KEYS, sort=True)
     sums = grouped.agg(
         requests=("model_id", "size"),
         successes=("success", "sum"),
-        input_tokens=("input_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"),
+        **{name: (name, "sum") for name in _TOKEN_COUNTERS},
         cost_nanos=("cost_nanos", "sum"),
         latency_sum_ms=("response_time_ms", "sum"),
         quality_sum=("quality", "sum"),
@@ -134,8 +148,8 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
         first=("timestamp", "min"),
         last=("timestamp", "max"),
     )
-    sums["successes"] = sums["successes"].astype(np.int64)
-    sums["quality_count"] = sums["quality_count"].astype(np.int64)
+    for name in ("successes", "quality_count", "usage_unknown", "cost_unknown"):
+        sums[name] = sums[name].astype(np.int64)
     sums["failures"] = sums["requests"] - sums["successes"]
     key_of_row = grouped.ngroup().to_numpy()
     sums["latency_hist"] = histogram.pack_groups(
@@ -281,21 +295,21 @@ def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
     per_model = daily.groupby("model_id").agg(
         **{name: (name, "sum") for name in _COUNTERS}, first=("first", "min"), last=("last", "max")
     )
-    return {
-        str(model_id): Totals(
+    stats = {}
+    for model_id, row in zip(per_model.index, per_model.itertuples(index=False), strict=True):
+        stats[str(model_id)] = totals = Totals(
             requests=int(row.requests),
             successes=int(row.successes),
             failures=int(row.failures),
-            input_tokens=int(row.input_tokens),
-            output_tokens=int(row.output_tokens),
             cost_nanos=int(row.cost_nanos),
             quality_sum=float(row.quality_sum),
             quality_count=int(row.quality_count),
             first=row.first.to_pydatetime(),
             last=row.last.to_pydatetime(),
         )
-        for model_id, row in zip(per_model.index, per_model.itertuples(index=False), strict=True)
-    }
+        for name in _TOKEN_COUNTERS:
+            setattr(totals, name, int(getattr(row, name)))
+    return stats
 
 
 def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
@@ -314,6 +328,11 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
             "failed_requests": delta.failures,
             "total_input_tokens": delta.input_tokens,
             "total_output_tokens": delta.output_tokens,
+            "total_cache_read_tokens": delta.cache_read_tokens,
+            "total_cache_write_tokens": delta.cache_write_tokens,
+            "total_reasoning_tokens": delta.reasoning_tokens,
+            "usage_unknown_requests": delta.usage_unknown,
+            "cost_unknown_requests": delta.cost_unknown,
             "total_cost_nanos": delta.cost_nanos,
             "quality_sum": delta.quality_sum,
             "quality_count": delta.quality_count,
@@ -348,13 +367,14 @@ def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey
         quality=rows["quality_rating"].fillna(0.0),
         failed=~rows["success"],
         error=rows["error_type"].fillna("unknown"),
+        usage_unknown=~rows["usage_known"].astype(bool),
+        cost_unknown=~rows["cost_known"].astype(bool),
     )
     keys = ["hour", "model_id", "request_type", "language"]
     sums = frame.groupby(keys, sort=False).agg(
         requests=("model_id", "size"),
         successes=("success", "sum"),
-        input_tokens=("input_tokens", "sum"),
-        output_tokens=("output_tokens", "sum"),
+        **{name: (name, "sum") for name in _TOKEN_COUNTERS},
         cost_nanos=("cost_nanos", "sum"),
         latency_sum_ms=("response_time_ms", "sum"),
         quality_sum=("quality", "sum"),
@@ -377,8 +397,7 @@ def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey
             requests=requests,
             successes=successes,
             failures=requests - successes,
-            input_tokens=int(row.input_tokens),
-            output_tokens=int(row.output_tokens),
+            **{name: int(getattr(row, name)) for name in _TOKEN_COUNTERS},
             cost_nanos=int(row.cost_nanos),
             latency_sum_ms=float(row.latency_sum_ms),
             quality_sum=float(row.quality_sum),

@@ -93,7 +93,8 @@ def test_export_usage_totals_equal_an_independent_sum_of_the_input(engine: Engin
 def test_export_usage_has_the_contracted_columns(engine: Engine) -> None:
     header = api.export_csv(engine, "usage").splitlines()[0]
     assert header == (
-        "date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cost_usd,"
+        "date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cache_read_tokens,"
+        "cache_write_tokens,reasoning_tokens,requests_without_usage,cost_usd,requests_without_cost,"
         "avg_response_time_ms,p50_response_time_ms,p95_response_time_ms,avg_quality_rating"
     )
 
@@ -167,7 +168,7 @@ def test_otlp_spans_from_the_sdk_encoder_load(engine: Engine, tmp_path: Path) ->
     assert (result.accepted, result.rejected) == (2, 0)
     logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
     by_model = {row["model_id"]: row for row in logs}
-    assert by_model["deepseek-chat"]["cost_usd"] == "0.00082"
+    assert by_model["deepseek-chat"]["cost"] == "0.00082"
     assert by_model["deepseek-chat"]["request_type"] == "translation"
     assert (by_model["claude-3-haiku-20240307"]["success"], by_model["claude-3-haiku-20240307"]["error_type"]) == (
         "False",
