@@ -93,8 +93,15 @@ def _canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
     present = [alias for alias in ALIASES if alias in frame]
     if not present:
         return frame
-    own = [alias for alias in present if ALIASES[alias] in frame]
-    return frame.drop(columns=own).rename(columns={a: ALIASES[a] for a in present if a not in own})
+    frame = frame.copy()
+    for alias in present:
+        name = ALIASES[alias]
+        if name in frame:
+            frame[name] = frame[name].where(~_text(frame, name)[1], frame[alias])
+            frame = frame.drop(columns=alias)
+        else:
+            frame = frame.rename(columns={alias: name})
+    return frame
 
 
 def _record_at(
@@ -119,7 +126,7 @@ def validate_batch(
     frame = _canonical_frame(
         records.reset_index(drop=True)
         if isinstance(records, pd.DataFrame)
-        else pd.DataFrame.from_records(list(records))
+        else pd.DataFrame(list(records))  # from_records would drop a batch of empty records
     )
     frame.index = pd.RangeIndex(len(frame))
     n = len(frame)

@@ -92,14 +92,15 @@ class Prices:
 
 
 def canonical(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Return a record with aliased column names (cost_usd, ...) under their own names; the own name wins."""
+    """Return a record with aliased column names (cost_usd, ...) under their own names; a filled own name wins."""
     if not any(alias in record for alias in ALIASES):
         return record
     renamed = dict(record)
     for alias, name in ALIASES.items():
         if alias in renamed:
             value = renamed.pop(alias)
-            renamed.setdefault(name, value)
+            if _blank(renamed.get(name)):
+                renamed[name] = value
     return renamed
 
 

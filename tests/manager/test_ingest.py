@@ -1,6 +1,7 @@
 import csv
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from manager import api, histogram
 from manager.errors import InvalidInput, UnusableFile
 from manager.models import RequestLog, UsageHourly
-from tests.utils.factories import generated_records, record, write_csv, write_jsonl
+from tests.utils.factories import LOG_COLUMNS, generated_records, record, write_csv, write_jsonl
 
 
 def stored_requests(engine: Engine) -> int:
@@ -152,8 +153,7 @@ def _otlp_file(path: Path) -> Path:
             {
                 "gen_ai.system": "anthropic",
                 "gen_ai.request.model": "claude-3-haiku-20240307",
-                "gen_ai.usage.input_tokens": 10,
-                "error.type": "timeout",
+                "error.type": "timeout",  # and no usage, as no instrumentation writes usage on a failure
             }
         )
         span.set_status(Status(StatusCode.ERROR, "timed out"))
@@ -206,3 +206,83 @@ def test_batches_that_share_an_hour_add_up_in_one_rollup_row(engine: Engine) -> 
     assert json.loads(row["error_types"]) == {"rate_limit": 1, "timeout": 2}
     assert sum(histogram.decode(row["latency_hist"]).values()) == 5
     assert api.verify(engine) == []
+
+
+def _varied_records() -> list[dict]:
+    """Records of every shape the ledger holds: usage unknown, failures without usage, cache and reasoning
+    tokens, stated costs, no request_id."""
+    rows = generated_records(40)
+    rows += [
+        record(request_id="no-usage", input_tokens="", output_tokens="", cost=""),
+        record(request_id="no-usage-priced", input_tokens="", output_tokens="", cost="0.0123"),
+        record(request_id="failed", input_tokens="", output_tokens="", success="false", error_type="429"),
+        record(request_id="cached", model_id="claude-3-haiku-20240307", input_tokens=5000, output_tokens=900,
+               cache_read_tokens=3000, cache_write_tokens=1000, reasoning_tokens=200),
+        record(request_id="", quality_rating="", response_time_ms=0.125),
+    ]
+    return rows
+
+
+def test_export_logs_ingests_back_into_an_identical_ledger(engine: Engine, tmp_path: Path) -> None:
+    columns = [*LOG_COLUMNS, "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
+    api.ingest_file(engine, write_csv(tmp_path / "in.csv", _varied_records(), columns))
+    first = tmp_path / "first.csv"
+    first.write_text(api.export_csv(engine, "logs"))
+    empty = api.open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    result = api.ingest_file(empty, first)
+    assert (result.accepted, result.rejected) == (45, 0)
+    assert api.export_csv(empty, "logs") == first.read_text()
+    empty.dispose()
+
+
+def test_the_rejects_file_shows_the_refused_span_itself_without_its_content(
+    engine: Engine, tmp_path: Path
+) -> None:
+    def span(span_id: str, model: str) -> dict:
+        return {"traceId": "ab" * 16, "spanId": span_id, "startTimeUnixNano": "1772359200000000000",
+                "endTimeUnixNano": "1772359200500000000",
+                "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": model}},
+                               {"key": "gen_ai.input.messages", "value": {"stringValue": "secret prompt"}}]}
+
+    spans = [span("01" * 8, "deepseek-chat"), span("02" * 8, "gpt-9"), span("03" * 8, "deepseek-chat")]
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
+    result = api.ingest_file(engine, path)
+    rejects = list(csv.DictReader(result.rejects_file.open()))
+    assert (result.accepted, [(r["line"], r["column"]) for r in rejects]) == (2, [("1", "model_id")])
+    assert '"spanId":"' + "02" * 8 in rejects[0]["raw"]
+    assert "secret prompt" not in rejects[0]["raw"]
+
+
+def test_an_http_status_on_a_failed_span_is_its_error_type(engine: Engine, tmp_path: Path) -> None:
+    attributes = {"gen_ai.request.model": "deepseek-chat", "http.response.status_code": 429,
+                  "error.type": "<class 'openai.RateLimitError'>"}
+    items = [{"key": k, "value": {"intValue" if isinstance(v, int) else "stringValue": v}}
+             for k, v in attributes.items()]
+    spans = [{"traceId": "cd" * 16, "spanId": "04" * 8, "startTimeUnixNano": "1772359200000000000",
+              "endTimeUnixNano": "1772359201000000000", "attributes": items, "status": {"code": 2}}]
+    path = tmp_path / "spans.json"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))
+    api.ingest_file(engine, path)
+    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    assert [(r["success"], r["error_type"], r["input_tokens"]) for r in logs] == [("False", "429", "0")]
+
+
+def test_log_usage_over_a_threshold_records_the_crossing_once(engine: Engine) -> None:
+    api.add_budget(engine, {"name": "day", "scope": "global", "period": "daily", "amount_usd": 1.0})
+    now = datetime.now(UTC).isoformat()
+    for i in range(12):
+        api.log_usage(engine, **record(request_id=f"live-{i}", timestamp=now, cost="0.1"))
+    assert api.budget_alerts(engine)["level"].tolist() == ["alert", "warning"]
+
+
+def test_the_original_designs_log_shape_loads_with_its_failures(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "legacy.csv"
+    path.write_text(
+        "id,model_id,timestamp,request_type,language,response_time_ms,tokens_used,cost,quality_rating,error_count\n"
+        "1,deepseek-chat,2026-03-01T10:00:00,translation,es,900,1200,0.002,4.5,0\n"
+        "2,deepseek-chat,2026-03-01T10:05:00,translation,es,30000,0,0,,1\n"
+    )
+    assert api.ingest_file(engine, path).accepted == 2
+    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    assert [r["success"] for r in logs] == ["True", "False"]

@@ -1,8 +1,10 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from genai_prices import Usage, calc_price
 
-from manager.records import Prices, RowError, validate_record
+from manager.records import LogRow, Prices, RowError, validate_record
 from tests.utils.factories import record
 
 PRICES = {"deepseek-chat": Prices(0.00027, 0.0011), "mystery": Prices(None, None)}
@@ -64,3 +66,77 @@ def test_unsplit_tokens_used_count_as_input() -> None:
 
 def test_an_error_type_without_success_means_failure() -> None:
     assert validate_record(record(success="", error_type="timeout"), PRICES).success is False
+
+
+def valid(**overrides: object) -> LogRow:
+    return validate_record(record(**overrides), PRICES)
+
+
+def test_a_success_without_usage_has_tokens_and_cost_unknown() -> None:
+    row = valid(input_tokens="", output_tokens="", cost="")
+    assert (row.usage_known, row.cost_known, row.success) == (False, False, True)
+
+
+def test_a_success_without_usage_keeps_a_stated_cost() -> None:
+    row = valid(input_tokens="", output_tokens="", cost="0.25")
+    assert (row.usage_known, row.cost_known, row.cost_nanos) == (False, True, 250_000_000)
+
+
+def test_a_failure_without_usage_billed_nothing_even_when_unpriced() -> None:
+    row = valid(model_id="mystery", input_tokens="", output_tokens="", cost="", success="false", error_type="500")
+    assert (row.usage_known, row.cost_known, row.input_tokens, row.cost_nanos) == (True, True, 0, 0)
+
+
+@pytest.mark.parametrize(("count", "success"), [("1", False), ("3", False), ("0", True)])
+def test_the_original_designs_error_count_marks_failures(count: str, success: bool) -> None:
+    row = validate_record(
+        {"timestamp": "2026-03-01T10:00:00", "model_id": "deepseek-chat", "tokens_used": "120",
+         "response_time_ms": "900", "cost": "0.01", "quality_rating": "4", "error_count": count},
+        PRICES,
+    )
+    assert row.success is success
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("<class 'openai.RateLimitError'>", "RateLimitError"), ("<class 'TimeoutError'>", "TimeoutError"),
+     ("OverloadedError", "OverloadedError"), ("429", "429")],
+)
+def test_error_types_are_stored_as_people_search_for_them(given: str, stored: str) -> None:
+    assert valid(success="false", error_type=given).error_type == stored
+
+
+def test_cached_input_is_priced_at_the_catalogs_cache_prices() -> None:
+    prices = {"claude-3-haiku-20240307": Prices(0.00025, 0.00125, 0.00003, 0.0003)}
+    row = validate_record(
+        record(model_id="claude-3-haiku-20240307", input_tokens=10_000, output_tokens=700,
+               cache_read_tokens=6000, cache_write_tokens=2000),
+        prices,
+    )
+    usage = Usage(input_tokens=10_000, output_tokens=700, cache_read_tokens=6000, cache_write_tokens=2000)
+    catalog = calc_price(usage, "claude-3-haiku-20240307", provider_id="anthropic").total_price
+    assert Decimal(row.cost_nanos) / 10**9 == catalog
+
+
+def test_cached_input_without_a_cache_price_costs_what_input_does() -> None:
+    row = valid(input_tokens=1000, output_tokens=0, cache_read_tokens=400)
+    assert row.cost_nanos == valid(input_tokens=1000, output_tokens=0).cost_nanos
+
+
+@pytest.mark.parametrize(
+    ("overrides", "column", "words"),
+    [
+        ({"input_tokens": 100, "cache_read_tokens": 80, "cache_write_tokens": 30}, "cache_read_tokens",
+         "exceed input_tokens"),
+        ({"output_tokens": 10, "reasoning_tokens": 11}, "reasoning_tokens", "exceeds output_tokens"),
+        ({"input_tokens": "", "output_tokens": "", "cache_read_tokens": 5}, "input_tokens", "missing while"),
+    ],
+)
+def test_cache_and_reasoning_counts_must_fit_inside_the_totals(overrides: dict, column: str, words: str) -> None:
+    found_column, found_reason = reason(**overrides)
+    assert (found_column, words in found_reason) == (column, True)
+
+
+def test_the_log_exports_cost_usd_column_is_read_as_the_cost() -> None:
+    row = validate_record({**record(cost=""), "cost_usd": "0.5"}, PRICES)
+    assert row.cost_nanos == 500_000_000
