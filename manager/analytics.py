@@ -15,13 +15,25 @@ from manager import histogram, registry
 from manager.db import read_session
 from manager.money import NANOS_PER_USD, format_usd
 from manager.prices import catalog_price
-from manager.reports import daily_rows, hourly_rows
+from manager.reports import daily_rows, hourly_rows, usage_note
 from manager.rollups import decode_counts, merge_counts
 from manager.scoring import HIGHER_IS_BETTER, composite_scores, pareto_frontier
 
 GRANULARITIES = {"hour": "h", "day": "D", "week": "W"}
 DIMENSIONS = {"model": "model_id", "provider": "provider", "language": "language", "request type": "request_type"}
-USAGE_MEASURES = ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_usd"]
+USAGE_MEASURES = [
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "requests_without_usage",
+    "requests_without_cost",
+]
 PERFORMANCE_COLUMNS = [
     "model_id",
     "provider",
@@ -175,10 +187,14 @@ def usage_series(
     columns = ["period", "group", *USAGE_MEASURES]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    frame = frame.assign(period=_period(frame["start"], granularity), group=frame[DIMENSIONS[group_by]])
-    sums = frame.groupby(["period", "group"], as_index=False)[
-        ["requests", "successes", "failures", "input_tokens", "output_tokens", "cost_nanos"]
-    ].sum()
+    frame = frame.assign(
+        period=_period(frame["start"], granularity),
+        group=frame[DIMENSIONS[group_by]],
+        requests_without_usage=frame["usage_unknown"],
+        requests_without_cost=frame["cost_unknown"],
+    )
+    summed = [name for name in USAGE_MEASURES if name != "cost_usd"]
+    sums = frame.groupby(["period", "group"], as_index=False)[[*summed, "cost_nanos"]].sum()
     sums["cost_usd"] = sums["cost_nanos"] / NANOS_PER_USD
     return sums[columns].sort_values(["period", "group"], ignore_index=True)
 
@@ -480,12 +496,17 @@ class SystemOverview:
     by_category: pd.DataFrame
     top_performers: pd.DataFrame
     recommendations: list[Recommendation] = field(default_factory=list)
+    # Requests that reported no token usage, and those of them whose cost is unknown (not in total_cost_usd).
+    requests_without_usage: int = 0
+    requests_without_cost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the overview as JSON-ready data."""
         return {
             "total_requests": self.total_requests,
             "total_cost_usd": self.total_cost_usd,
+            "requests_without_usage": self.requests_without_usage,
+            "requests_without_cost": self.requests_without_cost,
             "success_rate": self.success_rate,
             "by_provider": self.by_provider.to_dict("records"),
             "by_category": self.by_category.to_dict("records"),
@@ -531,6 +552,8 @@ def system_overview(
             ]
         ],
         recommendations=recommendations(engine, start, end) if with_recommendations else [],
+        requests_without_usage=int(frame["usage_unknown"].sum()) if not frame.empty else 0,
+        requests_without_cost=int(frame["cost_unknown"].sum()) if not frame.empty else 0,
     )
 
 
@@ -544,3 +567,12 @@ def period_totals(series: pd.DataFrame) -> pd.DataFrame:
     totals = series.groupby("period", as_index=False)[USAGE_MEASURES].sum()
     totals["cumulative_cost_usd"] = totals["cost_usd"].cumsum()
     return totals
+
+
+def series_usage_note(series: pd.DataFrame) -> str | None:
+    """Return what a usage series leaves out because requests reported no token usage; None when nothing is."""
+    return usage_note(
+        int(series["requests"].sum()),
+        int(series["requests_without_usage"].sum()),
+        int(series["requests_without_cost"].sum()),
+    )

@@ -25,6 +25,7 @@ from manager.analytics import (
     performance_report,
     period_totals,
     recommendations,
+    series_usage_note,
     system_overview,
     usage_series,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "performance_report",
     "recommendations",
     "system_overview",
+    "series_usage_note",
     "usage_series",
     "describe_composite",
     "period_totals",
@@ -281,6 +283,7 @@ BUDGET_COLUMNS = [
     "forecast_usd",
     "state",
     "alerts",
+    "requests_without_cost",
 ]
 HEALTH_COLUMNS = ["model_id", "provider", "status", "requests", "error_rate", "p95_response_time_ms", "reason"]
 LOG_COLUMNS = list(RECORD_COLUMNS)

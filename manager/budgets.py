@@ -207,6 +207,17 @@ class BudgetStatus:
     alert_threshold: float
     alerts: list[dict[str, Any]] = field(default_factory=list)
     forecast_method: str = FORECAST_METHOD
+    # Requests in scope this period that reported no usage and no cost: their spend is not in spent_usd.
+    requests_without_cost: int = 0
+
+    def spend_note(self) -> str | None:
+        """Return a warning that the spend leaves out requests of unknown cost; None when none are left out."""
+        if not self.requests_without_cost:
+            return None
+        return (
+            f"Spend excludes {self.requests_without_cost:,} requests that reported no token usage "
+            "(their cost is unknown), so the real spend is higher."
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the CLI's JSON contract."""
@@ -223,6 +234,7 @@ class BudgetStatus:
             "state": self.state,
             "hard": self.hard,
             "alerts": [{**a, "crossed_at": a["crossed_at"].isoformat()} for a in self.alerts],
+            "requests_without_cost": self.requests_without_cost,
         }
 
 
@@ -236,7 +248,9 @@ def _costs(engine: Engine, low: datetime, high: datetime, today: datetime) -> pd
     hours = rollup_rows(engine, max(low, today), high, per_model=True)
     parts = [frame for frame in (days, hours) if frame is not None]
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return frame.rename(columns={"start": "slot"}).groupby(["slot", "model_id"], as_index=False)["cost_nanos"].sum()
+    return frame.rename(columns={"start": "slot"}).groupby(["slot", "model_id"], as_index=False)[
+        ["cost_nanos", "cost_unknown"]
+    ].sum()
 
 
 @dataclass(frozen=True)
@@ -261,8 +275,10 @@ def _evaluate(
 ) -> _Evaluation:
     start, end = period_bounds(budget.period, at)
     models = scope_models(budget.scope, info)
-    per_slot = _in_scope(costs, models).groupby("slot")["cost_nanos"].sum().sort_index()
+    slots = _in_scope(costs, models).groupby("slot")[["cost_nanos", "cost_unknown"]].sum().sort_index()
+    per_slot = slots["cost_nanos"]
     in_period = per_slot[(per_slot.index >= start) & (per_slot.index < min(at, end))]
+    unpriced = slots["cost_unknown"][(slots.index >= start) & (slots.index < min(at, end))]
     cumulative = in_period.cumsum()
     spent = int(cumulative.iloc[-1]) if len(cumulative) else 0
     amount = budget.amount_nanos
@@ -299,6 +315,7 @@ def _evaluate(
         hard=budget.hard,
         warn_threshold=budget.warn_threshold,
         alert_threshold=budget.alert_threshold,
+        requests_without_cost=int(unpriced.sum()),
     )
     return _Evaluation(status, crossings, cumulative)
 

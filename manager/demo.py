@@ -28,6 +28,10 @@ REQUEST_TYPES = {
 }
 LANGUAGES = {"en": 0.38, "es": 0.2, "fr": 0.16, "de": 0.1, "it": 0.06, "ja": 0.05, "zh": 0.05}
 ERROR_TYPES = np.array(["timeout", "rate_limit", "server_error", "invalid_response"])
+# As real telemetry shows them: streamed calls whose client did not ask for usage report none, and
+# prompt-cached traffic reads part of its input from the cache.
+NO_USAGE_SHARE = {"mistral-small-latest": 0.06}
+CACHED_SHARE = {"claude-3-haiku-20240307": 0.4}
 
 
 def _choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
@@ -65,12 +69,17 @@ def demo_records(
     draws = rng.random(requests)
     noise = rng.normal(0, 0.6, requests)
     rated = rng.random(requests) < 0.3
+    # A stream of its own, so the draws above (and every figure they make) stay what they were.
+    extra = np.random.default_rng([seed, 1])
+    usage_draws, cache_draws, cached_part = extra.random(requests), extra.random(requests), extra.random(requests)
     for i in range(requests):
         model = str(models[i])
         _, median, sigma, error_rate, rating = DEMO_MODELS[model]
         hour = int(chosen_hours[i])
         failed = draws[i] < (0.33 if hour in bursts[model] else error_rate)
         latency = float(rng.lognormal(np.log(median), sigma)) * (3.0 if failed and draws[i] < 0.1 else 1.0)
+        reported = not failed and usage_draws[i] >= NO_USAGE_SHARE.get(model, 0.0)
+        cached = reported and cache_draws[i] < CACHED_SHARE.get(model, 0.0)
         records.append(
             {
                 "request_id": f"demo-{seed}-{i}",
@@ -78,8 +87,10 @@ def demo_records(
                 "model_id": model,
                 "request_type": str(types[i]),
                 "language": str(languages[i]),
-                "input_tokens": int(input_tokens[i]),
-                "output_tokens": 0 if failed else int(output_tokens[i]),
+                # No instrumentation reports usage on a failure: it billed nothing.
+                "input_tokens": int(input_tokens[i]) if reported else None,
+                "output_tokens": int(output_tokens[i]) if reported else None,
+                "cache_read_tokens": int(input_tokens[i] * (0.5 + 0.4 * cached_part[i])) if cached else None,
                 "response_time_ms": round(latency, 1),
                 "quality_rating": None
                 if failed or not rated[i]

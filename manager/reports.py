@@ -138,6 +138,20 @@ class Kpis:
         """Return the cost in dollars."""
         return self.cost_nanos / NANOS_PER_USD
 
+    def usage_note(self) -> str | None:
+        """Return what the figures leave out because requests reported no token usage; None when nothing is."""
+        return usage_note(self.requests, self.usage_unknown, self.cost_unknown)
+
+
+def usage_note(requests: int, usage_unknown: int, cost_unknown: int) -> str | None:
+    """Return a sentence saying how many requests reported no token usage and what that leaves out of the sums."""
+    if not usage_unknown and not cost_unknown:
+        return None
+    text = f"{usage_unknown:,} of {requests:,} requests reported no token usage: their tokens are not counted"
+    if cost_unknown:
+        text += f", and the cost of {cost_unknown:,} is unknown and not in the dollars shown"
+    return text + " (streamed calls without usage reporting, for example)."
+
 
 def kpis(engine: Engine, start: date, end: date) -> Kpis:
     """Return requests, cost, success rate and latency over the inclusive UTC dates."""
@@ -218,6 +232,7 @@ MODEL_SUMMARY_COLUMNS = [
     "requests",
     "success_rate",
     "cost_usd",
+    "requests_without_usage",
     "avg_response_time_ms",
     "p95_response_time_ms",
     "avg_quality_rating",
@@ -242,6 +257,7 @@ def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
                 "requests": requests,
                 "success_rate": float(part["successes"].sum()) / requests,
                 "cost_usd": int(part["cost_nanos"].sum()) / NANOS_PER_USD,
+                "requests_without_usage": int(part["usage_unknown"].sum()),
                 "avg_response_time_ms": float(part["latency_sum_ms"].sum()) / requests,
                 "p95_response_time_ms": histogram.quantile(merged, 0.95),
                 "avg_quality_rating": float(part["quality_sum"].sum()) / quality_count if quality_count else None,

@@ -138,6 +138,7 @@ else:
                 "forecast_usd": s.forecast_usd,
                 "period_end": s.period_end.replace(tzinfo=None),
                 "hard": s.hard,
+                "requests_without_cost": s.requests_without_cost,
             }
             for s in statuses
         ]
@@ -157,6 +158,9 @@ else:
             "forecast_usd": st.column_config.NumberColumn("Forecast at period end (USD)", format="dollar"),
             "period_end": st.column_config.DatetimeColumn("Period ends (UTC)", format="YYYY-MM-DD HH:mm"),
             "hard": st.column_config.CheckboxColumn("Hard"),
+            "requests_without_cost": st.column_config.NumberColumn(
+                "Unknown cost", format="localized", help="Requests this period with no usage reported: not in Spent"
+            ),
         },
     )
 
@@ -229,6 +233,11 @@ else:
         f"({status.percent:.0%}); forecast ${status.forecast_usd:,.2f} by {end:%Y-%m-%d %H:%M} UTC. "
         f"Forecast method: {status.forecast_method}."
     )
+    if note := status.spend_note():
+        if status.state == "ok":
+            st.caption(f":material/warning: {note}")
+        else:
+            st.warning(note, icon=":material/warning:")
 
     remaining = amount - path["spent_usd"] if len(path) else path["spent_usd"]
     burn = go.Figure()

@@ -221,6 +221,12 @@ COLUMN_LABELS: dict[str, object] = {
     "failures": st.column_config.NumberColumn("Failures", format="localized"),
     "input_tokens": st.column_config.NumberColumn("Input tokens", format="localized"),
     "output_tokens": st.column_config.NumberColumn("Output tokens", format="localized"),
+    "cache_read_tokens": st.column_config.NumberColumn("Cache-read tokens", format="localized"),
+    "cache_write_tokens": st.column_config.NumberColumn("Cache-write tokens", format="localized"),
+    "reasoning_tokens": st.column_config.NumberColumn("Reasoning tokens", format="localized"),
+    "requests_without_usage": st.column_config.NumberColumn(
+        "No usage", format="localized", help="Requests that reported no token usage: tokens and cost not counted"
+    ),
     "success_rate": st.column_config.NumberColumn("Success rate", format="percent"),
     "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="dollar"),
     "cost_per_request_usd": st.column_config.NumberColumn("Cost / request (USD)", format="$%.6f"),

@@ -60,6 +60,8 @@ cards[3].metric(
 if figures.requests == 0:
     st.info("No requests in these days. Widen the date range in the sidebar.")
     st.stop()
+if note := figures.usage_note():
+    st.caption(f":material/info: {note}")
 
 daily = common.cost_by_day(engine, version, start, end)
 chart = px.bar(

@@ -42,6 +42,12 @@ column_config: dict[str, Any] = {
     "priority": st.column_config.NumberColumn("Priority", min_value=1, max_value=10, step=1),
     "cost_per_1k_input": st.column_config.NumberColumn("$ / 1k input", min_value=0, format="%.6f"),
     "cost_per_1k_output": st.column_config.NumberColumn("$ / 1k output", min_value=0, format="%.6f"),
+    "cost_per_1k_cache_read": st.column_config.NumberColumn(
+        "$ / 1k cache read", min_value=0, format="%.6f", help="Empty: cached input costs what input does"
+    ),
+    "cost_per_1k_cache_write": st.column_config.NumberColumn(
+        "$ / 1k cache write", min_value=0, format="%.6f", help="Empty: cache writes cost what input does"
+    ),
     "max_tokens": st.column_config.NumberColumn("Max tokens", min_value=1, step=1),
     "supports_streaming": st.column_config.CheckboxColumn("Streaming"),
     "primary_language": st.column_config.TextColumn("Primary language"),

@@ -12,7 +12,13 @@ MEASURES = {
     "Cost": ("cost_usd", "Cost (USD)"),
     "Input tokens": ("input_tokens", "Input tokens"),
     "Output tokens": ("output_tokens", "Output tokens"),
+    "Cache-read tokens": ("cache_read_tokens", "Cache-read tokens"),
+    "Cache-write tokens": ("cache_write_tokens", "Cache-write tokens"),
+    "Reasoning tokens": ("reasoning_tokens", "Reasoning tokens"),
+    "Requests without usage": ("requests_without_usage", "Requests without usage"),
 }
+
+TOKEN_NAMES = {"input_tokens": "Input", "cache_read_tokens": "Input read from cache", "output_tokens": "Output"}
 
 access.page_guard()
 st.title("Usage")
@@ -61,6 +67,8 @@ series = common.usage_series(
 if series.empty:
     st.info("No requests match these filters in these days. Clear a filter or widen the date range.")
     st.stop()
+if note := api.series_usage_note(series):
+    st.caption(f":material/info: {note}")
 
 column, label = MEASURES[measure]
 stacked = px.bar(
@@ -99,12 +107,12 @@ with right:
     tokens = px.bar(
         totals,
         x="period",
-        y=["input_tokens", "output_tokens"],
+        y=["input_tokens", "cache_read_tokens", "output_tokens"],
         barmode="group",
-        title="Input versus output tokens",
+        title="Input tokens (and the part read from cache) versus output tokens",
         labels={"period": f"{granularity.capitalize()} (UTC)", "value": "Tokens", "variable": "Tokens"},
     )
-    tokens.for_each_trace(lambda trace: trace.update(name=trace.name.replace("_tokens", "").capitalize()))
+    tokens.for_each_trace(lambda trace: trace.update(name=TOKEN_NAMES[trace.name]))
     st.plotly_chart(tokens, key="tokens_chart")
 
 st.subheader("Table")

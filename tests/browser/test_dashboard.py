@@ -46,7 +46,7 @@ def server(database: Path) -> Iterator[str]:
 def test_a_deep_link_on_a_fresh_server_gets_the_app_shell(server: str, browser) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/budgets")
     expect(page.get_by_test_id("stHeading").first).to_contain_text("Budgets", timeout=30_000)
     navigation = page.get_by_test_id("stSidebarNav")
@@ -59,7 +59,7 @@ def test_a_deep_link_on_a_fresh_server_gets_the_app_shell(server: str, browser) 
 def test_each_page_renders_without_an_exception(server: str, browser, path: str, name: str) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/{path}")
     expect(page.get_by_test_id("stApp")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stHeading").first).to_be_visible(timeout=30_000)
@@ -79,7 +79,7 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
 def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(server)
     button = page.locator(".st-key-download_model_summary button")
     expect(button).to_be_visible(timeout=30_000)
@@ -96,7 +96,7 @@ def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -
 def test_performance_ranking_download_equals_the_table(server: str, browser, database: Path, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/performance")
     button = page.locator(".st-key-download_ranking_table button")
     expect(button).to_be_visible(timeout=30_000)

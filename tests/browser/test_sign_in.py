@@ -46,7 +46,7 @@ def sign_in(page, name: str, password: str = PASSWORD) -> None:
 def test_a_deep_link_shows_only_the_sign_in_form_then_the_page(server: str, browser) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/budgets")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
@@ -68,7 +68,7 @@ def test_a_deep_link_shows_only_the_sign_in_form_then_the_page(server: str, brow
 def test_an_admin_reaches_the_users_page_and_a_viewer_does_not(server: str, browser) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(server)
     sign_in(page, "ada")
     navigation = page.get_by_test_id("stSidebarNav")

@@ -173,4 +173,7 @@ def test_budgets_cli_add_list_status_remove(db_url: str, engine: Engine, capsys:
 def test_export_budgets_writes_the_status_columns(engine: Engine) -> None:
     budget(engine)
     header = api.export_csv(engine, "budgets").splitlines()[0]
-    assert header == "name,scope,period,period_start,period_end,amount_usd,spent_usd,percent,forecast_usd,state,alerts"
+    assert header == (
+        "name,scope,period,period_start,period_end,amount_usd,spent_usd,percent,forecast_usd,state,alerts,"
+        "requests_without_cost"
+    )

@@ -230,3 +230,8 @@ def test_no_message_content_is_stored_or_echoed(engine: Engine, traffic: Traffic
     api.ingest_file(engine, traffic.path)
     assert "good morning" not in api.export_csv(engine, "logs")
     assert "buenos" not in api.export_csv(engine, "logs")
+
+
+def test_the_rollups_of_real_telemetry_agree_with_the_raw_log(engine: Engine, traffic: Traffic) -> None:
+    api.ingest_file(engine, traffic.path)
+    assert api.verify(engine) == []

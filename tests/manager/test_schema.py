@@ -96,3 +96,18 @@ def test_histograms_survive_a_downgrade_and_upgrade_of_the_storage_format(engine
     api.clear_caches()
     api.open_engine(engine.url.render_as_string(hide_password=False))
     assert api.performance_report(engine, date(2000, 1, 1), date(2100, 1, 1)).equals(before)
+
+
+def test_a_ledger_from_before_cache_tokens_upgrades_intact_with_catalog_cache_prices(engine: Engine) -> None:
+    api.ingest_records(engine, generated_records(300))
+    before = api.export_csv(engine, "usage")
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+    api.clear_caches()
+    api.open_engine(engine.url.render_as_string(hide_password=False))
+    assert api.export_csv(engine, "usage") == before
+    assert api.verify(engine) == []
+    claude = api.get_model(engine, "claude-3-haiku-20240307")
+    assert (claude["cost_per_1k_cache_read"], claude["cost_per_1k_cache_write"]) == (0.00003, 0.0003)

@@ -76,3 +76,14 @@ def test_overview_shows_active_budget_alerts(app: Callable[[], AppTest], live: E
     at = app().run()
     (status,) = [w.value for w in at.warning if w.value.startswith("System ")]
     assert "Budgets: alert tiny" in status
+
+
+def test_a_budget_whose_period_holds_requests_of_unknown_cost_says_its_spend_excludes_them(
+    app: Callable[[], AppTest], live: Engine
+) -> None:
+    api.add_budget(live, {"name": "all", "scope": "global", "period": "monthly", "amount_usd": 1000.0})
+    status = next(s for s in api.budget_status(live) if s.name == "all")
+    assert status.requests_without_cost > 0
+    at = budgets_page(app)
+    assert not at.exception
+    assert any(f"Spend excludes {status.requests_without_cost:,} requests" in c.value for c in at.caption)

@@ -42,3 +42,15 @@ def test_model_table_lists_every_model_with_traffic(app: Callable[[], AppTest], 
     table = at.dataframe[0].value
     assert set(table["model_id"]) == {m["model_id"] for m in api.list_models(seeded)}
     assert api.frame_csv(table).splitlines()[0].startswith("model_id,provider,requests")
+
+
+def test_requests_without_usage_are_counted_and_said_to_be_left_out(
+    app: Callable[[], AppTest], seeded: Engine
+) -> None:
+    at = app().run()
+    expected = api.kpis(seeded, date(2026, 2, 8), date(2026, 3, 9))
+    assert expected.usage_unknown > 0  # the demo's streamed calls without usage reporting
+    assert any(f"{expected.usage_unknown:,} of {expected.requests:,} requests reported no token usage" in c.value
+               for c in at.caption)
+    table = at.dataframe[0].value
+    assert int(table["requests_without_usage"].sum()) == expected.usage_unknown
