@@ -16,6 +16,11 @@ import pandas as pd
 from manager.money import per_token_nanos
 from manager.records import (
     ALIASES,
+    EARLIEST,
+    LATEST,
+    MAX_COST_USD,
+    MAX_LATENCY_MS,
+    MAX_TOKENS,
     REQUEST_TYPES,
     UNKNOWN_LANGUAGE,
     LogRow,
@@ -26,12 +31,14 @@ from manager.records import (
 )
 
 COLUMNS = list(LogRow._fields)
-LOG_FIELDS = COLUMNS  # a validated row's fields are the request log's columns
 _ISO = r"^(?:197[1-9]|19[89]\d|20\d\d|21[0-8]\d)-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)?$"
 _DECIMAL = r"^(\d{1,5})(?:\.(\d{1,9}))?$"  # under $100,000: larger costs take the per-row path
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
-MAX_EXACT = 2**53
+MAX_COST_NANOS = int(MAX_COST_USD) * 10**9
+# Prices up to $1,000 per 1k tokens are 10**9 nano-dollars per token: times MAX_TOKENS, the four parts of a
+# cost stay far inside int64. Dearer prices take the per-row path, in exact decimals.
+MAX_VECTOR_RATE = 10**9
 
 
 def _text(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -83,7 +90,7 @@ def _rates(prices: Mapping[str, Prices]) -> dict[str, tuple[int, int, int, int]]
             rate_in if p.cost_per_1k_cache_read is None else per_token_nanos(p.cost_per_1k_cache_read),
             rate_in if p.cost_per_1k_cache_write is None else per_token_nanos(p.cost_per_1k_cache_write),
         )
-        if all(rate == rate.to_integral_value() for rate in found):
+        if all(rate == rate.to_integral_value() and rate <= MAX_VECTOR_RATE for rate in found):
             rates[model_id] = (int(found[0]), int(found[1]), int(found[2]), int(found[3]))
     return rates
 
@@ -140,7 +147,7 @@ def validate_batch(
     stamps = frame["timestamp"] if "timestamp" in frame else pd.Series([None] * n)
     if isinstance(stamps.dtype, pd.DatetimeTZDtype) or stamps.dtype.kind == "M":
         timestamp = pd.to_datetime(stamps, utc=True).dt.floor("us")  # Python datetimes hold microseconds
-        good &= timestamp.notna()
+        good &= timestamp.notna() & (timestamp >= EARLIEST) & (timestamp < LATEST)
     else:
         text, blank = _text(frame, "timestamp")
         strict = ~blank & text.str.match(_ISO)
@@ -172,14 +179,14 @@ def validate_batch(
     tokens_out = np.nan_to_num(np.where(blank_out, 0.0, tokens_out), nan=-1.0, posinf=-1.0, neginf=-1.0)
     for values in (tokens_in, tokens_out, *counts.values()):
         with np.errstate(invalid="ignore"):
-            good &= (values >= 0) & (values == np.floor(values)) & (values < MAX_EXACT)
+            good &= (values >= 0) & (values == np.floor(values)) & (values <= MAX_TOKENS)
     cache_read, cache_write, reasoning = counts.values()
     with np.errstate(invalid="ignore"):
         good &= (cache_read + cache_write <= tokens_in) & (reasoning <= tokens_out)
 
     latency, blank, clean = _numbers(frame, "response_time_ms")
     with np.errstate(invalid="ignore"):
-        good &= ~blank & clean & (latency >= 0)
+        good &= ~blank & clean & (latency >= 0) & (latency <= MAX_LATENCY_MS)
 
     rating, blank_rating, clean = _numbers(frame, "quality_rating")
     with np.errstate(invalid="ignore"):
@@ -213,13 +220,13 @@ def validate_batch(
     computed = blank_cost & usage_known & (model.isin(list(rates)) | free)
     if computed.any():
         mask = computed.to_numpy()
-        rate = {
-            part: model[computed].map({m: r[i] for m, r in rates.items()}).fillna(0).to_numpy(dtype=np.int64)
-            for i, part in enumerate(("in", "out", "read", "write"))
-        }
+        # One pass to number the models, then each rate is an array lookup (a free model's rates are 0).
+        codes, names = pd.factorize(model[computed])
+        table = np.array([rates.get(name, (0, 0, 0, 0)) for name in names], dtype=np.int64).reshape(-1, 4)
+        rate = {part: table[codes, i] for i, part in enumerate(("in", "out", "read", "write"))}
 
         def counted(values: np.ndarray) -> np.ndarray:
-            return np.clip(values[mask], 0, MAX_EXACT).astype(np.int64)
+            return np.clip(values[mask], 0, MAX_TOKENS).astype(np.int64)
 
         read, write = counted(cache_read), counted(cache_write)
         nanos[mask] = (
@@ -230,9 +237,10 @@ def validate_batch(
         )
     unknown_cost = blank_cost & ~usage_known
     good &= given | computed | unknown_cost
+    good &= nanos < MAX_COST_NANOS
 
     def token_counts(values: np.ndarray) -> np.ndarray:
-        return np.clip(values, 0, MAX_EXACT).astype(np.int64)
+        return np.clip(values, 0, MAX_TOKENS).astype(np.int64)
 
     rows = pd.DataFrame(
         {

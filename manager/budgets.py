@@ -278,7 +278,7 @@ def _evaluate(
     slots = _in_scope(costs, models).groupby("slot")[["cost_nanos", "cost_unknown"]].sum().sort_index()
     per_slot = slots["cost_nanos"]
     in_period = per_slot[(per_slot.index >= start) & (per_slot.index < min(at, end))]
-    unpriced = slots["cost_unknown"][(slots.index >= start) & (slots.index < min(at, end))]
+    unknown_cost = slots["cost_unknown"][(slots.index >= start) & (slots.index < min(at, end))]
     cumulative = in_period.cumsum()
     spent = int(cumulative.iloc[-1]) if len(cumulative) else 0
     amount = budget.amount_nanos
@@ -315,7 +315,7 @@ def _evaluate(
         hard=budget.hard,
         warn_threshold=budget.warn_threshold,
         alert_threshold=budget.alert_threshold,
-        requests_without_cost=int(unpriced.sum()),
+        requests_without_cost=int(unknown_cost.sum()),
     )
     return _Evaluation(status, crossings, cumulative)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from manager import api
 from manager.api import EXPORT_KINDS
 from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
+from manager.ingest import IngestStopped
 from manager.readers import FORMATS
 from manager.records import parse_timestamp
 
@@ -479,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         engine = api.open_engine(args.db, prepare=args.command != "init")
         return int(args.handler(engine, args))
+    except IngestStopped as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_PARTIAL
     except (InvalidInput, NotFound, UnusableFile, ManagerError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE

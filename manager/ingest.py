@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +14,15 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
-from manager.batch import LOG_FIELDS, validate_batch
+from manager.batch import COLUMNS, validate_batch
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
-from manager.errors import InvalidInput
+from manager.errors import InvalidInput, ManagerError, UnusableFile
 from manager.export import safe_cell
 from manager.models import ModelConfig
 from manager.readers import Item, read_records
 from manager.records import Prices, RowError
-from manager.rollups import fold_rollups
+from manager.rollups import TotalTooLarge, fold_rollups
 
 BATCH_SIZE = 20_000
 # A typed frame needs no per-record work, so bigger batches spread the fixed cost of each transaction thinner.
@@ -85,11 +86,13 @@ _NULLABLE = ("request_id", "quality_rating", "error_type")
 def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:
     """Append rows to the request log straight through the driver (no ORM objects, no per-row SQL building)."""
     columns: dict[str, list[Any]] = {}
-    for name in LOG_FIELDS:
+    for name in COLUMNS:  # a validated row's fields are the request log's columns
+        if name == "timestamp":
+            continue  # written below in each driver's own form
         values = rows[name]
-        columns[name] = values.astype(object).where(values.notna(), None).tolist() if name in _NULLABLE else (
-            values.tolist()
-        )
+        if name in _NULLABLE:
+            values = values.astype(object).where(values.notna(), None)
+        columns[name] = values.tolist()
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         # SQLAlchemy's own text form for SQLite DATETIME columns, so ORM reads see ordinary datetimes.
@@ -129,11 +132,41 @@ class Batch:
     refused: list[Reject] = field(default_factory=list)
 
 
+class IngestStopped(ManagerError):
+    """A batch was refused whole after earlier batches were stored: `kept` rows are in, rerunning is safe."""
+
+    def __init__(self, line: int, reason: str, kept: int):
+        super().__init__(
+            f"stopped at the batch from line {line}: {reason}. {kept:,} rows of earlier batches were kept; "
+            "loading the same input again is safe (stored request_ids are skipped)"
+        )
+        self.kept = kept
+
+
 def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progress | None = None) -> IngestResult:
     """The one ingest path: validate, de-duplicate and store batch by batch (one transaction each), then record
-    the budget threshold crossings the new spend caused, once."""
-    prices = registry_prices(engine)
+    the budget threshold crossings the new spend caused, once.
+
+    A batch refused whole (a total past what the database holds) raises its error when nothing was stored yet,
+    and IngestStopped, saying what was kept, when earlier batches were.
+    """
     result = IngestResult()
+    try:
+        _store_batches(engine, batches, result, progress)
+    except TotalTooLarge as error:
+        if not result.accepted:
+            raise
+        budget_status(engine, record=True)
+        raise IngestStopped(error.line, str(error), result.accepted) from None
+    result.rejects.sort(key=lambda r: r.line)
+    result.rejected = len(result.rejects)
+    if result.accepted:
+        budget_status(engine, record=True)
+    return result
+
+
+def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResult, progress: Progress | None) -> None:
+    prices = registry_prices(engine)
     seen: set[str] = set()
     for batch in batches:
         result.rejects += batch.refused
@@ -146,35 +179,35 @@ def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progre
         repeated = ids.notna() & (ids.duplicated() | known)
         seen.update(ids.dropna().tolist())
         result.duplicates += int(repeated.sum())
-        stored, skipped = write_frame(engine, rows[~repeated])
+        try:
+            stored, skipped = write_frame(engine, rows[~repeated])
+        except TotalTooLarge as error:
+            error.line = min(batch.lines, default=0)
+            raise
         result.accepted += stored
         result.duplicates += skipped
         if progress is not None:
             progress(result.accepted + result.duplicates + len(result.rejects))
-    result.rejects.sort(key=lambda r: r.line)
-    result.rejected = len(result.rejects)
-    if result.accepted:
-        budget_status(engine, record=True)
-    return result
 
 
 def _item_batches(items: Iterable[Item], size: int) -> Iterator[Batch]:
     """Group a reader's items into batches; items the reader could not read are refused with their own text."""
-    batch = Batch([], [], [])
+    records: list[Mapping[str, Any]] = []
+    lines: list[int] = []
+    raws: list[str] = []
+    refused: list[Reject] = []
     for line, record, raw in items:
         if isinstance(record, RowError):
-            batch.refused.append(Reject(line, record.column, record.reason, raw))
+            refused.append(Reject(line, record.column, record.reason, raw))
         else:
-            assert isinstance(batch.records, list) and isinstance(batch.raws, list)
-            batch.records.append(record)
-            assert isinstance(batch.lines, list)
-            batch.lines.append(line)
-            batch.raws.append(raw)
-        if len(batch.lines) + len(batch.refused) >= size:
-            yield batch
-            batch = Batch([], [], [])
-    if batch.lines or batch.refused:
-        yield batch
+            records.append(record)
+            lines.append(line)
+            raws.append(raw)
+        if len(lines) + len(refused) >= size:
+            yield Batch(records, lines, raws, refused)
+            records, lines, raws, refused = [], [], [], []
+    if lines or refused:
+        yield Batch(records, lines, raws, refused)
 
 
 def ingest_items(
@@ -222,8 +255,9 @@ def rejects_path(path: Path) -> Path:
 
 
 def write_rejects(path: Path, rejects: list[Reject]) -> None:
-    """Write rejected rows as CSV: line, column, reason, raw."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    """Write rejected rows as CSV: line, column, reason, raw (never through a symbolic link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(path, flags, 0o600), "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["line", "column", "reason", "raw"])
         for reject in rejects:
@@ -240,6 +274,8 @@ def ingest_file(
 ) -> IngestResult:
     """Load a CSV, JSON Lines or OTLP/JSON file; bad rows go to `<file>.rejects.csv`."""
     path = Path(path)
+    if rejects_path(path).is_symlink():
+        raise UnusableFile(f"{rejects_path(path)}: is a symbolic link; the rejects file is never written through one")
     items = read_records(path, fmt)
     result = ingest_items(engine, items, batch_size=batch_size, progress=progress)
     target = rejects_path(path)

@@ -13,6 +13,7 @@ from manager import histogram
 from manager.db import write_transaction
 from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
 from manager.rollups import (
+    COUNTERS,
     DAILY,
     HOURLY,
     MODEL_DAILY,
@@ -31,21 +32,8 @@ from manager.rollups import (
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
 SCAN_CHUNK = 200_000
 ALL = "*"  # the segment of a per-model rollup row: every request type and language
-_SUMMED = (
-    "requests",
-    "successes",
-    "failures",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "usage_unknown",
-    "cost_unknown",
-    "cost_nanos",
-    "quality_count",
-)
 _FLOATS = ("latency_sum_ms", "quality_sum")
+_SUMMED = tuple(name for name in COUNTERS if name not in _FLOATS)
 
 
 @dataclass(frozen=True)
@@ -131,6 +119,10 @@ def _compare(table: str, stored: dict[RollupKey, dict[str, Any]], expected: dict
         if have is None or want is None:
             drift.append(Drift(table, _label(key), "*", "row" if have else "missing", "row" if want else "none"))
             continue
+        impossible = [name for name in _SUMMED if int(have[name]) < 0]
+        if int(have["successes"]) + int(have["failures"]) != int(have["requests"]):
+            impossible.append("successes + failures != requests")
+        drift += [Drift(table, _label(key), name, "impossible", "a total that cannot be") for name in impossible]
         for name in _SUMMED:
             if int(have[name]) != getattr(want, name):
                 drift.append(Drift(table, _label(key), name, have[name], getattr(want, name)))

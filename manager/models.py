@@ -41,10 +41,11 @@ class ModelSize(StrEnum):
 # constraints below and for the messages that name a range when a value falls outside it.
 RANGES: dict[str, tuple[float, float | None]] = {
     "priority": (1, 10),
-    "cost_per_1k_input": (0, None),
-    "cost_per_1k_output": (0, None),
-    "cost_per_1k_cache_read": (0, None),
-    "cost_per_1k_cache_write": (0, None),
+    # Dollars per 1k tokens; the dearest list price is under $1 (o1-pro output), so $1,000 is a typing mistake.
+    "cost_per_1k_input": (0, 1000),
+    "cost_per_1k_output": (0, 1000),
+    "cost_per_1k_cache_read": (0, 1000),
+    "cost_per_1k_cache_write": (0, 1000),
     "max_tokens": (1, None),
     "quality_score": (0, 1),
     "avg_response_time": (0, None),
@@ -108,6 +109,15 @@ def _dict_from_text(value: Any) -> Any:
     return value
 
 
+def _plain_name(value: str) -> str:
+    """Refuse an id that traffic could never name: spaces at either end, or control characters."""
+    if value != value.strip():
+        raise ValueError("starts or ends with a space; request logs would never match it")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("holds a control character")
+    return value
+
+
 class ModelCreate(ModelFields):
     """A new registry row as a user gives it; unknown fields are refused."""
 
@@ -116,6 +126,7 @@ class ModelCreate(ModelFields):
 
     _lists = field_validator("supported_languages", "tags", mode="before")(_list_from_text)
     _dicts = field_validator("model_metadata", mode="before")(_dict_from_text)
+    _id = field_validator("model_id")(lambda value: _plain_name(value))
 
 
 class ModelUpdate(SQLModel):

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from manager.errors import UnusableFile
-from manager.records import RowError
+from manager.records import EARLIEST, LATEST, RowError
 
 FORMATS = ("auto", "csv", "jsonl", "otlp")
+MAX_RAW = 4000  # characters of a refused record kept in the rejects file
+EARLIEST_NANOS = int(EARLIEST.timestamp()) * 10**9
+LATEST_NANOS = int(LATEST.timestamp()) * 10**9
 REQUIRED_CSV_COLUMNS = ("timestamp", "model_id", "response_time_ms")
 # One item per input record: its line number, the record (or why it could not be read) and its text.
 Item = tuple[int, Mapping[str, Any] | RowError, str]
@@ -87,16 +90,27 @@ def _read_csv(path: Path) -> Iterator[Item]:
 def _csv_rows(handle: Any, reader: Any, header: list[str]) -> Iterator[Item]:
     with handle:
         start = reader.line_num + 1
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # the reader goes on with the next line
+                yield start, RowError("*", f"unreadable CSV ({error})"), ""
+                start = reader.line_num + 1
+                continue
             line = start
             start = reader.line_num + 1
             if not cells or all(not c.strip() for c in cells):
                 continue
-            raw = ",".join(cells)
+            raw = ",".join(cells)[:MAX_RAW]
             if len(cells) > len(header):
                 yield line, RowError("*", f"{len(cells)} cells for {len(header)} columns"), raw
-                continue
-            yield line, dict(zip(header, cells, strict=False)), raw
+            elif any("\n" in cell or "\r" in cell for cell in cells):
+                reason = f"a quoted cell runs over {start - line} lines (an unterminated quote?)"
+                yield line, RowError("*", reason), raw
+            else:
+                yield line, dict(zip(header, cells, strict=False)), raw
 
 
 def _read_jsonl(path: Path) -> Iterator[Item]:
@@ -104,15 +118,25 @@ def _read_jsonl(path: Path) -> Iterator[Item]:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield line, RowError("*", f"not valid JSON ({error.msg} at column {error.colno})"), text.strip()
-                continue
-            if not isinstance(record, dict):
-                yield line, RowError("*", "not a JSON object"), text.strip()
-                continue
-            yield line, record, text.strip()
+            record = _json_line(text)
+            if isinstance(record, RowError):
+                yield line, record, text.strip()[:MAX_RAW]
+            elif not isinstance(record, dict):
+                yield line, RowError("*", "not a JSON object"), text.strip()[:MAX_RAW]
+            else:
+                yield line, record, text.strip()[:MAX_RAW]
+
+
+def _json_line(text: str) -> Any:
+    """Return one line's JSON value, or a RowError saying why it cannot be read."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return RowError("*", f"not valid JSON ({error.msg} at column {error.colno})")
+    except RecursionError:
+        return RowError("*", "nested too deeply to read")
+    except ValueError as error:  # e.g. an integer with more digits than Python will convert
+        return RowError("*", f"not readable JSON ({error})")
 
 
 def _otlp_documents(path: Path) -> Iterator[tuple[int, Any]]:
@@ -120,16 +144,12 @@ def _otlp_documents(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         yield 1, json.loads(text)
         return
-    except json.JSONDecodeError:
+    except (RecursionError, ValueError):
         pass
     # The Collector's file exporter writes one export request per line.
     for line, chunk in enumerate(text.splitlines(), start=1):
-        if not chunk.strip():
-            continue
-        try:
-            yield line, json.loads(chunk)
-        except json.JSONDecodeError as error:
-            raise UnusableFile(f"{path}: line {line}: not OTLP/JSON ({error.msg})") from None
+        if chunk.strip():
+            yield line, _json_line(chunk)
 
 
 def _read_otlp(path: Path) -> Iterator[Item]:
@@ -139,27 +159,39 @@ def _read_otlp(path: Path) -> Iterator[Item]:
     return _otlp_items(documents)
 
 
-def _objects(value: Any) -> list[dict[str, Any]] | None:
-    """Return a JSON list of objects, or None when the value is anything else."""
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        return value
-    return None
-
-
 def _otlp_items(documents: list[tuple[int, Any]]) -> Iterator[Item]:
+    """Yield each span of each export request; every structure that is not what OTLP/JSON says is a reject
+    naming its JSON path, never skipped."""
     for line, doc in documents:
-        resources = _objects(doc.get("resourceSpans", [])) if isinstance(doc, dict) else []
-        if resources is None:
-            yield line, RowError("resourceSpans", "not a list of objects"), str(doc)[:2000]
-            continue
-        for resource_spans in resources:
-            for scope_spans in _objects(resource_spans.get("scopeSpans", [])) or []:
-                spans = _objects(scope_spans.get("spans", []))
-                if spans is None:
-                    yield line, RowError("spans", "not a list of objects"), str(scope_spans)[:2000]
-                    continue
-                for span in spans:
-                    yield from _span_item(line, span)
+        if isinstance(doc, RowError):
+            yield line, doc, ""
+        elif not isinstance(doc, dict):
+            yield line, RowError("*", "not a JSON object"), str(doc)[:MAX_RAW]
+        else:
+            yield from _nested(line, doc, "resourceSpans", "", _resource_items)
+
+
+def _nested(line: int, parent: dict[str, Any], key: str, path: str, each: Any) -> Iterator[Item]:
+    """Yield the items of each element of parent[key] (a list of objects), or a reject naming what is wrong."""
+    where = f"{path}.{key}" if path else key
+    children = parent.get(key, [])
+    if not isinstance(children, list):
+        yield line, RowError(where, "not a list"), str(children)[:MAX_RAW]
+        return
+    for index, child in enumerate(children):
+        here = f"{where}[{index}]"
+        if isinstance(child, dict):
+            yield from each(line, child, here)
+        else:
+            yield line, RowError(here, "not an object"), str(child)[:MAX_RAW]
+
+
+def _resource_items(line: int, resource: dict[str, Any], path: str) -> Iterator[Item]:
+    yield from _nested(line, resource, "scopeSpans", path, _scope_items)
+
+
+def _scope_items(line: int, scope: dict[str, Any], path: str) -> Iterator[Item]:
+    yield from _nested(line, scope, "spans", path, _span_item)
 
 
 # Attributes that carry what people wrote or models answered: the manager never keeps any of it.
@@ -177,22 +209,22 @@ _CONTENT_KEYS = frozenset(
     }
 )
 _CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.completions.")
-CONTENT_REMOVED = "[content not kept]"
+_CONTENT_REMOVED = "[content not kept]"
 
 
-def is_content(key: str) -> bool:
+def _is_content(key: str) -> bool:
     """Return True for a span attribute that holds prompt or completion text."""
     return key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
-def span_without_content(span: dict[str, Any]) -> dict[str, Any]:
+def _span_without_content(span: dict[str, Any]) -> dict[str, Any]:
     """Return a span as the rejects file shows it: message content blanked, events reduced to their names."""
     shown = dict(span)
     items = span.get("attributes")
     if isinstance(items, list):
         shown["attributes"] = [
-            {**item, "value": {"stringValue": CONTENT_REMOVED}}
-            if isinstance(item, dict) and is_content(str(item.get("key", "")))
+            {**item, "value": {"stringValue": _CONTENT_REMOVED}}
+            if isinstance(item, dict) and _is_content(str(item.get("key", "")))
             else item
             for item in items
         ]
@@ -202,11 +234,12 @@ def span_without_content(span: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _span_item(line: int, span: dict[str, Any]) -> Iterator[Item]:
-    raw = json.dumps(span_without_content(span), separators=(",", ":"), default=str)[:4000]
-    items = _objects(span.get("attributes", []))
-    if items is None:
-        yield line, RowError("attributes", "not a list of {key, value} objects"), raw
+def _span_item(line: int, span: dict[str, Any], path: str) -> Iterator[Item]:
+    # The path leads the raw text: with a whole document on "line 1", it is what finds the span.
+    raw = f"{path} " + json.dumps(_span_without_content(span), separators=(",", ":"), default=str)[:MAX_RAW]
+    items = span.get("attributes", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        yield line, RowError(f"{path}.attributes", "not a list of {key, value} objects"), raw
         return
     attributes = _attributes(items)
     if not any(key.startswith("gen_ai.") for key in attributes):
@@ -254,6 +287,10 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
     """Return the request record of one GenAI span."""
     start = _nanos(span, "startTimeUnixNano")
     end = _nanos(span, "endTimeUnixNano")
+    if not EARLIEST_NANOS <= start < LATEST_NANOS:
+        raise RowError("startTimeUnixNano", f"{span.get('startTimeUnixNano')!r} is outside 1970 to 2199")
+    if end < start:
+        raise RowError("endTimeUnixNano", "is before startTimeUnixNano")
     found = span.get("status")
     status: dict[str, Any] = found if isinstance(found, dict) else {}
 
@@ -263,10 +300,12 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
     http_status = pick("http.response.status_code", "http.status_code")
     http_failed = str(http_status).isdigit() and int(str(http_status)) >= 400
     failed = status.get("code") in (2, "2", "STATUS_CODE_ERROR") or "error.type" in attributes or http_failed
-    # An HTTP status is what people search for ("429"); otherwise the instrumentation's error type.
-    error_type = (
-        str(http_status) if http_failed else attributes.get("error.type") or (status.get("message") or "error")
-    ) if failed else None
+    if not failed:
+        error_type = None
+    elif http_failed:
+        error_type = str(http_status)  # what people search for ("429")
+    else:
+        error_type = attributes.get("error.type") or status.get("message") or "error"
 
     model = pick("gen_ai.response.model", "gen_ai.request.model")
     if model is None:

@@ -11,14 +11,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from manager.models import ModelCategory
-from manager.money import request_cost_nanos, usd_to_nanos
+from manager.money import format_usd, request_cost_nanos, usd_to_nanos
 
 REQUEST_TYPES = frozenset(c.value for c in ModelCategory)
 # Requests outside these years are typing mistakes, and beyond them some tools cannot hold a timestamp.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-# No single request costs this much; a larger figure is a mistake (and would overflow the sums).
+# No single request costs this much, uses this many tokens or takes this long; larger figures are mistakes.
 MAX_COST_USD = Decimal(1_000_000)
+MAX_TOKENS = 10**9
+MAX_LATENCY_MS = 24 * 3600 * 1000
 UNKNOWN_LANGUAGE = "unknown"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -171,7 +173,7 @@ def _number(record: Mapping[str, Any], column: str) -> float | None:
     value: Any = record.get(column)
     if _blank(value):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, str) and "_" in value):  # float() reads "1_000" as 1000
         raise RowError(column, f"{value!r} is not a number")
     try:
         number = float(value)
@@ -190,9 +192,14 @@ def _count(record: Mapping[str, Any], column: str) -> int | None:
         raise RowError(column, f"{record[column]!r} is negative")
     if not number.is_integer():
         raise RowError(column, f"{record[column]!r} is not a whole number")
-    if number >= 2**53:
-        raise RowError(column, f"{record[column]!r} is too large")
+    if number > MAX_TOKENS:
+        raise RowError(column, f"{record[column]!r} is more than {MAX_TOKENS:,} (no request uses that many)")
     return int(number)
+
+
+def _shown(number: float) -> str:
+    """Return a bound as people write it: 86,400,000 rather than 8.64e+07."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
 def _ranged(record: Mapping[str, Any], column: str, low: float, high: float | None) -> float | None:
@@ -200,7 +207,7 @@ def _ranged(record: Mapping[str, Any], column: str, low: float, high: float | No
     if number is None:
         return None
     if number < low or (high is not None and number > high):
-        allowed = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        allowed = f"{_shown(low)} to {_shown(high)}" if high is not None else f"at least {_shown(low)}"
         raise RowError(column, f"{record[column]!r} is out of range (allowed {allowed})")
     return number
 
@@ -249,6 +256,8 @@ def _stated_cost(record: Mapping[str, Any]) -> int | None:
     if _blank(value):
         return None
     try:
+        if "_" in str(value):  # Decimal() reads "1_000" as 1000
+            raise InvalidOperation
         cost = Decimal(str(value).strip())
     except InvalidOperation:
         raise RowError("cost", f"{value!r} is not a number") from None
@@ -272,7 +281,7 @@ def _cost(record: Mapping[str, Any], model_id: str, prices: Prices, usage: Usage
         return 0
     if prices.cost_per_1k_input is None or prices.cost_per_1k_output is None:
         raise RowError("cost", f"empty, and model {model_id!r} is unpriced: set its prices or give the cost")
-    return request_cost_nanos(
+    cost = request_cost_nanos(
         usage.input_tokens,
         usage.output_tokens,
         prices.cost_per_1k_input,
@@ -282,6 +291,13 @@ def _cost(record: Mapping[str, Any], model_id: str, prices: Prices, usage: Usage
         price_cache_read_per_1k=prices.cost_per_1k_cache_read,
         price_cache_write_per_1k=prices.cost_per_1k_cache_write,
     )
+    if cost >= usd_to_nanos(MAX_COST_USD):
+        raise RowError(
+            "cost",
+            f"the tokens at {model_id}'s prices come to ${format_usd(cost)}, over ${MAX_COST_USD:,} for one "
+            "request: check the token counts and the model's prices",
+        )
+    return cost
 
 
 def _failed_by_count(record: Mapping[str, Any]) -> bool | None:
@@ -318,7 +334,7 @@ def validate_record(record: Mapping[str, Any], prices: Mapping[str, Prices]) -> 
     if request_type not in REQUEST_TYPES:
         raise RowError("request_type", f"{request_type!r} is not one of {', '.join(sorted(REQUEST_TYPES))}")
     language = (_text(record, "language", max_length=16) or UNKNOWN_LANGUAGE).lower()
-    latency = _ranged(record, "response_time_ms", 0, None)
+    latency = _ranged(record, "response_time_ms", 0, MAX_LATENCY_MS)
     if latency is None:
         raise RowError("response_time_ms", "missing")
     error_type = normalise_error_type(_text(record, "error_type", max_length=128))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +15,13 @@ from sqlalchemy.types import NullType
 
 from manager import histogram
 from manager.db import sqlite_timestamps
+from manager.errors import ManagerError
 from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, UsageDaily, UsageHourly
 
 RollupKey = tuple[datetime, str, str, str]
+# A BIGINT holds up to 2**63 - 1; refusing stored totals from 2**62 on leaves room for float64's rounding in
+# the checks below, which read sums as floats precisely because int64 sums would wrap silently.
+LARGEST_TOTAL = 2**62
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
 DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
 MODEL_HOURLY = ModelUsageHourly.__table__  # type: ignore[attr-defined]
@@ -47,6 +51,29 @@ class Totals:
     errors: dict[str, int] = field(default_factory=dict)
     first: datetime | None = None
     last: datetime | None = None
+
+
+class TotalTooLarge(ManagerError):
+    """A batch would push a stored total past what the database can hold; nothing of it was stored."""
+
+    line = 0  # the batch's first input line, once ingest knows it
+
+
+def _refuse_past_largest(keys: pd.DataFrame, totals: dict[str, np.ndarray], what: str) -> None:
+    """Raise TotalTooLarge naming the first (period, model) whose total, computed as floats, passes the limit."""
+    for name, values in totals.items():
+        over = np.flatnonzero(np.abs(values) >= LARGEST_TOTAL)
+        if len(over):
+            row = keys.iloc[int(over[0])]
+            raise TotalTooLarge(
+                f"{row['model_id']} in the {what} from {row['start']:%Y-%m-%d %H:%M} UTC: {name} would pass "
+                f"{_largest(name)}, the most one rollup row holds; this batch was not stored"
+            )
+
+
+def _largest(name: str) -> str:
+    """Return the largest storable total of a counter as people read it."""
+    return f"${LARGEST_TOTAL / 10**9:,.0f}" if "cost" in name else f"{LARGEST_TOTAL:,}"
 
 
 def encode_counts(counts: Mapping[str, int]) -> str:
@@ -106,7 +133,7 @@ _TOKEN_COUNTERS = (
     "usage_unknown",
     "cost_unknown",
 )
-_COUNTERS = (
+COUNTERS = (
     "requests",
     "successes",
     "failures",
@@ -135,6 +162,7 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
         error=rows["error_type"].fillna("unknown"),
         usage_unknown=~rows["usage_known"].astype(bool),
         cost_unknown=~rows["cost_known"].astype(bool),
+        cost_float=rows["cost_nanos"].astype(float),  # a sum that cannot wrap, to check the exact one by
     )
     grouped = frame.groupby(KEYS, sort=True)
     sums = grouped.agg(
@@ -152,6 +180,9 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
         sums[name] = sums[name].astype(np.int64)
     sums["failures"] = sums["requests"] - sums["successes"]
     key_of_row = grouped.ngroup().to_numpy()
+    _refuse_past_largest(
+        sums.reset_index(), {"cost_nanos": grouped["cost_float"].sum().to_numpy()}, grain
+    )
     sums["latency_hist"] = histogram.pack_groups(
         key_of_row, frame["bucket"].to_numpy(), np.ones(len(frame), dtype=np.int64), len(sums)
     )
@@ -167,7 +198,7 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
 
 
 MODEL_KEYS = ["start", "model_id"]
-_SUMS = [*_COUNTERS, "latency_hist", "error_types"]
+_SUMS = [*COUNTERS, "latency_hist", "error_types"]
 
 
 def rollup_table(grain: str, per_model: bool = False) -> Any:
@@ -181,7 +212,7 @@ def by_model(sums: pd.DataFrame) -> pd.DataFrame:
     """Return a rollup_frame summed over request types and languages: one row per (period, model)."""
     grouped = sums.groupby(MODEL_KEYS, sort=True)
     per_model = grouped.agg(
-        **{name: (name, "sum") for name in _COUNTERS}, first=("first", "min"), last=("last", "max")
+        **{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max")
     )
     owners = grouped.ngroup().to_numpy()
     per_model["latency_hist"] = histogram.merge_by_group(owners, sums["latency_hist"].tolist(), len(per_model))
@@ -208,12 +239,21 @@ def read_rollups(conn: Connection, table: Any, grain: str, *conditions: Any) -> 
         if column.name == grain:
             data["start"] = pd.to_datetime(pd.Series(column_values, dtype=object), utc=True, format="ISO8601")
         elif isinstance(column.type, Integer):
-            data[column.name] = np.array(column_values, dtype=np.int64)
+            data[column.name] = _exact_integers(column_values)
         elif isinstance(column.type, Float):
             data[column.name] = np.array(column_values, dtype=np.float64)
         else:
             data[column.name] = pd.Series(column_values, dtype=object)
     return pd.DataFrame(data)
+
+
+def _exact_integers(values: Sequence[int]) -> np.ndarray:
+    """Return stored integers as int64, or as exact Python ints when their sum would not fit int64 (so that
+    a report summing them can never wrap)."""
+    array = np.array(values, dtype=np.int64)
+    if np.abs(array.astype(float)).sum() >= LARGEST_TOTAL:
+        return np.array([int(v) for v in values], dtype=object)
+    return array
 
 
 def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -> pd.DataFrame:
@@ -239,7 +279,16 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
     merged = sums[meets].merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
     old = (merged.pop("_merge") == "both").to_numpy()
     if old.any():
-        for name in _COUNTERS:
+        both = merged[old]
+        _refuse_past_largest(
+            both,
+            {
+                name: both[name].to_numpy(dtype=float) + both[f"{name}_old"].to_numpy(dtype=float)
+                for name in ("cost_nanos", *_TOKEN_COUNTERS)
+            },
+            grain,
+        )
+        for name in COUNTERS:
             merged.loc[old, name] = merged.loc[old, name] + merged.loc[old, f"{name}_old"]
         summed = histogram.add_stored(
             merged.loc[old, "latency_hist"].tolist(), merged.loc[old, "latency_hist_old"].tolist()
@@ -292,8 +341,10 @@ def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: l
 
 def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
     """Return a batch's daily rollup_frame folded into one Totals per model, for the usage stats."""
-    per_model = daily.groupby("model_id").agg(
-        **{name: (name, "sum") for name in _COUNTERS}, first=("first", "min"), last=("last", "max")
+    # Summed as Python ints: a model's days can add up past int64 within one batch.
+    exact = daily.assign(**{name: daily[name].astype(object) for name in ("cost_nanos", *_TOKEN_COUNTERS)})
+    per_model = exact.groupby("model_id").agg(
+        **{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max")
     )
     stats = {}
     for model_id, row in zip(per_model.index, per_model.itertuples(index=False), strict=True):
@@ -337,6 +388,13 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
             "quality_sum": delta.quality_sum,
             "quality_count": delta.quality_count,
         }
+        stored = {k: 0 if row is None else int(row[k]) for k in values}
+        over = [k for k, v in values.items() if isinstance(v, int) and abs(stored[k] + v) >= LARGEST_TOTAL]
+        if over:
+            raise TotalTooLarge(
+                f"{model_id}: its all-time {over[0]} would pass {_largest(over[0])}, the most the ledger holds "
+                "for one model; this batch was not stored"
+            )
         if row is None:
             conn.execute(
                 insert(STATS).values(model_id=model_id, first_used=delta.first, last_used=delta.last, **values)

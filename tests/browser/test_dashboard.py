@@ -107,5 +107,5 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
     engine = api.open_engine(f"sqlite:///{database}")
     last = api.data_span(engine)[1]
     report = api.performance_report(engine, last - timedelta(days=29), last).drop(columns=["cost_nanos"])
-    assert target.read_text() == api.frame_csv(report)
+    assert target.read_bytes().decode() == api.frame_csv(report)
     page.close()

@@ -226,12 +226,13 @@ def _varied_records() -> list[dict]:
 def test_export_logs_ingests_back_into_an_identical_ledger(engine: Engine, tmp_path: Path) -> None:
     columns = [*LOG_COLUMNS, "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
     api.ingest_file(engine, write_csv(tmp_path / "in.csv", _varied_records(), columns))
+    exported = api.export_csv(engine, "logs")
     first = tmp_path / "first.csv"
-    first.write_text(api.export_csv(engine, "logs"))
+    first.write_bytes(exported.encode())
     empty = api.open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     result = api.ingest_file(empty, first)
     assert (result.accepted, result.rejected) == (45, 0)
-    assert api.export_csv(empty, "logs") == first.read_text()
+    assert api.export_csv(empty, "logs") == exported
     empty.dispose()
 
 

@@ -31,7 +31,8 @@ def test_tampered_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(update(UsageDaily).values(requests=UsageDaily.requests + 1))
     drift = api.verify(engine)
-    assert {(d.table, d.field) for d in drift} == {("usage_daily", "requests")}
+    assert {(d.table, d.field) for d in drift} == {
+        ("usage_daily", "requests"), ("usage_daily", "successes + failures != requests")}
     api.rebuild_rollups(engine)
     assert api.verify(engine) == []
 
@@ -41,7 +42,8 @@ def test_a_tampered_per_model_rollup_is_reported_and_rebuilt(engine: Engine) -> 
     with engine.begin() as conn:
         conn.execute(update(ModelUsageHourly).values(failures=ModelUsageHourly.failures + 2))
     drift = api.verify(engine)
-    assert {(d.table, d.field) for d in drift} == {("usage_model_hourly", "failures")}
+    assert {(d.table, d.field) for d in drift} == {
+        ("usage_model_hourly", "failures"), ("usage_model_hourly", "successes + failures != requests")}
     assert all(d.key.endswith(" * *") for d in drift)
     api.rebuild_rollups(engine)
     assert api.verify(engine) == []

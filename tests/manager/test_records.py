@@ -140,3 +140,23 @@ def test_cache_and_reasoning_counts_must_fit_inside_the_totals(overrides: dict, 
 def test_the_log_exports_cost_usd_column_is_read_as_the_cost() -> None:
     row = validate_record({**record(cost=""), "cost_usd": "0.5"}, PRICES)
     assert row.cost_nanos == 500_000_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "column", "words"),
+    [
+        ({"input_tokens": "9007199254740991"}, "input_tokens", "more than 1,000,000,000"),
+        ({"output_tokens": 1_000_000_001}, "output_tokens", "more than 1,000,000,000"),
+        ({"response_time_ms": "1e308"}, "response_time_ms", "allowed 0 to 86,400,000"),
+    ],
+)
+def test_counts_and_latencies_no_request_could_have_are_refused(overrides: dict, column: str, words: str) -> None:
+    found_column, found_reason = reason(**overrides)
+    assert (found_column, words in found_reason) == (column, True)
+
+
+def test_a_computed_cost_over_a_million_dollars_is_refused() -> None:
+    with pytest.raises(RowError) as caught:
+        validate_record(record(input_tokens=10**9, output_tokens=10**9), {"deepseek-chat": Prices(1000, 1000)})
+    assert caught.value.column == "cost"
+    assert "over $1,000,000 for one request" in caught.value.reason
