@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from manager import accounts, analytics, audit, budgets, health, registry, reports
 from manager.analytics import (
@@ -30,7 +31,14 @@ from manager.analytics import (
     usage_series,
 )
 from manager.budgets import BudgetStatus, blocked_models
-from manager.db import create_db_engine, data_version, read_session, write_session
+from manager.db import (
+    DatabaseUnavailable,
+    create_db_engine,
+    data_version,
+    describe_database,
+    read_session,
+    write_session,
+)
 from manager.demo import seed_demo
 from manager.errors import InvalidInput, SignInRefused
 from manager.export import csv_text
@@ -129,12 +137,28 @@ __all__ = [
 ]
 
 
-def open_engine(url: str | None = None, *, prepare: bool = True) -> Engine:
-    """Return an engine on the URL (default: DATABASE_URL, else data/manager.db), initialised unless told not to."""
-    engine = create_db_engine(url)
-    if prepare and not schema_is_current(engine):
-        initialize(engine)
+def open_engine(url: str | None = None, *, prepare: bool = True, create: bool = True) -> Engine:
+    """Return an engine on the URL (default: DATABASE_URL, else data/manager.db), initialised unless told not to.
+
+    Raise DatabaseUnavailable, in one line, when the database cannot be reached or is not one.
+    """
+    engine = create_db_engine(url, create=create)
+    try:
+        if prepare and not schema_is_current(engine):
+            initialize(engine)
+        elif not prepare:
+            with engine.connect():
+                pass
+    except DBAPIError as error:
+        engine.dispose()
+        reason = _first_line(str(error.orig) if error.orig is not None else str(error))
+        raise DatabaseUnavailable(f"cannot use the database at {describe_database(engine)}: {reason}") from None
     return engine
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no reason given"
 
 
 def _public(model: Any) -> dict[str, Any]:

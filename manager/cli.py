@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from manager.ingest import IngestStopped
 from manager.readers import FORMATS
 from manager.records import parse_timestamp
 
-EXIT_OK, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
 class ProgressBar:
@@ -148,6 +150,9 @@ def _parse_moment(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 timestamp") from None
 
 
+MAX_WINDOW = timedelta(days=365)
+
+
 def _parse_window(value: str) -> timedelta:
     units = {"m": 60, "h": 3600, "d": 86400}
     number, unit = value[:-1], value[-1:].lower()
@@ -155,8 +160,8 @@ def _parse_window(value: str) -> timedelta:
         seconds = float(number) * units[unit]
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError(f"{value!r} is not a window such as 30m, 1h or 2d") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive window")
+    if not 0 < seconds <= MAX_WINDOW.total_seconds():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a window from 1m to {MAX_WINDOW.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -339,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every command and its help."""
     parser = argparse.ArgumentParser(prog="python -m manager", description="Operate the AI model manager.")
     parser.add_argument("--db", help="database URL (default: $DATABASE_URL, else sqlite:///data/manager.db)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an unexpected failure")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
@@ -475,14 +481,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit code."""
+    """Run one command and return its exit code; every failure is one line on standard error."""
     args = build_parser().parse_args(argv)
     try:
-        engine = api.open_engine(args.db, prepare=args.command != "init")
+        # Only init creates a database; every other command refuses one that is not there.
+        engine = api.open_engine(args.db, prepare=args.command != "init", create=args.command == "init")
         return int(args.handler(engine, args))
     except IngestStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PARTIAL
     except (InvalidInput, NotFound, UnusableFile, ManagerError, ValueError, OSError) as error:
+        if isinstance(error, BrokenPipeError):
+            return _closed_pipe()
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
+    except Exception as error:  # noqa: BLE001 (the one place an unforeseen failure becomes one line)
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__}: {_first_line(error)} (--debug shows where)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (`... | head`): stop quietly, as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK

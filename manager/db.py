@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +12,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
+from manager.errors import ManagerError
 from manager.models import DataVersion
 from manager.settings import database_url
 
@@ -21,19 +24,49 @@ BUSY_TIMEOUT_MS = 30_000
 INGEST_LOCK_KEY = 7_318_204
 
 
-def create_db_engine(url: str | None = None) -> Engine:
-    """Return an engine for the URL (or the configured default), ready for concurrent use."""
-    parsed = make_url(database_url(url))
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    return create_engine(parsed, pool_pre_ping=True)
+class DatabaseUnavailable(ManagerError):
+    """The database URL names nothing usable: an unknown scheme, a missing file, a server that does not answer."""
 
 
-def _sqlite_engine(url: Any) -> Engine:
+SCHEMES = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
+
+
+def create_db_engine(url: str | None = None, *, create: bool = True) -> Engine:
+    """Return an engine for the URL (or the configured default), ready for concurrent use.
+
+    A SQLite file that does not exist is made (0600, in a 0700 folder: it holds password hashes) only with
+    create; otherwise DatabaseUnavailable says how to make one.
+    """
+    text = database_url(url)
+    try:
+        parsed = make_url(text)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed, create=create)
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as error:
+        raise DatabaseUnavailable(f"{text!r} is not a database URL this manager can use ({SCHEMES})") from error
+
+
+def describe_database(engine: Engine) -> str:
+    """Return where an engine's database is, without its password."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: Any, *, create: bool) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database)
+        if not path.exists():
+            if not create:
+                raise DatabaseUnavailable(
+                    f"no database at {path}: `python -m manager init` (or starting the dashboard) creates it"
+                )
+            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for folder in missing:
+                folder.chmod(0o700)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")

@@ -328,7 +328,7 @@ class BudgetFields(SQLModel):
     name: str = Field(min_length=1, max_length=64)
     scope: str = Field(min_length=1, max_length=160)
     period: BudgetPeriod
-    amount_usd: float = Field(gt=0)
+    amount_usd: float = Field(gt=0, le=10**9)  # a billion dollars a period: past that, a typing mistake
     warn_threshold: float = Field(default=0.8, gt=0, le=10)
     alert_threshold: float = Field(default=1.0, gt=0, le=10)
     hard: bool = False

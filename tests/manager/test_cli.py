@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from manager import api
 from manager.cli import build_parser, main
 from tests.utils.factories import generated_records, record, write_csv
 
@@ -130,3 +132,69 @@ def test_a_viewer_named_as_actor_is_refused_by_the_manager(db_url: str, capsys, 
         run(db_url, "users", "add", name, "--role", role, "--password-stdin", capsys=capsys)
     code, _, err = run(db_url, "models", "set", "deepseek-chat", "priority=1", "--actor", "vi", capsys=capsys)
     assert (code, err) == (2, "error: vi is a viewer: to edit the registry takes the editor role\n")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("foo://bar", "is not a database URL this manager can use"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot use the database at"),
+    ],
+)
+def test_an_unusable_database_url_is_one_line_and_exit_2(
+    url: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", url, "report"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and words in error[0]
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.db").write_text("not a database")
+    assert main(["--db", f"sqlite:///{tmp_path / 'notes.db'}", "report"]) == 2
+    assert capsys.readouterr().err.strip().endswith("file is not a database")
+
+
+def test_read_commands_refuse_a_database_that_does_not_exist(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "no" / "such" / "x.db"
+    assert main(["--db", f"sqlite:///{target}", "report"]) == 2
+    assert "`python -m manager init`" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_init_creates_the_database_readable_by_its_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "data" / "manager.db"
+    assert main(["--db", f"sqlite:///{target}", "init"]) == 0
+    engine = api.open_engine(f"sqlite:///{target}")
+    with engine.begin() as conn:  # the write-ahead log exists while a connection is open
+        conn.exec_driver_sql("UPDATE data_version SET version = version + 1")
+        modes = {p.name: p.stat().st_mode & 0o777 for p in target.parent.iterdir()}
+    engine.dispose()
+    assert (target.parent.stat().st_mode & 0o777, modes["manager.db"], modes.get("manager.db-wal", 0o600)) == (
+        0o700, 0o600, 0o600)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["budgets", "add", "--name", "b", "--scope", "global", "--period", "daily", "--amount", "1e308"],
+         "amount_usd"),
+        (["health", "--window", "1e9d"], "not a window from 1m to 365 days"),
+    ],
+)
+def test_absurd_numbers_are_refused_in_one_line(db_url: str, args: list[str], words: str, capsys) -> None:
+    try:
+        code = main(["--db", db_url, *args])
+    except SystemExit as exit:  # argparse refuses an argument by exiting with 2
+        code = int(exit.code or 0)
+    assert code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(db_url: str, engine: Engine) -> None:
+    api.seed_demo(engine, days=5, requests=3000, seed=2)
+    command = [sys.executable, "-m", "manager", "--db", db_url, "export", "logs"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert process.stdout is not None and process.stdout.readline()
+    process.stdout.close()
+    assert (process.wait(timeout=60), process.stderr.read() if process.stderr else b"") == (0, b"")
