@@ -27,7 +27,7 @@ from manager.forecasting import (
     forecast_period_end,
     period_bounds,
 )
-from manager.models import Budget, BudgetAlert, BudgetFields, Role
+from manager.models import Budget, BudgetAlert, BudgetFields, ModelCategory, ModelConfig, Role
 from manager.money import NANOS_PER_USD, usd_to_nanos
 from manager.registry import describe_validation_error
 from manager.reports import daily_rows, rollup_rows
@@ -57,6 +57,23 @@ def scope_models(scope: str, info: Mapping[str, ModelInfo]) -> set[str] | None:
         return {value} if value else set()
     attribute = "provider" if kind == "provider" else "category"
     return {m for m, i in info.items() if getattr(i, attribute) == value}
+
+
+def check_scope_exists(*, session: Session, scope: str) -> None:
+    """Raise InvalidInput, listing the valid names, when a scope names a model, provider or category that does
+    not exist (a typo would make a budget that can never fire)."""
+    kind, value = parse_scope(scope)
+    if kind == "global":
+        return
+    models = list(session.exec(select_rows(ModelConfig)))
+    known = {
+        "model": sorted(m.model_id for m in models),
+        "provider": sorted({m.provider for m in models}),
+        "category": [c.value for c in ModelCategory],
+    }[kind]
+    if value not in known:
+        plural = {"model": "models", "provider": "providers", "category": "categories"}[kind]
+        raise InvalidInput([f"scope: {kind} {value!r} does not exist; {plural}: {', '.join(known)}"])
 
 
 def validate_budget(data: Mapping[str, Any]) -> BudgetFields:
@@ -105,6 +122,7 @@ def add_budget(*, session: Session, data: Mapping[str, Any], actor: str = SYSTEM
     fields = validate_budget(data)
     if session.get(Budget, fields.name) is not None:
         raise InvalidInput([f"name: a budget named {fields.name!r} already exists"])
+    check_scope_exists(session=session, scope=fields.scope)
     now = datetime.now(UTC)
     budget = Budget(
         name=fields.name,
@@ -140,6 +158,8 @@ def update_budget(*, session: Session, name: str, changes: Mapping[str, Any], ac
     if "name" in changes and changes["name"] != name:
         raise InvalidInput(["name: cannot be changed; add a new budget and remove this one"])
     fields = validate_budget({**old, **changes})
+    if fields.scope.strip() != budget.scope:
+        check_scope_exists(session=session, scope=fields.scope)
     new = {
         "scope": fields.scope.strip(),
         "period": str(fields.period),

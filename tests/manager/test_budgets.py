@@ -177,3 +177,19 @@ def test_export_budgets_writes_the_status_columns(engine: Engine) -> None:
         "name,scope,period,period_start,period_end,amount_usd,spent_usd,percent,forecast_usd,state,alerts,"
         "requests_without_cost"
     )
+
+
+@pytest.mark.parametrize(
+    ("scope", "words"),
+    [
+        ("model:deepseek-chta", "model 'deepseek-chta' does not exist; models: claude-3-haiku-20240307, deepseek-chat"),
+        ("provider:antropic", "provider 'antropic' does not exist; providers: anthropic, deepseek"),
+        ("category:poetry", "category 'poetry' does not exist; categories: general"),
+    ],
+)
+def test_a_scope_naming_nothing_that_exists_is_refused_with_the_valid_names(
+    engine: Engine, scope: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput, match=words):
+        budget(engine, scope=scope)
+    assert api.list_budgets(engine) == []
