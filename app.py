@@ -5,8 +5,10 @@ import streamlit as st
 from pages import access, common
 
 st.set_page_config(page_title="AI Model Manager", page_icon=":material/hub:", layout="wide")
-access.gate()
-navigation = common.navigation(manage_accounts=access.can_manage_accounts())
-access.sidebar()
-common.sidebar()
-navigation.run()
+with common.database_trouble_shown():
+    access.gate()
+    manages = access.can_manage_accounts()
+    navigation = common.navigation(manage_accounts=manages)
+    access.sidebar()
+    common.sidebar(show_database=manages)
+    navigation.run()

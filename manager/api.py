@@ -32,7 +32,6 @@ from manager.analytics import (
 )
 from manager.budgets import BudgetStatus, blocked_models
 from manager.db import (
-    DatabaseUnavailable,
     create_db_engine,
     data_version,
     describe_database,
@@ -40,7 +39,7 @@ from manager.db import (
     write_session,
 )
 from manager.demo import seed_demo
-from manager.errors import InvalidInput, SignInRefused
+from manager.errors import DatabaseUnavailable, InvalidInput, SignInRefused
 from manager.export import csv_text
 from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
 from manager.ingest import IngestResult, ingest_file, ingest_frame, ingest_records, log_usage
@@ -119,6 +118,7 @@ __all__ = [
     "cost_by_day",
     "data_span",
     "data_version",
+    "describe_database",
     "export_csv",
     "get_model",
     "ingest_file",

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from manager import api
 from manager.api import EXPORT_KINDS
-from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
+from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.ingest import IngestStopped
 from manager.readers import FORMATS
 from manager.records import parse_timestamp
@@ -490,6 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IngestStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PARTIAL
+    except DatabaseBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except (InvalidInput, NotFound, UnusableFile, ManagerError, ValueError, OSError) as error:
         if isinstance(error, BrokenPipeError):
             return _closed_pipe()

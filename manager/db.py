@@ -12,20 +12,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from manager.errors import ManagerError
+from manager.errors import DatabaseBusy, DatabaseUnavailable
 from manager.models import DataVersion
-from manager.settings import database_url
+from manager.settings import BUSY_TIMEOUT_VARIABLE as MANAGER_BUSY_TIMEOUT
+from manager.settings import busy_timeout, database_url
 
-BUSY_TIMEOUT_MS = 30_000
 # Any constant will do: it names the lock that serialises ingest batches on PostgreSQL.
 INGEST_LOCK_KEY = 7_318_204
-
-
-class DatabaseUnavailable(ManagerError):
-    """The database URL names nothing usable: an unknown scheme, a missing file, a server that does not answer."""
 
 
 SCHEMES = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
@@ -67,7 +63,8 @@ def _sqlite_engine(url: Any, *, create: bool) -> Engine:
             for folder in missing:
                 folder.chmod(0o700)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    timeout = busy_timeout()
+    engine = create_engine(url, connect_args={"timeout": timeout})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,7 +72,7 @@ def _sqlite_engine(url: Any, *, create: bool) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -101,12 +98,20 @@ def write_transaction(engine: Engine, *, lock: bool = False, bump: bool = True) 
     Pass bump=False for writes that change nothing a report shows (sign-in bookkeeping), so they
     do not retire every cached read.
     """
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
-        if lock and engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INGEST_LOCK_KEY})")
-        yield conn
-        if bump:
-            bump_data_version(conn)
+    try:
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            if lock and engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INGEST_LOCK_KEY})")
+            yield conn
+            if bump:
+                bump_data_version(conn)
+    except OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        raise DatabaseBusy(
+            f"the database is busy: another writer held it for more than {busy_timeout():g} s "
+            f"({MANAGER_BUSY_TIMEOUT}); nothing of this change was written, so trying again is safe"
+        ) from None
 
 
 @contextmanager

@@ -23,6 +23,14 @@ class UnusableFile(ManagerError):
     """A file could not be read at all; nothing was written."""
 
 
+class DatabaseUnavailable(ManagerError):
+    """The database URL names nothing usable: an unknown scheme, a missing file, a server that does not answer."""
+
+
+class DatabaseBusy(ManagerError):
+    """Another writer held the database's write lock for longer than the busy timeout; nothing was written."""
+
+
 class PermissionDenied(ManagerError):
     """The acting account's role does not allow this change."""
 

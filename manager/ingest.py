@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from manager.batch import COLUMNS, validate_batch
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
-from manager.errors import InvalidInput, ManagerError, UnusableFile
+from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
 from manager.export import safe_cell
 from manager.models import ModelConfig
 from manager.readers import Item, read_records
@@ -147,17 +147,15 @@ def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progre
     """The one ingest path: validate, de-duplicate and store batch by batch (one transaction each), then record
     the budget threshold crossings the new spend caused, once.
 
-    A batch refused whole (a total past what the database holds) raises its error when nothing was stored yet,
-    and IngestStopped, saying what was kept, when earlier batches were.
+    A batch refused whole (a total past what the database holds, or the database busy past its timeout) raises
+    its error when nothing was stored yet, and IngestStopped, saying what was kept, when earlier batches were.
     """
     result = IngestResult()
     try:
         _store_batches(engine, batches, result, progress)
-    except TotalTooLarge as error:
-        if not result.accepted:
-            raise
-        budget_status(engine, record=True)
-        raise IngestStopped(error.line, str(error), result.accepted) from None
+    except IngestStopped:
+        budget_status(engine, record=True)  # for the batches that were stored
+        raise
     result.rejects.sort(key=lambda r: r.line)
     result.rejected = len(result.rejects)
     if result.accepted:
@@ -181,9 +179,10 @@ def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResul
         result.duplicates += int(repeated.sum())
         try:
             stored, skipped = write_frame(engine, rows[~repeated])
-        except TotalTooLarge as error:
-            error.line = min(batch.lines, default=0)
-            raise
+        except (TotalTooLarge, DatabaseBusy) as error:
+            if not result.accepted:
+                raise  # nothing was stored: the error as it is
+            raise IngestStopped(min(batch.lines, default=0), str(error), result.accepted) from None
         result.accepted += stored
         result.duplicates += skipped
         if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -10,12 +11,13 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from manager import histogram
-from manager.db import write_transaction
+from manager.db import INGEST_LOCK_KEY, write_transaction
 from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
 from manager.rollups import (
     COUNTERS,
     DAILY,
     HOURLY,
+    KEYS,
     MODEL_DAILY,
     MODEL_HOURLY,
     STATS,
@@ -25,8 +27,11 @@ from manager.rollups import (
     decode_counts,
     fold_rollups,
     merge_counts,
+    merge_sums,
     model_totals,
+    rollup_frame,
     totals_from_frame,
+    write_rollups,
 )
 
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
@@ -65,10 +70,12 @@ def _add(into: dict[RollupKey, Totals], more: dict[RollupKey, Totals]) -> None:
         total.last = max(filter(None, (total.last, part.last)), default=None)
 
 
-def _log_chunks(conn: Connection) -> Iterator[pd.DataFrame]:
-    """Yield the raw request log as frames of SCAN_CHUNK rows, typed as ingest's validated rows are."""
+def _log_chunks(conn: Connection, *conditions: Any) -> Iterator[pd.DataFrame]:
+    """Yield the raw request log (rows matching the conditions) as frames of SCAN_CHUNK rows, typed as ingest's
+    validated rows are."""
     columns = [c.name for c in LOG.c]
-    result = conn.execute(select(LOG).execution_options(stream_results=True, yield_per=SCAN_CHUNK))
+    query = select(LOG).where(*conditions).execution_options(stream_results=True, yield_per=SCAN_CHUNK)
+    result = conn.execute(query)
     for chunk in result.partitions(SCAN_CHUNK):
         frame = pd.DataFrame(chunk, columns=columns)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
@@ -158,11 +165,44 @@ def verify(engine: Engine) -> list[Drift]:
 
 
 def rebuild_rollups(engine: Engine) -> int:
-    """Replace the rollups and usage stats with a recomputation from the raw log; return the rollup rows written."""
+    """Replace the rollups and usage stats with a recomputation from the raw log; return the rollup rows written.
+
+    The recomputation reads a snapshot of the log without any lock, so ingests, sign-ins and edits go on while
+    it runs; only the swap (emptying the tables, writing the new rows, folding in what was ingested meanwhile)
+    holds the write lock, for about as long as an ingest batch of that size.
+    """
+    with _snapshot(engine) as (conn, last_id):
+        parts: dict[str, list[pd.DataFrame]] = {"hour": [], "day": []}
+        for frame in _log_chunks(conn, LOG.c.id <= last_id):
+            for grain, found in parts.items():
+                found.append(rollup_frame(frame, grain))
+    sums = {grain: merge_sums(pd.concat(found, ignore_index=True), KEYS) for grain, found in parts.items() if found}
     with write_transaction(engine, lock=True) as conn:
         for table in (UsageHourly, UsageDaily, ModelUsageHourly, ModelUsageDaily, ModelUsageStats):
             conn.execute(delete(table.__table__))  # type: ignore[attr-defined, union-attr]
-        for frame in _log_chunks(conn):
+        if sums:
+            write_rollups(conn, sums)
+        for frame in _log_chunks(conn, LOG.c.id > last_id):
             fold_rollups(conn, frame)
         counts = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (HOURLY, DAILY)]
     return int(sum(counts))
+
+
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[tuple[Connection, int]]:
+    """Yield a connection reading one consistent snapshot of the log, and the last request id in it.
+
+    Rows that later ingests add have larger ids: on SQLite writers are serialised and row ids grow; on
+    PostgreSQL the ingest lock is held while the snapshot is taken, so no ingest is half-way through.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.connect() as conn, conn.begin():
+            yield conn, int(conn.execute(select(func.coalesce(func.max(LOG.c.id), 0))).scalar_one())
+        return
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({INGEST_LOCK_KEY})")
+        try:
+            last_id = int(conn.execute(select(func.coalesce(func.max(LOG.c.id), 0))).scalar_one())
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({INGEST_LOCK_KEY})")
+        yield conn, last_id

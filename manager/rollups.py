@@ -56,8 +56,6 @@ class Totals:
 class TotalTooLarge(ManagerError):
     """A batch would push a stored total past what the database can hold; nothing of it was stored."""
 
-    line = 0  # the batch's first input line, once ingest knows it
-
 
 def _refuse_past_largest(keys: pd.DataFrame, totals: dict[str, np.ndarray], what: str) -> None:
     """Raise TotalTooLarge naming the first (period, model) whose total, computed as floats, passes the limit."""
@@ -210,7 +208,13 @@ def rollup_table(grain: str, per_model: bool = False) -> Any:
 
 def by_model(sums: pd.DataFrame) -> pd.DataFrame:
     """Return a rollup_frame summed over request types and languages: one row per (period, model)."""
-    grouped = sums.groupby(MODEL_KEYS, sort=True)
+    return merge_sums(sums, MODEL_KEYS)
+
+
+def merge_sums(sums: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Return rollup_frame rows summed per distinct value of `keys` (counters added, histograms and error types
+    merged, first and last kept): the same rows, whichever batches they were summed in."""
+    grouped = sums.groupby(keys, sort=True)
     per_model = grouped.agg(
         **{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max")
     )
@@ -476,3 +480,12 @@ def fold_rollups(conn: Connection, rows: pd.DataFrame) -> None:
         per_model = by_model(sums)
         fold_frame(conn, grain, per_model, per_model=True)
     fold_into_stats(conn, stats_of(per_model))
+
+
+def write_rollups(conn: Connection, sums: dict[str, pd.DataFrame]) -> None:
+    """Insert whole rollups (rollup_frame rows per grain, keys unique) into tables known to be empty, with their
+    per-model rows and the usage stats. The caller holds the write lock."""
+    for grain, rows in sums.items():
+        _write(conn, rollup_table(grain), grain, rows, KEYS, replace=False)
+        _write(conn, rollup_table(grain, per_model=True), grain, by_model(rows), MODEL_KEYS, replace=False)
+    fold_into_stats(conn, stats_of(by_model(sums["day"])))

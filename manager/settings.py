@@ -21,6 +21,22 @@ def database_url(explicit: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
+BUSY_TIMEOUT_VARIABLE = "MANAGER_BUSY_TIMEOUT_SECONDS"
+DEFAULT_BUSY_TIMEOUT_SECONDS = 30
+
+
+def busy_timeout() -> float:
+    """Return how long a SQLite writer waits for another's write lock before it gives up with a clear error."""
+    text = os.environ.get(BUSY_TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_BUSY_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = 0
+    if not 0.1 <= seconds <= 3600:
+        raise ManagerError(f"{BUSY_TIMEOUT_VARIABLE}: {text!r} is not a number of seconds from 0.1 to 3600")
+    return seconds
+
+
 SESSION_TIMEOUT_VARIABLE = "MANAGER_SESSION_TIMEOUT_MINUTES"
 DEFAULT_SESSION_TIMEOUT_MINUTES = 30
 

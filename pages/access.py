@@ -110,7 +110,7 @@ def sign_in_page() -> None:
         try:
             signed_in = api.sign_in(common.engine(), name, password)
         except SignInRefused as error:
-            st.error(f"Not signed in: {error}.")
+            st.error(f"Not signed in: {common.plain(error)}.")
             return
         st.session_state[ACCOUNT_KEY] = signed_in["name"]
         st.session_state[LAST_SEEN_KEY] = datetime.now(UTC)
@@ -181,7 +181,7 @@ def sidebar() -> None:
     with st.sidebar:
         if current is None:
             return
-        st.caption(f":material/person: Signed in as **{current['name']}** ({current['role']})")
+        st.caption(f":material/person: Signed in as **{common.plain(current['name'])}** ({current['role']})")
         st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=sign_out, args=("Signed out.",))
 
 

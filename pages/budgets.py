@@ -103,19 +103,19 @@ def budget_form(key: str, current: dict | None) -> None:
             api.add_budget(engine, data, actor=access.actor())
     except InvalidInput as error:
         for problem in error.problems:
-            st.error(problem)
+            st.error(common.plain(problem))
         return
-    st.toast(f"Saved budget {name or current['name']}")
+    st.toast(f"Saved budget {common.plain(name or current['name'])}")
     st.rerun()
 
 
 @st.dialog("Remove budget?")
 def confirm_removal(name: str) -> None:
     """Ask before removing a budget."""
-    st.write(f"Remove the budget {name}? Its recorded alerts stay in the alerts table.")
+    st.write(f"Remove the budget {common.plain(name)}? Its recorded alerts stay in the alerts table.")
     if st.button("Remove", key="confirm_remove_budget", type="primary"):
         api.remove_budget(engine, name, actor=access.actor())
-        st.toast(f"Removed budget {name}")
+        st.toast(f"Removed budget {common.plain(name)}")
         st.rerun()
 
 
@@ -221,7 +221,7 @@ else:
         )
     )
     spend.update_layout(
-        title=f"{chosen}: spend this {PERIOD_NOUNS[status.period]} ({status.scope})",
+        title=common.plain_html(f"{chosen}: spend this {PERIOD_NOUNS[status.period]} ({status.scope})"),
         xaxis_title="Time (UTC)",
         yaxis_title="Cumulative spend (USD)",
         yaxis_tickprefix="$",
@@ -289,9 +289,9 @@ else:
             },
         )
 
-    with st.expander(f"Edit or remove {chosen}", icon=":material/edit:"):
+    with st.expander(f"Edit or remove {common.plain(chosen)}", icon=":material/edit:"):
         budget_form("edit_budget", next(b for b in api.list_budgets(engine) if b["name"] == chosen))
-        if st.button(f"Remove {chosen}", key="remove_budget", disabled=read_only):
+        if st.button(f"Remove {common.plain(chosen)}", key="remove_budget", disabled=read_only):
             confirm_removal(chosen)
 
 st.subheader("Add a budget")

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import gc
+import html
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from manager import api
+from manager.errors import DatabaseBusy, DatabaseUnavailable
 from manager.settings import database_url
 
 DEFAULT_DAYS = 30
@@ -40,6 +47,22 @@ def navigation(*, manage_accounts: bool = False) -> st.navigation:  # type: igno
             continue
         sections.setdefault(section, []).append(st.Page(script, title=title, icon=icon, default=position == 0))
     return st.navigation(sections)
+
+
+@contextmanager
+def database_trouble_shown() -> Iterator[None]:
+    """Show a busy or unreachable database as one short message (details to the server log), never a traceback."""
+    try:
+        yield
+    except (OperationalError, DatabaseUnavailable, DatabaseBusy) as error:
+        logging.getLogger("manager.dashboard").warning("database trouble: %s", error, exc_info=True)
+        busy = "locked" in str(error).lower() or "busy" in str(error).lower()
+        st.error(
+            "The database is busy with a long write; try again in a minute."
+            if busy
+            else "The database cannot be reached right now; try again in a minute. The server log says why.",
+            icon=":material/database:",
+        )
 
 
 @st.cache_resource(show_spinner=False)
@@ -117,15 +140,14 @@ def default_range() -> tuple[date, date]:
     return end - timedelta(days=DEFAULT_DAYS - 1), end
 
 
-def sidebar() -> None:
-    """Draw the shared sidebar: the UTC date range and the database in use."""
+def sidebar(*, show_database: bool) -> None:
+    """Draw the shared sidebar: the UTC date range and, for those who manage the dashboard, the database in use."""
     if "date_range" not in st.session_state:
         st.session_state["date_range"] = default_range()
     with st.sidebar:
         st.date_input("Date range (UTC)", key="date_range", help="Every chart and table covers these days.")
-        url = engine().url
-        shown = url.render_as_string(hide_password=True)
-        st.caption(f"Database: `{shown}`")
+        if show_database:
+            st.caption(f"Database: `{api.describe_database(engine())}`")
 
 
 def date_range() -> tuple[date, date]:
@@ -197,6 +219,24 @@ def recommendations(_engine: Engine, version: str, start: date, end: date) -> pd
     """Return the recommendations as a table (cached per data version)."""
     rows = [r.as_dict() for r in api.recommendations(_engine, start, end)]
     return pd.DataFrame(rows, columns=["kind", "model_id", "action", "evidence", "usd_at_stake"])
+
+
+# Characters Streamlit's Markdown gives a meaning to (links, emphasis, code, icons, colours, maths, HTML-like).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+_AUTOLINK = re.compile(r"(?i)(\\:/|www\\\.|@)")
+
+
+def plain(text: object) -> str:
+    """Return user-controlled text (model ids, budget and account names, error types) to show as itself inside
+    Markdown: st.warning, st.caption, st.toast, expander and button labels all render Markdown."""
+    escaped = _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
+    # GitHub-flavoured Markdown links bare addresses after escapes are undone: a zero-width space breaks them.
+    return _AUTOLINK.sub(lambda found: found.group(0)[:-1] + "\u200b" + found.group(0)[-1], escaped)
+
+
+def plain_html(text: object) -> str:
+    """Return user-controlled text for a Plotly title, which renders a subset of HTML (links among it)."""
+    return html.escape(str(text))
 
 
 def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict | None = None) -> None:

@@ -38,7 +38,7 @@ show = {
     "degraded": st.warning,
     "unhealthy": st.error,
 }.get(status, st.info)
-show(f"System: **{status}** ({reason})", icon=common.STATE_ICONS.get(status))
+show(f"System: **{status}** ({common.plain(reason)})", icon=common.STATE_ICONS.get(status))
 st.caption(
     "Degraded from 5% errors, unhealthy from 25% (with at least 20 requests); degraded when p95 latency is "
     "over twice the model's 7-day baseline or a hard budget covering it is exhausted."

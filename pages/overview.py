@@ -34,10 +34,10 @@ if not common.has_traffic():
 minute = common.this_minute()
 system, why = api.system_health(common.model_health(engine, version, minute, 1))
 active = [s for s in common.budget_status(engine, version, minute) if s.state != "ok"]
-status_line = f"System **{system}**: {why}."
+status_line = f"System **{system}**: {common.plain(why)}."
 if active:
     status_line += " Budgets: " + ", ".join(
-        f"{s.state} {s.name} ({s.percent:.0%} of ${s.amount_usd:,.2f})" for s in active
+        f"{s.state} {common.plain(s.name)} ({s.percent:.0%} of \\${s.amount_usd:,.2f})" for s in active
     )
 troubled = system in ("degraded", "unhealthy") or bool(active)
 (st.warning if troubled else st.success)(status_line, icon=common.STATE_ICONS["degraded" if troubled else "healthy"])

@@ -116,7 +116,7 @@ with left:
         x="from_ms",
         y="requests",
         log_x=True,
-        title=f"Latency distribution of {model_id}",
+        title=common.plain_html(f"Latency distribution of {model_id}"),
         labels={"from_ms": "Latency (ms, log scale)", "requests": "Requests"},
         hover_data={"to_ms": ":,.0f", "from_ms": ":,.0f"},
     )
@@ -125,14 +125,14 @@ with left:
 with right:
     errors = common.errors_by_type(engine, version, start, end, model_id)
     if errors.empty:
-        st.success(f"No failed requests for {model_id} in these days.")
+        st.success(f"No failed requests for {common.plain(model_id)} in these days.")
     else:
         chart = px.bar(
             errors,
             x="requests",
             y="error_type",
             orientation="h",
-            title=f"Errors by type of {model_id}",
+            title=common.plain_html(f"Errors by type of {model_id}"),
             labels={"requests": "Failed requests", "error_type": "Error type"},
         )
         st.plotly_chart(chart, key="errors_chart")

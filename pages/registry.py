@@ -76,7 +76,7 @@ st.data_editor(
 
 unpriced = table[table["price"] == "unpriced"]["model_id"].tolist() if not table.empty else []
 if unpriced:
-    st.warning(f"Unpriced (no cost can be computed for their requests): {', '.join(unpriced)}")
+    st.warning(f"Unpriced (no cost can be computed for their requests): {common.plain(', '.join(unpriced))}")
 
 
 def _pending() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -113,7 +113,7 @@ def _save() -> None:
 
 @st.dialog("Delete models?")
 def _confirm_delete(model_ids: list[str]) -> None:
-    st.write(f"Remove {', '.join(model_ids)} from the registry? Their request history stays.")
+    st.write(f"Remove {common.plain(', '.join(model_ids))} from the registry? Their request history stays.")
     if st.button("Delete and save", key="confirm_delete", type="primary"):
         _save()
         st.rerun()
@@ -135,7 +135,7 @@ if st.button(
             st.rerun()
 
 for problem in st.session_state.get("registry_errors", []):
-    st.error(problem)
+    st.error(common.plain(problem))
 if st.session_state.get("registry_errors"):
     st.caption("Nothing was saved. Fix the rows above and save again.")
 if saved := st.session_state.pop("registry_saved", None):

@@ -107,10 +107,10 @@ if accounts:
             f"Unlocked {chosen}.", lambda: api.unlock_account(engine, chosen, actor=access.actor())
         ):
             st.rerun()
-        if st.button(f"Remove {chosen}", key="users_remove", icon=":material/person_remove:"):
+        if st.button(f"Remove {common.plain(chosen)}", key="users_remove", icon=":material/person_remove:"):
             st.session_state["users_confirm_remove"] = chosen
         if st.session_state.get("users_confirm_remove") == chosen:
-            st.warning(f"Remove {chosen}? Their past changes stay in the audit trail.")
+            st.warning(f"Remove {common.plain(chosen)}? Their past changes stay in the audit trail.")
             if st.button("Yes, remove", key="users_remove_confirm", type="primary"):
                 st.session_state.pop("users_confirm_remove")
                 if _attempt(f"Removed {chosen}.", lambda: api.remove_account(engine, chosen, actor=access.actor())):

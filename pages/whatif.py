@@ -104,7 +104,7 @@ else:
         category_orders={"model_id": [r.model_id for r in chosen.ranking]},
     )
     st.plotly_chart(bars, key="ranking_chart")
-    st.caption(f"Top choice: **{chosen.ranking[0].model_id}** (score {chosen.ranking[0].score:.3f}).")
+    st.caption(f"Top choice: **{common.plain(chosen.ranking[0].model_id)}** (score {chosen.ranking[0].score:.3f}).")
 if chosen.excluded:
     common.table(
         pd.DataFrame(chosen.excluded, columns=["model_id", "reason"]),

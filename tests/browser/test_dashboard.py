@@ -109,3 +109,19 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
     report = api.performance_report(engine, last - timedelta(days=29), last).drop(columns=["cost_nanos"])
     assert target.read_bytes().decode() == api.frame_csv(report)
     page.close()
+
+
+def test_user_text_shows_as_text_never_as_a_link(server: str, browser, database: Path) -> None:
+    from playwright.sync_api import expect
+
+    hostile = "[Session expired - sign in](https://evil.example/login)"
+    engine = api.open_engine(f"sqlite:///{database}")
+    api.add_budget(engine, {"name": hostile, "scope": "global", "period": "monthly", "amount_usd": 0.01})
+    engine.dispose()
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    for path in ("", "budgets"):
+        page.goto(f"{server}/{path}")
+        expect(page.get_by_text("[Session expired - sign in]").first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1000)
+        assert page.locator('a[href*="evil.example"]').count() == 0, path
+    page.close()

@@ -1,5 +1,6 @@
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,22 @@ def test_output_cut_short_by_its_reader_ends_quietly(db_url: str, engine: Engine
     assert process.stdout is not None and process.stdout.readline()
     process.stdout.close()
     assert (process.wait(timeout=60), process.stderr.read() if process.stderr else b"") == (0, b"")
+
+
+def test_a_writer_blocked_past_the_busy_timeout_fails_in_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'manager.db'}"
+    assert main(["--db", url, "init"]) == 0
+    monkeypatch.setenv("MANAGER_BUSY_TIMEOUT_SECONDS", "0.5")
+    holder = sqlite3.connect(tmp_path / "manager.db")
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+    try:
+        code = main(["--db", url, "ingest", str(write_csv(tmp_path / "log.csv", [record()]))])
+    finally:
+        holder.rollback()
+        holder.close()
+    error = capsys.readouterr().err.strip().splitlines()
+    assert (code, len(error)) == (1, 1)
+    assert "the database is busy" in error[0] and "trying again is safe" in error[0]
+    assert api.is_empty(api.open_engine(url))

@@ -173,3 +173,12 @@ def test_two_different_passwords_add_no_account(app: Callable[[], AppTest], engi
     at.button(key="FormSubmitter:add_account-Add account").click().run()
     assert [e.value for e in at.error] == ["password: the two passwords differ"]
     assert api.account_count(engine) == 0
+
+
+@pytest.mark.parametrize(("name", "shown"), [("vi", False), ("ada", True)])
+def test_only_an_admin_sees_where_the_database_is(
+    app: Callable[[], AppTest], team: Engine, name: str, shown: bool
+) -> None:
+    at = sign_in(app().run(), name)
+    assert not at.exception
+    assert any(c.value.startswith("Database:") for c in at.sidebar.caption) is shown
