@@ -14,7 +14,7 @@ from sqlmodel import Session, func, select
 from manager.audit import SYSTEM_ACTOR, record_change
 from manager.db import bump_data_version
 from manager.errors import InvalidInput, NotFound, PermissionDenied, SignInRefused
-from manager.models import Role, UserAccount
+from manager.models import Role, SignInThrottle, UserAccount
 from manager.rollups import as_utc
 
 MAX_FAILED_ATTEMPTS = 5
@@ -203,8 +203,7 @@ def set_password(*, session: Session, name: str, password: str, actor: str = SYS
     validate_password(password)
     account.password_hash = _hasher.hash(password)
     account.password_changed_at = datetime.now(UTC)
-    account.failed_attempts = 0
-    account.locked_until = None
+    _forget_failures(session, account)
     session.add(account)
     _audit(session, actor, account.name, "update", "password", None, "(changed)")
     session.flush()
@@ -217,8 +216,7 @@ def unlock(*, session: Session, name: str, actor: str = SYSTEM_ACTOR) -> UserAcc
     account = get_account(session=session, name=name)
     if account.locked_until is not None or account.failed_attempts:
         _audit(session, actor, account.name, "unlock", "locked_until", account.locked_until, None)
-    account.failed_attempts = 0
-    account.locked_until = None
+    _forget_failures(session, account)
     session.add(account)
     session.flush()
     return account
@@ -231,40 +229,65 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def sign_in(*, session: Session, name: str, password: str, at: datetime | None = None) -> UserAccount:
-    """Check a name and password; count failures, lock the account for LOCKOUT after MAX_FAILED_ATTEMPTS.
+def sign_in(
+    *, session: Session, name: str, password: str, client: str = "", at: datetime | None = None
+) -> UserAccount:
+    """Check a name and password; after MAX_FAILED_ATTEMPTS failures of one name from one client, refuse that
+    name from that client for LOCKOUT.
 
-    Raise SignInRefused when refused. The failure count is written in the caller's transaction, which the
-    caller commits even when this raises.
+    A name without an account is counted and locked the same way, with the same words and the same password
+    check's cost, so nothing tells which names exist. Raise SignInRefused when refused. The counts are written
+    in the caller's transaction, which the caller commits even when this raises.
     """
     now = at or datetime.now(UTC)
-    account = session.get(UserAccount, normalize_name(name), with_for_update=True)
-    if account is None:
-        _verify(_decoy_hash(), password)
-        raise SignInRefused(WRONG_CREDENTIALS)
-    locked_until = as_utc(account.locked_until) if account.locked_until else None
+    typed = normalize_name(name)[:64]
+    key = (typed, client[:64])
+    throttle = session.get(SignInThrottle, key, with_for_update=True) or SignInThrottle(name=key[0], client=key[1])
+    locked_until = as_utc(throttle.locked_until) if throttle.locked_until else None
     if locked_until is not None and locked_until > now:
         raise SignInRefused(
-            f"{account.name} is locked after {MAX_FAILED_ATTEMPTS} failed sign-ins until "
+            f"{typed} is locked after {MAX_FAILED_ATTEMPTS} failed sign-ins until "
             f"{locked_until:%Y-%m-%d %H:%M} UTC; an admin can unlock it sooner"
         )
     if locked_until is not None:
-        account.failed_attempts, account.locked_until = 0, None
-    if not _verify(account.password_hash, password):
-        account.failed_attempts += 1
+        throttle.failed_attempts, throttle.locked_until = 0, None
+    account = session.get(UserAccount, typed, with_for_update=True)
+    matches = _verify(account.password_hash if account else _decoy_hash(), password)
+    if account is None or not matches:
+        throttle.failed_attempts += 1
         message = WRONG_CREDENTIALS
-        if account.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            account.locked_until = now + LOCKOUT
-            _audit(session, SYSTEM_ACTOR, account.name, "lock", "locked_until", None, account.locked_until)
-            bump_data_version(session.connection())  # the audit trail gained a row
-            message += f"; {account.name} is now locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
-        session.add(account)
+        if throttle.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            throttle.locked_until = now + LOCKOUT
+            message += f"; {typed} is now locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
+        session.add(throttle)
+        if account is not None:
+            _count_failure(session, account, throttle)
         session.flush()
         raise SignInRefused(message)
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
+    if throttle.failed_attempts:
+        session.delete(throttle)
     account.failed_attempts = 0
     account.last_sign_in_at = now
     session.add(account)
     session.flush()
     return account
+
+
+def _count_failure(session: Session, account: UserAccount, throttle: SignInThrottle) -> None:
+    """Keep the account's own record (what admins see): failures since its last sign-in, the latest lockout."""
+    account.failed_attempts += 1
+    if throttle.locked_until is not None and throttle.failed_attempts == MAX_FAILED_ATTEMPTS:
+        account.locked_until = throttle.locked_until
+        _audit(session, SYSTEM_ACTOR, account.name, "lock", "locked_until", None, account.locked_until)
+        bump_data_version(session.connection())  # the audit trail gained a row
+    session.add(account)
+
+
+def _forget_failures(session: Session, account: UserAccount) -> None:
+    """Lift every lockout of an account's name, from every client."""
+    for throttle in session.exec(select(SignInThrottle).where(SignInThrottle.name == account.name)):
+        session.delete(throttle)
+    account.failed_attempts = 0
+    account.locked_until = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from manager import accounts, analytics, audit, budgets, health, registry, reports
 from manager.analytics import (
@@ -278,14 +278,25 @@ def unlock_account(engine: Engine, name: str, *, actor: str = "system") -> dict[
         return accounts.to_public(accounts.unlock(session=session, name=name, actor=actor))
 
 
-def sign_in(engine: Engine, name: str, password: str, *, at: datetime | None = None) -> dict[str, Any]:
-    """Return the account when the password matches; raise SignInRefused otherwise (failures are counted)."""
+def sign_in(
+    engine: Engine, name: str, password: str, *, client: str = "", at: datetime | None = None
+) -> dict[str, Any]:
+    """Return the account when the password matches; raise SignInRefused otherwise (failures are counted per
+    name and client address)."""
     refused: SignInRefused | None = None
-    with write_session(engine, bump=False) as session:
+    for attempt in range(2):  # two first failures of one name and client at once: the second retries
         try:
-            return accounts.to_public(accounts.sign_in(session=session, name=name, password=password, at=at), at)
-        except SignInRefused as error:
-            refused = error
+            with write_session(engine, bump=False) as session:
+                try:
+                    signed_in = accounts.sign_in(session=session, name=name, password=password, client=client, at=at)
+                    return accounts.to_public(signed_in, at)
+                except SignInRefused as error:
+                    refused = error
+            break
+        except IntegrityError:
+            if attempt:
+                raise
+    assert refused is not None
     raise refused
 
 

@@ -384,3 +384,17 @@ class UserAccount(SQLModel, table=True):
     last_sign_in_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     failed_attempts: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per typed name and client address, whether or not an account has that name.
+
+    Counting unknown names too means a lockout says nothing about which names exist; counting per client means
+    someone guessing elsewhere cannot lock the real user out.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    name: str = Field(primary_key=True, max_length=64)
+    client: str = Field(primary_key=True, max_length=64)
+    failed_attempts: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

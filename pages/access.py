@@ -31,6 +31,12 @@ def _account(_engine: Engine, version: str, name: str) -> dict[str, Any] | None:
     return next((a for a in api.list_accounts(_engine) if a["name"] == name), None)
 
 
+def _client_address() -> str:
+    """Return the address the browser connects from ('' when unknown): failed sign-ins are counted per address."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else ""
+
+
 def local_mode() -> bool:
     """Return True when no account exists: one local user, no sign-in."""
     return _account_count(common.engine(), common.data_version()) == 0
@@ -108,7 +114,7 @@ def sign_in_page() -> None:
         if not submitted:
             return
         try:
-            signed_in = api.sign_in(common.engine(), name, password)
+            signed_in = api.sign_in(common.engine(), name, password, client=_client_address())
         except SignInRefused as error:
             st.error(f"Not signed in: {common.plain(error)}.")
             return

@@ -222,14 +222,17 @@ def recommendations(_engine: Engine, version: str, start: date, end: date) -> pd
 
 
 # Characters Streamlit's Markdown gives a meaning to (links, emphasis, code, icons, colours, maths, HTML-like).
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
-_AUTOLINK = re.compile(r"(?i)(\\:/|www\\\.|@)")
+_MARKDOWN = re.compile(r"([\\`*_\[\]()<>$|~:])")
+# Characters that mean something only where a line starts: headings, lists, quotes, numbered lists.
+_LINE_START = re.compile(r"^(\s*)([#+\->=]|\d+[.)])")
+_AUTOLINK = re.compile(r"(?i)(\\:/|www\.|@)")
 
 
 def plain(text: object) -> str:
     """Return user-controlled text (model ids, budget and account names, error types) to show as itself inside
     Markdown: st.warning, st.caption, st.toast, expander and button labels all render Markdown."""
     escaped = _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
+    escaped = _LINE_START.sub(lambda found: found.group(1) + found.group(2)[:-1] + "\\" + found.group(2)[-1], escaped)
     # GitHub-flavoured Markdown links bare addresses after escapes are undone: a zero-width space breaks them.
     return _AUTOLINK.sub(lambda found: found.group(0)[:-1] + "\u200b" + found.group(0)[-1], escaped)
 

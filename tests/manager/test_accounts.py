@@ -108,6 +108,35 @@ def test_an_admin_can_lift_a_lockout(team: Engine) -> None:
     assert api.sign_in(team, "vi", PASSWORD)["name"] == "vi"
 
 
+def _answers(engine: Engine, name: str, password: str, tries: int, client: str = "") -> list[str]:
+    """Return what each of `tries` sign-ins a minute apart was told, with the name taken out."""
+    said = []
+    for minute in range(tries):
+        with pytest.raises(SignInRefused) as refused:
+            api.sign_in(engine, name, password, client=client, at=START + timedelta(minutes=minute / 60))
+        said.append(str(refused.value).replace(name, "NAME"))
+    return said
+
+
+START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def test_a_name_without_an_account_is_locked_exactly_as_one_with_an_account(team: Engine) -> None:
+    known = _answers(team, "vi", "guess", 7)
+    unknown = _answers(team, "ghost", "guess", 7)
+    assert known == unknown
+    assert known[4].endswith("NAME is now locked for 15 minutes")
+    assert known[6].startswith("NAME is locked after 5 failed sign-ins until 2026-11-24 09:15 UTC")
+
+
+def test_failures_from_one_client_do_not_lock_the_owner_out_from_another(team: Engine) -> None:
+    _answers(team, "vi", "guess", 5, client="203.0.113.9")
+    with pytest.raises(SignInRefused, match="locked"):
+        api.sign_in(team, "vi", PASSWORD, client="203.0.113.9", at=START + timedelta(minutes=1))
+    signed_in = api.sign_in(team, "vi", PASSWORD, client="198.51.100.4", at=START + timedelta(minutes=1))
+    assert signed_in["name"] == "vi"
+
+
 def test_a_viewer_cannot_change_the_registry_or_budgets(team: Engine) -> None:
     with pytest.raises(PermissionDenied, match="vi is a viewer: to edit the registry takes the editor role"):
         api.update_model(team, "deepseek-chat", {"priority": 1}, actor="vi")

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from manager import api
 from manager.export import csv_text, safe_cell
 from tests.utils.factories import record
+from tests.utils.spreadsheet import formula_cells
 
 
 @pytest.mark.parametrize("text", ["=1+2", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])
@@ -26,31 +27,9 @@ def test_registry_export_neutralises_a_hostile_name(engine: Engine) -> None:
 
 
 HOSTILE = "ok\r=HYPERLINK(\"http://evil.example\")"
-FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _formula_cells(text: str) -> list[str]:
-    """Return every cell a spreadsheet would run: read back as CSV, and each line of each cell on its own."""
-    found = []
-    for row in csv.reader(StringIO(text, newline="")):
-        for cell in row:
-            for line in cell.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-                if line.startswith(FORMULA) and not _number(line):
-                    found.append(line)
-    return found
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
 @pytest.mark.parametrize("text", ["a\r=cmd()", "a\n@SUM(A1)", "a\r\n+1", "=x\r-y"])
 def test_every_line_of_a_multi_line_cell_is_neutralised(text: str) -> None:
-    assert _formula_cells(csv_text(["c"], [[text]])) == []
+    assert formula_cells(csv_text(["c"], [[text]])) == []
 
 
 def test_no_export_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
@@ -59,9 +38,9 @@ def test_no_export_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
     api.ingest_records(engine, [record(request_id=HOSTILE, success="false", error_type=HOSTILE, language="@x"),
                                 record(request_id="r-2", cost="0.1")])
     for kind in api.EXPORT_KINDS:
-        assert _formula_cells(api.export_csv(engine, kind)) == [], kind
+        assert formula_cells(api.export_csv(engine, kind)) == [], kind
 
 
 def test_no_table_download_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
     frame = pd.DataFrame({"model_id": [HOSTILE, "=a\n-b"], "requests": [-1, 2], "note": ["x\r\n@y", None]})
-    assert _formula_cells(api.frame_csv(frame)) == []
+    assert formula_cells(api.frame_csv(frame)) == []

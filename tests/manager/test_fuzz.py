@@ -11,10 +11,14 @@ from manager import api
 from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.models import RequestLog, UsageDaily
 from tests.utils.factories import LOG_COLUMNS, record
+from tests.utils.spreadsheet import formula_cells
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 cells = st.one_of(st.text(max_size=12), st.integers(-5, 10**6).map(str), st.floats(allow_nan=True).map(str),
-                  st.sampled_from(["", "NaN", "-1", "1e309", "2026-13-45", "deepseek-chat", "=1+2", "true"]))
+                  st.sampled_from(["", "NaN", "-1", "1e309", "2026-13-45", "deepseek-chat", "=1+2", "true",
+                                   "9007199254740991", "1e308", "1_000", "999999.999999999", "ok\r=cmd()",
+                                   "a\x00b\x1bc", "x" * 140_000, '"unterminated', "<class 'openai.RateLimitError'>"]))
+COLUMNS = [*LOG_COLUMNS, "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
 
 
 def counts(engine: Engine) -> tuple[int, int]:
@@ -37,6 +41,8 @@ def check_ingest(engine: Engine, path: Path, fmt: str = "auto") -> None:
     assert after[0] == after[1]
     for reject in result.rejects:
         assert reject.line >= 1 and reject.column and reject.reason
+    assert formula_cells(api.export_csv(engine, "logs")) == []
+    assert [d for d in api.verify(engine) if d.stored == "impossible"] == []
 
 
 @FUZZ
@@ -48,17 +54,17 @@ def test_random_bytes_never_raise_anything_but_a_clear_error(engine: Engine, tmp
 
 
 @FUZZ
-@given(rows=st.lists(st.fixed_dictionaries(dict.fromkeys(LOG_COLUMNS, cells)), min_size=1, max_size=8))
+@given(rows=st.lists(st.fixed_dictionaries(dict.fromkeys(COLUMNS, cells)), min_size=1, max_size=8))
 def test_near_miss_csv_rows_are_kept_or_rejected_with_their_line(engine: Engine, tmp_path_factory,
                                                                  rows: list[dict]) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "input.csv"
-    lines = [",".join(LOG_COLUMNS)] + [",".join(json.dumps(v) for v in row.values()) for row in rows]
+    lines = [",".join(COLUMNS)] + [",".join(json.dumps(v) for v in row.values()) for row in rows]
     path.write_text("\n".join(lines) + "\n")
     check_ingest(engine, path)
 
 
 @FUZZ
-@given(rows=st.lists(st.dictionaries(st.sampled_from(LOG_COLUMNS + ["tokens_used"]),
+@given(rows=st.lists(st.dictionaries(st.sampled_from(COLUMNS + ["tokens_used", "error_count", "cost_usd"]),
                                      st.one_of(cells, st.none(), st.booleans(), st.integers(), st.floats())),
                      min_size=1, max_size=8))
 def test_near_miss_json_lines_are_kept_or_rejected_with_their_line(engine: Engine, tmp_path_factory,
@@ -116,3 +122,33 @@ def test_random_budgets_are_added_whole_or_refused_naming_a_field(engine: Engine
     api.remove_budget(engine, data["name"])
 
 
+
+
+JUNK = st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2))
+SPAN = st.builds(lambda n: {"traceId": "ab" * 16, "spanId": f"{n:016x}", "startTimeUnixNano": "1772359200000000000",
+                            "endTimeUnixNano": "1772359200500000000",
+                            "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}}]},
+                 st.integers(0, 2**60))
+SCOPE = st.one_of(st.builds(lambda spans: {"spans": spans}, st.lists(st.one_of(SPAN, JUNK), max_size=3)), JUNK)
+RESOURCE = st.one_of(st.builds(lambda scopes: {"scopeSpans": scopes}, st.lists(SCOPE, max_size=3)), JUNK)
+
+
+def _leaves(resources: list) -> int:
+    """Return how many elements must each be stored or rejected: spans, and anything that is not an object."""
+    count = 0
+    for resource in resources:
+        if not isinstance(resource, dict):
+            count += 1
+            continue
+        for scope in resource["scopeSpans"]:
+            count += len(scope["spans"]) if isinstance(scope, dict) else 1
+    return count
+
+
+@FUZZ
+@given(resources=st.lists(RESOURCE, min_size=1, max_size=3))
+def test_otlp_structure_is_never_skipped_silently(engine: Engine, tmp_path_factory, resources: list) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "spans.json"
+    path.write_text(json.dumps({"resourceSpans": resources}))
+    result = api.ingest_file(engine, path, fmt="otlp")
+    assert result.accepted + result.rejected + result.duplicates == _leaves(resources)

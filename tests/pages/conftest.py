@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,11 @@ from manager import api
 
 DEMO_END = datetime(2026, 3, 10, tzinfo=UTC)
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def shown(markdown: str) -> str:
+    """Return Markdown source as a reader sees it: escapes undone, invisible link breakers dropped."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
 
 
 @pytest.fixture
