@@ -22,8 +22,11 @@ from manager.errors import InvalidInput, NotFound
 from manager.forecasting import (
     FORECAST_METHOD,
     PROFILE_DAYS,
+    TRACK_PERIODS,
     budget_state,
     first_crossing,
+    forecast_band,
+    forecast_errors,
     forecast_period_end,
     period_bounds,
 )
@@ -229,6 +232,24 @@ class BudgetStatus:
     forecast_method: str = FORECAST_METHOD
     # Requests in scope this period that reported no usage and no cost: their spend is not in spent_usd.
     requests_without_cost: int = 0
+    # The forecast's 90% prediction band, and its mean absolute miss over past periods (forecast at mid-period).
+    forecast_low_usd: float = 0.0
+    forecast_high_usd: float = 0.0
+    forecast_error_pct: float | None = None
+    forecast_periods_checked: int = 0
+
+    def forecast_note(self) -> str:
+        """Return the forecast with its band and its track record, in one sentence."""
+        text = (
+            f"Forecast ${self.forecast_usd:,.2f} by the period's end "
+            f"(90% band ${self.forecast_low_usd:,.2f} to ${self.forecast_high_usd:,.2f})."
+        )
+        if self.forecast_error_pct is None:
+            return text + " No past period to check the forecast against yet."
+        return text + (
+            f" Made at mid-period, it missed the last {self.forecast_periods_checked} periods' spend by "
+            f"{self.forecast_error_pct:.1f}% on average."
+        )
 
     def spend_note(self) -> str | None:
         """Return a warning that the spend leaves out requests of unknown cost; None when none are left out."""
@@ -251,6 +272,9 @@ class BudgetStatus:
             "spent_usd": self.spent_usd,
             "percent": self.percent,
             "forecast_usd": self.forecast_usd,
+            "forecast_low_usd": self.forecast_low_usd,
+            "forecast_high_usd": self.forecast_high_usd,
+            "forecast_error_pct": self.forecast_error_pct,
             "state": self.state,
             "hard": self.hard,
             "alerts": [{**a, "crossed_at": a["crossed_at"].isoformat()} for a in self.alerts],
@@ -305,6 +329,8 @@ def _evaluate(
     before_today = per_slot[per_slot.index < today]
     history = {d.date(): v / NANOS_PER_USD for d, v in before_today.items()}
     forecast = forecast_period_end(history, spent / NANOS_PER_USD, at, start, end)
+    low, high = forecast_band(history, spent / NANOS_PER_USD, at, start, end)
+    errors = forecast_errors(history, budget.period, at)
     points = [(as_utc(h.to_pydatetime()), float(v)) for h, v in cumulative.items()]
     crossings = []
     levels = [("warning", budget.warn_threshold), ("alert", budget.alert_threshold)]
@@ -336,6 +362,10 @@ def _evaluate(
         warn_threshold=budget.warn_threshold,
         alert_threshold=budget.alert_threshold,
         requests_without_cost=int(unknown_cost.sum()),
+        forecast_low_usd=low,
+        forecast_high_usd=high,
+        forecast_error_pct=100 * sum(abs(e) for e in errors) / len(errors) if errors else None,
+        forecast_periods_checked=len(errors),
     )
     return _Evaluation(status, crossings, cumulative)
 
@@ -347,7 +377,9 @@ def _evaluations(engine: Engine, at: datetime) -> list[_Evaluation]:
         return []
     info = registry_info(engine)
     earliest = min(period_bounds(b.period, at)[0] for b in budgets)
-    low = min(earliest, at - timedelta(days=PROFILE_DAYS + 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Enough days for the forecast's history, and for the track record of past whole periods (at most months).
+    history_days = PROFILE_DAYS + 1 + 31 * (TRACK_PERIODS + 1)
+    low = min(earliest, at - timedelta(days=history_days)).replace(hour=0, minute=0, second=0, microsecond=0)
     today = at.replace(hour=0, minute=0, second=0, microsecond=0)
     costs = _costs(engine, low, at, today)
     return [_evaluate(engine, b, at, costs, today, info) for b in budgets]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 NANOS_PER_USD = 10**9
 
@@ -24,6 +25,7 @@ def format_usd(nanos: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+@cache
 def per_token_nanos(price_per_1k: float) -> Decimal:
     """Return a per-1k-token dollar price as exact nano-dollars per token."""
     # A per-1k price in dollars is the per-token price in micro-dollars, i.e.

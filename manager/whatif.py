@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from manager import histogram
 from manager.analytics import registry_info
 from manager.budgets import blocked_models, list_budgets, scope_models
+from manager.calibration import Backtest, backtest, calibrate, interval, model_latency
 from manager.db import read_session
 from manager.forecasting import period_bounds
 from manager.money import NANOS_PER_USD, request_cost_nanos
@@ -25,16 +27,22 @@ SEGMENT_COLUMNS = [
     "request_type",
     "language",
     "requests",
-    "input_tokens",
-    "output_tokens",
     "actual_cost_usd",
     "chosen_model",
-    "fallbacks",
     "projected_cost_usd",
     "change_pct",
+    "output_ratio",
+    "calibrated",
     "projected_latency_ms",
     "projected_success_rate",
     "projected_quality",
+    "input_tokens",
+    "output_tokens",
+    "projected_input_tokens",
+    "projected_output_tokens",
+    "input_ratio",
+    "calibration",
+    "fallbacks",
     "figures_from",
 ]
 
@@ -98,6 +106,30 @@ class ReplayResult:
     budgets: pd.DataFrame
     policy: Policy
     routes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    backtest: Backtest | None = None
+
+    def confidence_note(self) -> str:
+        """Return how sure the projection is: its 90% intervals, and how much traffic was projected uncalibrated."""
+        p = self.projected
+        requests = int(p.get("requests") or 0)
+        if not requests:
+            return ""
+        text = (
+            f"90% interval: cost ${p['cost_usd_low']:,.2f} to ${p['cost_usd_high']:,.2f}, average latency "
+            f"{p['avg_response_time_ms_low']:,.0f} to {p['avg_response_time_ms_high']:,.0f} ms (days resampled). "
+            "Tokens are projected from how each chosen model wrote in the ledger, not as other models wrote them. "
+        )
+        uncalibrated = int(p.get("uncalibrated_requests") or 0)
+        if uncalibrated:
+            share = uncalibrated / requests
+            text += (
+                f"{uncalibrated:,} requests ({share:.0%}) went to models with no traffic of their own: uncalibrated."
+            )
+        else:
+            text += "Every segment is calibrated."
+        if self.backtest is not None:
+            text += " " + self.backtest.describe()
+        return text
 
     def as_dict(self) -> dict[str, Any]:
         """Return the CLI's JSON contract."""
@@ -106,6 +138,7 @@ class ReplayResult:
             "projected": self.projected,
             "change_pct": self.change_pct,
             "segments": self.segments.to_dict("records"),
+            "backtest": None if self.backtest is None else asdict(self.backtest),
             "budgets": self.budgets.to_dict("records"),
         }
 
@@ -145,6 +178,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         [
             "requests",
             "successes",
+            "usage_unknown",
             "input_tokens",
             "output_tokens",
             "cost_nanos",
@@ -153,9 +187,13 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
             "quality_count",
         ]
     ].sum()
+    calibration = calibrate(frame)
+    latency = model_latency(frame, calibration)
     rows, routes = [], {}
     projected_nanos = 0
     latency_sum = successes = quality_sum = 0.0
+    resampled_cost = np.zeros(len(calibration.segment_requests))
+    resampled_latency = np.zeros(len(calibration.segment_requests))
     for seg in segments.to_dict("records"):
         tokens = seg["input_tokens"] + seg["output_tokens"]
         seg_policy = replace(
@@ -169,8 +207,14 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         key = (seg["request_type"], seg["language"])
         routes[key] = [r.model_id for r in choice.ranking[: fallbacks + 1]]
         requests = int(seg["requests"])
+        s = calibration.segments.index(key)
+        volume = calibration.segment_requests[:, s] / requests  # each resample's share of the segment's traffic
+        served = seg["requests"] - seg["usage_unknown"]
+        tokens_in, tokens_out, ratios, evidence, calibrated = (
+            int(seg["input_tokens"]), int(seg["output_tokens"]), (1.0, 1.0), "as served", True
+        )
         if not choice.ranking:  # nothing eligible: the segment stays where it was served
-            cost, latency, success, rating, source, chosen = (
+            cost, seg_latency, success, rating, source, chosen = (
                 int(seg["cost_nanos"]),
                 seg["latency_sum_ms"] / requests,
                 seg["successes"] / requests,
@@ -179,24 +223,46 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
                 None,
             )
             rating = seg["quality_sum"] / seg["quality_count"] if seg["quality_count"] else None
+            resampled_cost += volume * cost / NANOS_PER_USD
+            resampled_latency += volume * requests * seg_latency
         else:
             model = by_id[choice.ranking[0].model_id]
             chosen = model.model_id
             assert model.cost_per_1k_input is not None and model.cost_per_1k_output is not None
-            cost = request_cost_nanos(
-                int(seg["input_tokens"]), int(seg["output_tokens"]), model.cost_per_1k_input, model.cost_per_1k_output
-            )
+            m = calibration.models.index(chosen) if chosen in calibration.models else None
+            if m is not None:
+                per_in = calibration.input_per_request[:, m, s]
+                per_out = calibration.output_per_request[:, m, s]
+                every_in = calibration.segment_requests[:, s] * per_in
+                every_out = calibration.segment_requests[:, s] * per_out
+                tokens_in, tokens_out = round(every_in[0]), round(every_out[0])
+                ratios = (
+                    per_in[0] / (seg["input_tokens"] / served) if served and seg["input_tokens"] else 1.0,
+                    per_out[0] / (seg["output_tokens"] / served) if served and seg["output_tokens"] else 1.0,
+                )
+                evidence, calibrated = calibration.evidence(chosen, key), calibration.calibrated(chosen, key)
+            else:  # a model with no traffic in the window: the tokens as served, flagged
+                every_in = volume * tokens_in
+                every_out = volume * tokens_out
+                evidence, calibrated = "uncalibrated (no traffic of its own: tokens as served)", False
+            cost = request_cost_nanos(tokens_in, tokens_out, model.cost_per_1k_input, model.cost_per_1k_output)
+            resampled_cost += (every_in * model.cost_per_1k_input + every_out * model.cost_per_1k_output) / 1000
             observed = model.requests > 0
-            latency = (
+            seg_latency = (
                 model.observed_avg_ms if observed and model.observed_avg_ms is not None else model.avg_response_time
             )
+            spread = latency.get(chosen)
+            factor: Any = 1.0  # the model's latency in each resample, relative to the window as it was
+            if spread is not None and np.isfinite(spread[0]) and spread[0] > 0:
+                factor = np.where(np.isfinite(spread), spread / spread[0], 1.0)
+            resampled_latency += volume * requests * seg_latency * factor
             success = model.successes / model.requests if observed else ASSUMED_SUCCESS_RATE
             rating = model.rating_sum / model.ratings if model.ratings else model.quality_score * 5
             source = (
                 "observed" if observed and model.ratings else ("observed (registry rating)" if observed else "registry")
             )
         projected_nanos += cost
-        latency_sum += latency * requests
+        latency_sum += seg_latency * requests
         successes += success * requests
         quality_sum += (rating or 0.0) * requests
         rows.append(
@@ -209,9 +275,15 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
                 "actual_cost_usd": int(seg["cost_nanos"]) / NANOS_PER_USD,
                 "chosen_model": chosen,
                 "fallbacks": ", ".join(routes[key][1:]),
+                "projected_input_tokens": tokens_in,
+                "projected_output_tokens": tokens_out,
+                "input_ratio": ratios[0],
+                "output_ratio": ratios[1],
+                "calibrated": calibrated,
+                "calibration": evidence,
                 "projected_cost_usd": cost / NANOS_PER_USD,
                 "change_pct": _pct(cost, int(seg["cost_nanos"])),
-                "projected_latency_ms": latency,
+                "projected_latency_ms": seg_latency,
                 "projected_success_rate": success,
                 "projected_quality": rating,
                 "figures_from": source,
@@ -227,6 +299,17 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         float(segments["quality_count"].sum()),
     )
     projected = _totals(total_requests, projected_nanos, latency_sum, successes, quality_sum, total_requests)
+    # The intervals: the spread of the resamples, moved to centre on the point estimate they vary around.
+    low, high = interval(resampled_cost - resampled_cost[0] + projected["cost_usd"])
+    projected["cost_usd_low"], projected["cost_usd_high"] = low, high
+    average = resampled_latency / calibration.segment_requests.sum(axis=1)
+    low, high = interval(average - average[0] + (projected["avg_response_time_ms"] or 0.0))
+    projected["avg_response_time_ms_low"], projected["avg_response_time_ms_high"] = low, high
+    uncalibrated = [r for r in rows if not r["calibrated"]]
+    projected["uncalibrated_requests"] = sum(r["requests"] for r in uncalibrated)
+    priced = {c.model_id: (c.cost_per_1k_input, c.cost_per_1k_output) for c in pool
+              if c.cost_per_1k_input is not None and c.cost_per_1k_output is not None}
+    track = backtest(frame, priced)
     chosen_by_segment = {(r["request_type"], r["language"]): r["chosen_model"] for r in rows}
     return ReplayResult(
         actual=actual,
@@ -238,6 +321,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         budgets=_held(engine, start, end, frame, chosen_by_segment, by_id),
         policy=policy,
         routes=routes,
+        backtest=track,
     )
 
 

@@ -202,6 +202,18 @@ else:
     last_x = path["hour"].iloc[-1] if len(path) else start
     spend.add_trace(
         go.Scatter(
+            x=[last_x, end, end, last_x],
+            y=[status.spent_usd, status.forecast_high_usd, status.forecast_low_usd, status.spent_usd],
+            fill="toself",
+            mode="lines",
+            name="90% band",
+            line={"width": 0},
+            fillcolor="rgba(107, 114, 128, 0.18)",
+            hoverinfo="skip",
+        )
+    )
+    spend.add_trace(
+        go.Scatter(
             x=[last_x, end],
             y=[status.spent_usd, status.forecast_usd],
             mode="lines+markers",
@@ -233,6 +245,7 @@ else:
         f"({status.percent:.0%}); forecast ${status.forecast_usd:,.2f} by {end:%Y-%m-%d %H:%M} UTC. "
         f"Forecast method: {status.forecast_method}."
     )
+    st.caption(common.plain(status.forecast_note()))
     if note := status.spend_note():
         if status.state == "ok":
             st.caption(f":material/warning: {note}")

@@ -153,6 +153,8 @@ cards[3].metric(
     else f"{projected['avg_quality_rating'] - actual['avg_quality_rating']:+.2f}",
 )
 
+st.caption(common.plain(result.confidence_note()))
+
 segments = result.segments
 shown = segments.head(15)
 label = shown["request_type"] + " / " + shown["language"]
@@ -196,6 +198,14 @@ common.table(
         "fallbacks": "Fallbacks",
         "projected_cost_usd": st.column_config.NumberColumn("Projected cost (USD)", format="$%.4f"),
         "change_pct": st.column_config.NumberColumn("Change (%)", format="%+.1f"),
+        "output_ratio": st.column_config.NumberColumn(
+            "Output ×", format="%.2f", help="Output tokens per request of the chosen model against the traffic served"
+        ),
+        "input_ratio": st.column_config.NumberColumn("Input ×", format="%.2f"),
+        "calibrated": st.column_config.CheckboxColumn("Calibrated", help="Projected from the model's own traffic"),
+        "calibration": "Calibration",
+        "projected_input_tokens": st.column_config.NumberColumn("Projected input tokens", format="localized"),
+        "projected_output_tokens": st.column_config.NumberColumn("Projected output tokens", format="localized"),
         "projected_latency_ms": st.column_config.NumberColumn("Projected latency (ms)", format="%.0f"),
         "projected_success_rate": st.column_config.NumberColumn("Projected success", format="percent"),
         "projected_quality": st.column_config.NumberColumn("Projected rating", format="%.2f"),

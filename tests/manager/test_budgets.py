@@ -163,7 +163,8 @@ def test_budgets_cli_add_list_status_remove(db_url: str, engine: Engine, capsys:
         "state": "warning",
     }
     assert [a["level"] for a in status["alerts"]] == ["warning"]
-    assert set(status) >= {"period_end", "forecast_usd", "alerts", "scope", "period"}
+    assert set(status) >= {"period_end", "forecast_usd", "forecast_low_usd", "forecast_high_usd", "alerts", "scope",
+                           "period"}
     main(["--db", db_url, "budgets", "list", "--json"])
     assert [b["name"] for b in json.loads(capsys.readouterr().out)] == ["day"]
     assert main(["--db", db_url, "budgets", "remove", "day"]) == 0

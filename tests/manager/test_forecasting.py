@@ -1,8 +1,17 @@
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from manager.forecasting import budget_state, day_of_week_profile, first_crossing, forecast_period_end, period_bounds
+from manager.forecasting import (
+    budget_state,
+    day_of_week_profile,
+    first_crossing,
+    forecast_band,
+    forecast_errors,
+    forecast_period_end,
+    period_bounds,
+)
 
 AT = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
 
@@ -58,3 +67,44 @@ def test_forecast_follows_a_rising_trend_with_weekly_seasonality() -> None:
 def test_without_history_the_forecast_extrapolates_the_period_so_far() -> None:
     start, end = period_bounds("daily", AT)
     assert forecast_period_end({}, 31.0, AT, start, end) == pytest.approx(31.0 / 15.5 * 24)
+
+
+def _noisy_trend(days: int, seed: int = 3) -> dict[date, float]:
+    """Daily spend rising 1% a day, weekends at 60%, with 10% day-to-day noise."""
+    rng = np.random.default_rng(seed)
+    first = AT.date() - timedelta(days=days)
+    return {
+        first + timedelta(days=i): 100 * (1.01**i) * (0.6 if (first + timedelta(days=i)).weekday() >= 5 else 1.0)
+        * float(rng.normal(1, 0.1))
+        for i in range(days)
+    }
+
+
+def test_the_band_surrounds_the_forecast_and_collapses_without_noise() -> None:
+    start, end = period_bounds("monthly", AT)
+    noisy = _noisy_trend(40)
+    low, high = forecast_band(noisy, 1000.0, AT, start, end)
+    assert low < forecast_period_end(noisy, 1000.0, AT, start, end) < high
+    steady = {AT.date() - timedelta(days=i): 50.0 for i in range(1, 30)}
+    low, high = forecast_band(steady, 1000.0, AT, start, end)
+    assert low == high == pytest.approx(forecast_period_end(steady, 1000.0, AT, start, end))
+
+
+def test_the_band_holds_what_the_period_then_spends_in_most_periods() -> None:
+    held = 0
+    for seed in range(40):
+        days = _noisy_trend(120, seed=seed)
+        middle = datetime(2026, 3, 1, tzinfo=UTC) - timedelta(days=15)
+        start, end = period_bounds("monthly", middle)
+        before = {d: v for d, v in days.items() if d < middle.date()}
+        spent = sum(v for d, v in days.items() if start.date() <= d < middle.date())
+        actual = sum(v for d, v in days.items() if start.date() <= d < end.date())
+        low, high = forecast_band(before, spent, middle, start, end)
+        held += low <= actual <= high
+    assert held >= 32  # a 90% band: at least 80% of 40 periods, with room for chance
+
+
+def test_the_track_record_checks_past_whole_periods_at_their_middle() -> None:
+    errors = forecast_errors(_noisy_trend(200), "monthly", AT)
+    assert len(errors) == 4
+    assert max(abs(e) for e in errors) < 0.05

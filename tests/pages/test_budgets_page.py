@@ -59,7 +59,7 @@ def test_spend_chart_draws_budget_line_bands_and_forecast(app: Callable[[], AppT
     api.add_budget(live, {"name": "all", "scope": "global", "period": "monthly", "amount_usd": 1.0})
     at = budgets_page(app)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {t["name"] for t in figure["data"]} == {"Spent", "Forecast", "Budget"}
+    assert {t["name"] for t in figure["data"]} == {"Spent", "90% band", "Forecast", "Budget"}
     bands = [s for s in figure["layout"]["shapes"] if s["type"] == "rect"]
     assert [(b["y0"], b["y1"] > b["y0"]) for b in bands] == [(0.8, True), (1.0, True)]
     assert "Forecast method: linear trend" in at.caption[0].value
@@ -89,3 +89,10 @@ def test_a_budget_whose_period_holds_requests_of_unknown_cost_says_its_spend_exc
     at = budgets_page(app)
     assert not at.exception
     assert any(f"Spend excludes {status.requests_without_cost:,} requests" in c.value for c in at.caption)
+
+
+def test_the_forecast_shows_its_band_and_track_record(app: Callable[[], AppTest], live: Engine) -> None:
+    api.add_budget(live, {"name": "all", "scope": "global", "period": "daily", "amount_usd": 1000.0})
+    at = budgets_page(app)
+    assert not at.exception
+    assert any("(90% band $" in shown(c.value) for c in at.caption)

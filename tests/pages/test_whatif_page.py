@@ -81,3 +81,11 @@ def test_saved_scenarios_are_compared_side_by_side(app: Callable[[], AppTest], l
 def _window(engine: Engine) -> tuple[date, date]:
     last = api.data_span(engine)[1]
     return last - timedelta(days=29), last
+
+
+def test_the_replay_shows_its_interval_and_its_backtest(app: Callable[[], AppTest], seeded: Engine) -> None:
+    at = whatif_page(app)
+    assert not at.exception
+    note = next(shown(c.value) for c in at.caption if "90% interval" in shown(c.value))
+    assert "Backtest: calibrated on the first" in note
+    assert any({"output_ratio", "calibrated"} <= set(table.value.columns) for table in at.dataframe)
