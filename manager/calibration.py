@@ -11,7 +11,8 @@ where own(m, s) is m's tokens per request in s over its n(m, s) requests there, 
 per request over every model that served it, and ratio(m) = Σ_s tokens(m, s) / Σ_s n(m, s) · mean(s): how m
 compares with the traffic it served, which stands in where m's own evidence in s is thin (shrinkage). A model
 with no traffic anywhere keeps the segment's mean (ratio 1) and is uncalibrated. Requests whose usage is
-unknown are left out of every mean; failures without usage count as the zero tokens they billed.
+unknown are left out of every mean; failures without usage count as the zero tokens they billed. Latency is
+estimated the same way over every request, so a model that writes longer answers in a segment is slower there.
 
 The interval resamples the window's days with replacement (a bootstrap over days) and recomputes the whole
 estimate for each resample, so it carries both the traffic's and the calibration's day-to-day variation.
@@ -41,6 +42,7 @@ class Calibration:
     segments: list[tuple[str, str]]
     input_per_request: np.ndarray
     output_per_request: np.ndarray
+    latency_per_request: np.ndarray  # ms; the same estimate over every request (latency grows with the answer)
     segment_requests: np.ndarray  # [resample, segment]: every request, to project
     own_requests: np.ndarray  # [model, segment]: the model's own requests with usage there (the window as it was)
     model_requests: np.ndarray  # [model]: the model's requests with usage anywhere
@@ -85,12 +87,14 @@ def calibrate(daily: pd.DataFrame, weights: np.ndarray | None = None) -> Calibra
 
     counted = cube(daily["requests"] - daily["usage_unknown"])
     inputs, outputs = cube(daily["input_tokens"]), cube(daily["output_tokens"])
-    everything = cube(daily["requests"]).sum(axis=1)
+    requests = cube(daily["requests"])
+    everything = requests.sum(axis=1)
     return Calibration(
         models=models,
         segments=segments,
         input_per_request=_estimate(counted, inputs),
         output_per_request=_estimate(counted, outputs),
+        latency_per_request=_estimate(requests, cube(daily["latency_sum_ms"])),
         segment_requests=everything,
         own_requests=counted[0],
         model_requests=counted[0].sum(axis=1),
@@ -114,21 +118,6 @@ def interval(values: np.ndarray) -> tuple[float, float]:
     resampled = values[1:] if len(values) > 1 else values
     low, high = np.percentile(resampled, INTERVAL)
     return float(low), float(high)
-
-
-def model_latency(daily: pd.DataFrame, calibration: Calibration) -> dict[str, np.ndarray]:
-    """Return each model's mean latency under the point estimate and each resample of the same days."""
-    days = sorted(daily["start"].unique())
-    weights = day_weights(len(days), len(calibration.segment_requests) - 1)
-    per_day = daily.groupby(["model_id", "start"])[["latency_sum_ms", "requests"]].sum()
-    latency = {}
-    for model in calibration.models:
-        mine = per_day.loc[model].reindex(days, fill_value=0)
-        sums = weights @ mine["latency_sum_ms"].to_numpy(dtype=float)
-        counts = weights @ mine["requests"].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            latency[model] = np.where(counts > 0, sums / counts, np.nan)
-    return latency
 
 
 @dataclass(frozen=True)

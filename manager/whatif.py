@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from manager import histogram
 from manager.analytics import registry_info
 from manager.budgets import blocked_models, list_budgets, scope_models
-from manager.calibration import Backtest, backtest, calibrate, interval, model_latency
+from manager.calibration import Backtest, backtest, calibrate, interval
 from manager.db import read_session
 from manager.forecasting import period_bounds
 from manager.money import NANOS_PER_USD, request_cost_nanos
@@ -188,7 +188,6 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         ]
     ].sum()
     calibration = calibrate(frame)
-    latency = model_latency(frame, calibration)
     rows, routes = [], {}
     projected_nanos = 0
     latency_sum = successes = quality_sum = 0.0
@@ -248,14 +247,17 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
             cost = request_cost_nanos(tokens_in, tokens_out, model.cost_per_1k_input, model.cost_per_1k_output)
             resampled_cost += (every_in * model.cost_per_1k_input + every_out * model.cost_per_1k_output) / 1000
             observed = model.requests > 0
-            seg_latency = (
-                model.observed_avg_ms if observed and model.observed_avg_ms is not None else model.avg_response_time
-            )
-            spread = latency.get(chosen)
-            factor: Any = 1.0  # the model's latency in each resample, relative to the window as it was
-            if spread is not None and np.isfinite(spread[0]) and spread[0] > 0:
-                factor = np.where(np.isfinite(spread), spread / spread[0], 1.0)
-            resampled_latency += volume * requests * seg_latency * factor
+            if m is not None:  # its latency in this segment, as its own traffic says it would be
+                every_latency = calibration.latency_per_request[:, m, s]
+                seg_latency = float(every_latency[0])
+            else:
+                seg_latency = (
+                    model.observed_avg_ms
+                    if observed and model.observed_avg_ms is not None
+                    else model.avg_response_time
+                )
+                every_latency = np.full(len(volume), seg_latency)
+            resampled_latency += volume * requests * every_latency
             success = model.successes / model.requests if observed else ASSUMED_SUCCESS_RATE
             rating = model.rating_sum / model.ratings if model.ratings else model.quality_score * 5
             source = (

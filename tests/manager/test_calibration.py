@@ -24,14 +24,22 @@ DAYS = 30
 SEGMENTS = [("translation", "en"), ("grammar", "en"), ("conversation", "en"), ("vocabulary", "en")]
 
 
-def traffic(n: int = 20_000, seed: int = 4) -> tuple[pd.DataFrame, Decimal]:
-    """Return n requests split at random between the two models, and what they would all have cost on VERBOSE."""
+def latency_ms(output_tokens: np.ndarray) -> np.ndarray:
+    """Return how long an answer takes: a fixed start plus the time to write each token."""
+    return 150.0 + 3.0 * output_tokens
+
+
+def traffic(n: int = 20_000, seed: int = 4, verbose_share: tuple[float, ...] = (0.5,) * 4) -> tuple[
+    pd.DataFrame, Decimal
+]:
+    """Return n requests split at random between the two models (VERBOSE takes verbose_share of each segment),
+    and what they would all have cost on VERBOSE."""
     rng = np.random.default_rng(seed)
     segment = rng.integers(0, len(SEGMENTS), n)
     # Each segment has prompts and answers of its own typical length.
     prompt = np.maximum(1, rng.lognormal(np.log(300 + 150 * segment), 0.5)).astype(int)
     answer = np.maximum(1, rng.lognormal(np.log(120 + 80 * segment), 0.6)).astype(int)
-    verbose = rng.random(n) < 0.5
+    verbose = rng.random(n) < np.array(verbose_share)[segment]
     in_verbose = np.round(prompt * INPUT_RATIO).astype(int)
     out_verbose = np.round(answer * OUTPUT_RATIO).astype(int)
     frame = pd.DataFrame({
@@ -42,7 +50,7 @@ def traffic(n: int = 20_000, seed: int = 4) -> tuple[pd.DataFrame, Decimal]:
         "language": [SEGMENTS[s][1] for s in segment],
         "input_tokens": np.where(verbose, in_verbose, prompt),
         "output_tokens": np.where(verbose, out_verbose, answer),
-        "response_time_ms": rng.lognormal(np.log(900), 0.4, n),
+        "response_time_ms": latency_ms(np.where(verbose, out_verbose, answer)) * rng.lognormal(0, 0.1, n),
         "success": True,
     })
     truth = sum(request_cost_nanos(int(i), int(o), *PRICES[VERBOSE]) for i, o in zip(in_verbose, out_verbose,
@@ -89,7 +97,7 @@ def test_a_model_without_evidence_in_a_segment_borrows_its_ratio_from_the_others
         ("2026-03-01", TERSE, "grammar", 100, 2000, 3000),  # the verbose model never served grammar
     ]
     columns = ["start", "model_id", "request_type", "requests", "input_tokens", "output_tokens"]
-    daily = pd.DataFrame(rows, columns=columns).assign(language="en", usage_unknown=0)
+    daily = pd.DataFrame(rows, columns=columns).assign(language="en", usage_unknown=0, latency_sum_ms=0.0)
     calibration = calibrate(daily)
     m, s = calibration.models.index(VERBOSE), calibration.segments.index(("grammar", "en"))
     # ratio: 1600 tokens against the translation mean of 1300 per request: 30 * 1600/1300 per request in grammar
@@ -109,3 +117,19 @@ def test_the_backtest_predicts_the_held_out_days_and_reaches_the_json(engine: En
     assert as_json["backtest"]["test_days"] == 10
     assert {"cost_usd_low", "cost_usd_high"} <= set(as_json["projected"])
     assert {"input_ratio", "output_ratio", "calibrated"} <= set(as_json["segments"][0])
+
+
+def test_projected_latency_follows_the_answers_the_model_would_write_in_each_segment(engine: Engine) -> None:
+    # The verbose model mostly served the short-answer segment: its overall average understates the rest.
+    frame, _ = traffic(verbose_share=(0.9, 0.5, 0.3, 0.1), seed=6)
+    api.ingest_frame(engine, frame)
+    projected = everything_to_the_verbose_model(engine).projected
+    rng = np.random.default_rng(6)
+    segment = rng.integers(0, len(SEGMENTS), len(frame))
+    rng.lognormal(np.log(300 + 150 * segment), 0.5)
+    answer = np.maximum(1, rng.lognormal(np.log(120 + 80 * segment), 0.6)).astype(int)
+    truth = float(latency_ms(np.round(answer * OUTPUT_RATIO)).mean()) * float(np.exp(0.1**2 / 2))
+    own_average = float(frame.loc[frame["model_id"] == VERBOSE, "response_time_ms"].mean())
+    assert abs(own_average - truth) / truth > 0.10  # what the replay projected before: the model's own average
+    assert projected["avg_response_time_ms"] == pytest.approx(truth, rel=0.03)
+    assert projected["avg_response_time_ms_low"] <= truth <= projected["avg_response_time_ms_high"]
