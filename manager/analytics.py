@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -555,11 +554,6 @@ def system_overview(
         requests_without_usage=int(frame["usage_unknown"].sum()) if not frame.empty else 0,
         requests_without_cost=int(frame["cost_unknown"].sum()) if not frame.empty else 0,
     )
-
-
-def columns_of(frame: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
-    """Return the wanted columns of a table, in that order."""
-    return frame[list(wanted)]
 
 
 def period_totals(series: pd.DataFrame) -> pd.DataFrame:

@@ -56,8 +56,8 @@ class Calibration:
             return "calibrated (its ratio over other segments)"
         return "uncalibrated (no traffic of its own: tokens as served)"
 
-    def calibrated(self, model: str, segment: tuple[str, str]) -> bool:
-        """Return True when any of the model's own traffic informs its figures in the segment."""
+    def calibrated(self, model: str) -> bool:
+        """Return True when any of the model's own traffic informs its figures (in every segment, by its ratio)."""
         return bool(self.model_requests[self.models.index(model)] > 0)
 
 

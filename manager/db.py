@@ -86,11 +86,6 @@ def _sqlite_engine(url: Any, *, create: bool) -> Engine:
     return engine
 
 
-def is_sqlite(engine: Engine) -> bool:
-    """Return True when the engine talks to SQLite."""
-    return engine.dialect.name == "sqlite"
-
-
 @contextmanager
 def write_transaction(engine: Engine, *, lock: bool = False, bump: bool = True) -> Iterator[Connection]:
     """Yield a connection in one write transaction that commits on success, bumping the data version.

@@ -93,11 +93,6 @@ def merge_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
-def hour_of(moment: datetime) -> datetime:
-    """Return the start of the UTC hour holding a moment."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def as_utc(moment: datetime) -> datetime:
     """Return a datetime read back from the database as timezone-aware UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

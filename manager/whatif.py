@@ -239,7 +239,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
                     per_in[0] / (seg["input_tokens"] / served) if served and seg["input_tokens"] else 1.0,
                     per_out[0] / (seg["output_tokens"] / served) if served and seg["output_tokens"] else 1.0,
                 )
-                evidence, calibrated = calibration.evidence(chosen, key), calibration.calibrated(chosen, key)
+                evidence, calibrated = calibration.evidence(chosen, key), calibration.calibrated(chosen)
             else:  # a model with no traffic in the window: the tokens as served, flagged
                 every_in = volume * tokens_in
                 every_out = volume * tokens_out
