@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -135,12 +136,13 @@ class Batch:
 class IngestStopped(ManagerError):
     """A batch was refused whole after earlier batches were stored: `kept` rows are in, rerunning is safe."""
 
-    def __init__(self, line: int, reason: str, kept: int):
+    def __init__(self, line: int, reason: str, result: IngestResult):
         super().__init__(
-            f"stopped at the batch from line {line}: {reason}. {kept:,} rows of earlier batches were kept; "
-            "loading the same input again is safe (stored request_ids are skipped)"
+            f"stopped at the batch from line {line}: {reason}. {result.accepted:,} rows of earlier batches were "
+            "kept; loading the same input again is safe (stored request_ids are skipped)"
         )
-        self.kept = kept
+        self.kept = result.accepted
+        self.result = result  # what the stored batches did, rejects included
 
 
 def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progress | None = None) -> IngestResult:
@@ -154,13 +156,19 @@ def ingest_batches(engine: Engine, batches: Iterable[Batch], *, progress: Progre
     try:
         _store_batches(engine, batches, result, progress)
     except IngestStopped:
-        budget_status(engine, record=True)  # for the batches that were stored
+        _finish(result)
+        with contextlib.suppress(DatabaseBusy):  # a busy database must not hide what was kept
+            budget_status(engine, record=True)  # for the batches that were stored
         raise
-    result.rejects.sort(key=lambda r: r.line)
-    result.rejected = len(result.rejects)
+    _finish(result)
     if result.accepted:
         budget_status(engine, record=True)
     return result
+
+
+def _finish(result: IngestResult) -> None:
+    result.rejects.sort(key=lambda r: r.line)
+    result.rejected = len(result.rejects)
 
 
 def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResult, progress: Progress | None) -> None:
@@ -182,7 +190,7 @@ def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResul
         except (TotalTooLarge, DatabaseBusy) as error:
             if not result.accepted:
                 raise  # nothing was stored: the error as it is
-            raise IngestStopped(min(batch.lines, default=0), str(error), result.accepted) from None
+            raise IngestStopped(min(batch.lines, default=0), str(error), result) from None
         result.accepted += stored
         result.duplicates += skipped
         if progress is not None:
@@ -276,11 +284,19 @@ def ingest_file(
     if rejects_path(path).is_symlink():
         raise UnusableFile(f"{rejects_path(path)}: is a symbolic link; the rejects file is never written through one")
     items = read_records(path, fmt)
-    result = ingest_items(engine, items, batch_size=batch_size, progress=progress)
+    try:
+        result = ingest_items(engine, items, batch_size=batch_size, progress=progress)
+    except IngestStopped as stopped:
+        _write_or_clear_rejects(path, stopped.result)  # the rejects of the batches that were stored
+        raise
+    _write_or_clear_rejects(path, result)
+    return result
+
+
+def _write_or_clear_rejects(path: Path, result: IngestResult) -> None:
     target = rejects_path(path)
     if result.rejects:
         write_rejects(target, result.rejects)
         result.rejects_file = target
     elif target.exists():
         target.unlink()
-    return result
