@@ -64,12 +64,16 @@ column_config: dict[str, Any] = {
     "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
     "updated_at": st.column_config.DatetimeColumn("Updated (UTC)"),
 }
+# What people look for first (which model, is it on, what it costs) on screen at 1440 px; the rest after.
+FIRST = ["model_id", "provider", "status", "enabled", "price", "cost_per_1k_input", "cost_per_1k_output",
+         "cost_per_1k_cache_read", "cost_per_1k_cache_write", "category", "priority"]
 st.data_editor(
     table,
     key=EDITOR_KEY,
     num_rows="dynamic" if editable else "fixed",
     hide_index=True,
     column_config=column_config,
+    column_order=[*FIRST, *(c for c in column_config if c not in FIRST)],
     disabled=["price", "created_at", "updated_at"] if editable else list(column_config),
     width="stretch",
 )
