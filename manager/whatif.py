@@ -223,41 +223,32 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
             )
             rating = seg["quality_sum"] / seg["quality_count"] if seg["quality_count"] else None
             resampled_cost += volume * cost / NANOS_PER_USD
-            resampled_latency += volume * requests * seg_latency
+            resampled_latency += calibration.segment_requests[:, s] * seg_latency
         else:
             model = by_id[choice.ranking[0].model_id]
             chosen = model.model_id
             assert model.cost_per_1k_input is not None and model.cost_per_1k_output is not None
-            m = calibration.models.index(chosen) if chosen in calibration.models else None
-            if m is not None:
-                per_in = calibration.input_per_request[:, m, s]
-                per_out = calibration.output_per_request[:, m, s]
-                every_in = calibration.segment_requests[:, s] * per_in
-                every_out = calibration.segment_requests[:, s] * per_out
-                tokens_in, tokens_out = round(every_in[0]), round(every_out[0])
+            observed = model.requests > 0
+            every = calibration.segment_requests[:, s]  # the segment's requests in each resample
+            if chosen in calibration.models:  # as the model's own traffic says it would write and answer here
+                m = calibration.models.index(chosen)
+                per_in, per_out = calibration.input_per_request[:, m, s], calibration.output_per_request[:, m, s]
+                every_latency = calibration.latency_per_request[:, m, s]
                 ratios = (
                     per_in[0] / (seg["input_tokens"] / served) if served and seg["input_tokens"] else 1.0,
                     per_out[0] / (seg["output_tokens"] / served) if served and seg["output_tokens"] else 1.0,
                 )
                 evidence, calibrated = calibration.evidence(chosen, key), calibration.calibrated(chosen)
-            else:  # a model with no traffic in the window: the tokens as served, flagged
-                every_in = volume * tokens_in
-                every_out = volume * tokens_out
+            else:  # a model with no traffic in the window: the tokens as served, its registry latency, flagged
+                per_in, per_out = np.full(len(every), tokens_in / requests), np.full(len(every), tokens_out / requests)
+                known = model.observed_avg_ms if observed and model.observed_avg_ms is not None else None
+                every_latency = np.full(len(every), known if known is not None else model.avg_response_time)
                 evidence, calibrated = "uncalibrated (no traffic of its own: tokens as served)", False
+            tokens_in, tokens_out = round(every[0] * per_in[0]), round(every[0] * per_out[0])
+            seg_latency = float(every_latency[0])
             cost = request_cost_nanos(tokens_in, tokens_out, model.cost_per_1k_input, model.cost_per_1k_output)
-            resampled_cost += (every_in * model.cost_per_1k_input + every_out * model.cost_per_1k_output) / 1000
-            observed = model.requests > 0
-            if m is not None:  # its latency in this segment, as its own traffic says it would be
-                every_latency = calibration.latency_per_request[:, m, s]
-                seg_latency = float(every_latency[0])
-            else:
-                seg_latency = (
-                    model.observed_avg_ms
-                    if observed and model.observed_avg_ms is not None
-                    else model.avg_response_time
-                )
-                every_latency = np.full(len(volume), seg_latency)
-            resampled_latency += volume * requests * every_latency
+            resampled_cost += every * (per_in * model.cost_per_1k_input + per_out * model.cost_per_1k_output) / 1000
+            resampled_latency += every * every_latency
             success = model.successes / model.requests if observed else ASSUMED_SUCCESS_RATE
             rating = model.rating_sum / model.ratings if model.ratings else model.quality_score * 5
             source = (
