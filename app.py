@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from pages import access, common
+from ui import access, shell
 
 st.set_page_config(page_title="AI Model Manager", page_icon=":material/hub:", layout="wide")
-with common.database_trouble_shown():
+with shell.database_trouble_shown():
     access.gate()
     manages = access.can_manage_accounts()
-    navigation = common.navigation(manage_accounts=manages)
+    navigation = shell.navigation(manage_accounts=manages)
     access.sidebar()
-    common.sidebar(show_database=manages)
+    shell.sidebar(show_database=manages)
     navigation.run()

@@ -25,9 +25,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from manager import api  # noqa: E402
-from manager.demo import DEMO_MODELS, LANGUAGES, REQUEST_TYPES  # noqa: E402
-from tests.utils.servers import free_port, postgres_server, wait_for_port  # noqa: E402
+from manager import api, performance, whatif
+from manager.demo import DEMO_MODELS, LANGUAGES, REQUEST_TYPES
+from manager.ledger import ingest
+from manager.window import read_window
+from tests.utils.servers import free_port, postgres_server, wait_for_port
 
 PAGES = [
     "pages/overview.py",
@@ -178,13 +180,13 @@ def build_database(path: Path, size: int) -> None:
     """Fill a fresh SQLite file with `size` requests through the public bulk API, a million at a time."""
     engine = api.open_engine(f"sqlite:///{path}")
     for part, start in enumerate(range(0, size, 1_000_000)):
-        api.ingest_frame(engine, traffic(min(1_000_000, size - start), seed=100 + part, offset=start))
+        ingest.ingest_frame(engine, traffic(min(1_000_000, size - start), seed=100 + part, offset=start))
     api.add_budget(engine, {"name": "monthly", "scope": "global", "period": "monthly", "amount_usd": 5000})
     engine.dispose()
 
 
 def page_seconds(path: Path, page: str, runs: int) -> float:
-    """Return the median time of a page's AppTest rerun with Streamlit's and the manager's caches cleared."""
+    """Return the median time of a page's AppTest rerun with Streamlit's cache cleared (the only one)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -195,7 +197,6 @@ def page_seconds(path: Path, page: str, runs: int) -> float:
         at.run()
         at.switch_page(page)
         st.cache_data.clear()
-        api.clear_caches()
         times.append(timed(at.run))
         if at.exception:
             raise RuntimeError(f"{page}: {at.exception[0].message}")
@@ -206,7 +207,7 @@ def percentile_errors(path: Path) -> dict[str, float]:
     """Return the worst relative error of the rollups' p50/p95/p99 per model over 30 days against exact values."""
     engine = api.open_engine(f"sqlite:///{path}")
     start, end = END.date() - timedelta(days=29), END.date()
-    report = api.performance_report(engine, start, end).set_index("model_id")
+    report = performance.performance_report(read_window(engine, start, end)).set_index("model_id")
     conn = sqlite3.connect(path)
     worst = {"p50": 0.0, "p95": 0.0, "p99": 0.0}
     for model_id in report.index:
@@ -232,8 +233,7 @@ def replay_seconds(path: Path, runs: int = 3) -> float:
     start, end = END.date() - timedelta(days=DAYS - 1), END.date()
     times = []
     for _ in range(runs):
-        api.clear_caches()
-        times.append(timed(lambda: api.replay(engine, start, end)))
+        times.append(timed(lambda: whatif.replay_between(engine, start, end)))
     return statistics.median(times)
 
 
@@ -299,7 +299,7 @@ def main() -> None:
 
     frame = traffic(ingest_rows, seed=1)
     engine = api.open_engine(f"sqlite:///{work / 'ingest.db'}")
-    ours = timed(lambda: api.ingest_frame(engine, frame))
+    ours = timed(lambda: ingest.ingest_frame(engine, frame))
     reference = raw_sqlite_seconds(frame, work / "raw.db")
     indexed = raw_sqlite_seconds(frame, work / "raw-indexed.db", indexed=True)
     ingest_rows_text = f"{ingest_rows:,} rows"
@@ -327,7 +327,7 @@ def main() -> None:
             conn.execute(sqlalchemy.text("CREATE DATABASE bench"))
         admin.dispose()
         pg = api.open_engine(f"{server}/bench")
-        ours_pg = timed(lambda: api.ingest_frame(pg, frame))
+        ours_pg = timed(lambda: ingest.ingest_frame(pg, frame))
         pg.dispose()
         copy = raw_copy_seconds(frame, f"{server}/bench")
     results.append(
@@ -399,11 +399,10 @@ def main() -> None:
         f"{' --quick' if args.quick else ''}`; every ratio compares figures taken in the same run.\n"
     )
     note(
-        f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `api.ingest_frame` (validation, "
+        f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `ingest.ingest_frame` (validation, "
         "de-duplication, hourly and daily rollups per segment and per model, usage stats) against the "
         "driver's bare bulk path into a table with the same columns and no indexes. Pages: AppTest rerun of "
-        "each page with Streamlit's "
-        "and the manager's caches cleared, median of "
+        "each page with Streamlit's cache (the only one) cleared, median of "
         f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
     )
     note("| What | Figure | Ratio | Target | Met |")

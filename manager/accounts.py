@@ -15,7 +15,7 @@ from manager.audit import SYSTEM_ACTOR, record_change
 from manager.db import bump_data_version
 from manager.errors import InvalidInput, NotFound, PermissionDenied, SignInRefused
 from manager.models import Role, SignInThrottle, UserAccount
-from manager.rollups import as_utc
+from manager.timeutil import as_utc
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -97,7 +97,7 @@ def count_accounts(*, session: Session) -> int:
 
 def list_accounts(*, session: Session) -> list[UserAccount]:
     """Return every account, ordered by name."""
-    return list(session.exec(select(UserAccount).order_by(UserAccount.name)))  # type: ignore[arg-type]
+    return list(session.exec(select(UserAccount).order_by(UserAccount.name)))
 
 
 def get_account(*, session: Session, name: str) -> UserAccount:
@@ -106,6 +106,17 @@ def get_account(*, session: Session, name: str) -> UserAccount:
     if account is None:
         raise NotFound(f"account {normalize_name(name)!r} does not exist")
     return account
+
+
+def role_allows(role: str, needed: Role) -> bool:
+    """Return True when an account of the role may do what needs the given role."""
+    return RANK[Role(role)] >= RANK[needed]
+
+
+def lockout_rule() -> str:
+    """Return the sign-in lockout rule in words, from its numbers."""
+    minutes = int(LOCKOUT.total_seconds() // 60)
+    return f"{MAX_FAILED_ATTEMPTS} failed sign-ins lock an account for {minutes} minutes."
 
 
 def authorize(session: Session, actor: str, needed: Role, action: str) -> None:
@@ -142,8 +153,11 @@ def add_account(*, session: Session, name: str, role: str, password: str, actor:
     authorize(session, actor, Role.ADMIN, "manage accounts")
     problems: list[str] = []
     checked: dict[str, Any] = {}
-    for key, check, value in (("name", validate_name, name), ("role", validate_role, role),
-                              ("password", validate_password, password)):
+    for key, check, value in (
+        ("name", validate_name, name),
+        ("role", validate_role, role),
+        ("password", validate_password, password),
+    ):
         try:
             checked[key] = check(value)
         except InvalidInput as error:
@@ -229,9 +243,7 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def sign_in(
-    *, session: Session, name: str, password: str, client: str = "", at: datetime | None = None
-) -> UserAccount:
+def sign_in(*, session: Session, name: str, password: str, client: str = "", at: datetime | None = None) -> UserAccount:
     """Check a name and password; after MAX_FAILED_ATTEMPTS failures of one name from one client, refuse that
     name from that client for LOCKOUT.
 

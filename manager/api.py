@@ -1,139 +1,56 @@
-"""The manager's public Python API: what the dashboard, the CLI and the managed application call."""
+"""Opening the database, and the sessions around registry, account, budget and audit changes.
+
+This is what the managed application and scripts call: `open_engine`, then `log_usage` for each request
+(or `ingest_records` in bulk) and `select_model` to ask for a model. Reports, health, budgets' status and
+what-if replays live in their feature modules (usage, performance, health, budgets, whatif), each a pure
+function of a `manager.window.Window`; see the README's Architecture section.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from manager import accounts, analytics, audit, budgets, health, registry, reports
-from manager.analytics import (
-    DIMENSIONS,
-    GRANULARITIES,
-    Filters,
-    Recommendation,
-    SystemOverview,
-    errors_by_type,
-    filter_options,
-    frontier,
-    latency_distribution,
-    latency_over_time,
-    performance_report,
-    period_totals,
-    recommendations,
-    series_usage_note,
-    system_overview,
-    usage_series,
-)
-from manager.budgets import BudgetStatus, blocked_models
-from manager.db import (
-    create_db_engine,
-    data_version,
-    describe_database,
-    read_session,
-    write_session,
-)
-from manager.demo import seed_demo
-from manager.errors import DatabaseUnavailable, InvalidInput, SignInRefused
-from manager.export import csv_text
-from manager.health import HealthThresholds, ModelHealth, provider_health, system_health
-from manager.ingest import IngestResult, ingest_file, ingest_frame, ingest_records, log_usage
-from manager.integrity import Drift, rebuild_rollups, verify
-from manager.models import RequestLog
-from manager.money import format_usd
-from manager.records import RECORD_COLUMNS
-from manager.reports import Kpis, cost_by_day, data_span, kpis, usage_by_day, usage_by_model
-from manager.rollups import as_utc
+from manager import accounts, audit, budgets, registry
+from manager.db import create_db_engine, describe_database, read_session, write_session
+from manager.errors import DatabaseUnavailable, SignInRefused
+from manager.ledger.ingest import ingest_records, log_usage
 from manager.schema import initialize, schema_is_current
-from manager.scoring import HIGHER_IS_BETTER as RANKING_METRICS
-from manager.scoring import describe_composite
-from manager.selection import DEFAULT_WEIGHTS, WEIGHT_NAMES, Policy, Selection
-from manager.whatif import (
-    ReplayResult,
-    frontier_points,
-    replay,
-    routing_table,
-    scenario_summary,
-    select_model,
-    selection_board,
-)
+from manager.selection import select_model
+from manager.timeutil import as_utc
+from manager.window import data_span
 
 __all__ = [
-    "Drift", "rebuild_rollups", "verify",
-    "DEFAULT_WEIGHTS",
-    "WEIGHT_NAMES",
-    "Policy",
-    "ReplayResult",
-    "Selection",
-    "replay",
-    "routing_table",
+    "open_engine",
+    "log_usage",
+    "ingest_records",
     "select_model",
-    "frontier_points",
-    "scenario_summary",
-    "selection_board",
-    "ingest_frame",
-    "BudgetStatus",
-    "HealthThresholds",
-    "ModelHealth",
-    "add_budget",
-    "blocked_models",
-    "budget_alerts",
-    "budget_spend_path",
-    "budget_status",
-    "health_timeline",
-    "list_budgets",
-    "model_health",
-    "provider_health",
-    "remove_budget",
-    "system_health",
-    "update_budget",
-    "DIMENSIONS",
-    "GRANULARITIES",
-    "RANKING_METRICS",
-    "Filters",
-    "Recommendation",
-    "SystemOverview",
-    "errors_by_type",
-    "filter_options",
-    "frontier",
-    "latency_distribution",
-    "latency_over_time",
-    "performance_report",
-    "recommendations",
-    "system_overview",
-    "series_usage_note",
-    "usage_series",
-    "describe_composite",
-    "period_totals",
-    "IngestResult",
-    "Kpis",
+    "is_empty",
+    "list_models",
+    "get_model",
+    "update_model",
     "add_models",
+    "remove_model",
     "apply_registry_edits",
     "audit_trail",
-    "cost_by_day",
-    "data_span",
-    "data_version",
-    "describe_database",
-    "export_csv",
-    "get_model",
-    "ingest_file",
-    "ingest_records",
-    "initialize",
-    "is_empty",
-    "kpis",
-    "list_models",
-    "log_usage",
-    "open_engine",
-    "remove_model",
-    "seed_demo",
-    "update_model",
-    "usage_by_day",
-    "usage_by_model",
+    "account_count",
+    "list_accounts",
+    "get_account",
+    "add_account",
+    "remove_account",
+    "set_account_role",
+    "set_account_password",
+    "unlock_account",
+    "sign_in",
+    "list_budgets",
+    "add_budget",
+    "update_budget",
+    "remove_budget",
 ]
 
 
@@ -267,9 +184,7 @@ def set_account_role(engine: Engine, name: str, role: str, *, actor: str = "syst
 def set_account_password(engine: Engine, name: str, password: str, *, actor: str = "system") -> dict[str, Any]:
     """Replace an account's password (its owner, an admin or the CLI); lifts a lockout."""
     with write_session(engine) as session:
-        return accounts.to_public(
-            accounts.set_password(session=session, name=name, password=password, actor=actor)
-        )
+        return accounts.to_public(accounts.set_password(session=session, name=name, password=password, actor=actor))
 
 
 def unlock_account(engine: Engine, name: str, *, actor: str = "system") -> dict[str, Any]:
@@ -302,109 +217,7 @@ def sign_in(
 
 def is_empty(engine: Engine) -> bool:
     """Return True when no request has been stored yet."""
-    return reports.data_span(engine) is None
-
-
-EXPORT_KINDS = ("registry", "usage", "performance", "budgets", "health", "logs")
-BUDGET_COLUMNS = [
-    "name",
-    "scope",
-    "period",
-    "period_start",
-    "period_end",
-    "amount_usd",
-    "spent_usd",
-    "percent",
-    "forecast_usd",
-    "state",
-    "alerts",
-    "requests_without_cost",
-]
-HEALTH_COLUMNS = ["model_id", "provider", "status", "requests", "error_rate", "p95_response_time_ms", "reason"]
-LOG_COLUMNS = list(RECORD_COLUMNS)
-
-
-def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[list[Any]]:
-    """Yield the raw log as ingest reads it back: unknown usage and cost as empty cells, dollars exact."""
-    table = RequestLog.__table__  # type: ignore[attr-defined]
-    query = select(table).order_by(table.c.timestamp, table.c.id)
-    if start is not None or end is not None:
-        low, high = reports.day_window(start or date(1970, 1, 1), end or date(9999, 12, 30))
-        query = query.where(table.c.timestamp >= low, table.c.timestamp < high)
-    tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-    with engine.connect() as conn:
-        for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(query).mappings():
-            record = dict(row)
-            record["timestamp"] = as_utc(row["timestamp"]).isoformat()
-            record["cost"] = format_usd(row["cost_nanos"]) if row["cost_known"] else None
-            for name in tokens:
-                record[name] = row[name] if row["usage_known"] else None
-            yield [record[name] for name in LOG_COLUMNS]
-
-
-def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
-    """Return a report as CSV text: registry, usage (per day and model), performance or logs (raw requests)."""
-    if kind == "registry":
-        rows = list_models(engine)
-        header = registry.public_fields() + ["price"]
-        return csv_text(header, ([r[h] for h in header] for r in rows))
-    if kind == "usage":
-        span = data_span(engine)
-        if span is None:
-            return csv_text(reports.USAGE_COLUMNS, [])
-        return csv_text(reports.USAGE_COLUMNS, usage_by_day(engine, start or span[0], end or span[1]))
-    if kind == "performance":
-        span = data_span(engine)
-        if span is None:
-            return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, [])
-        report = performance_report(engine, start or span[0], end or span[1])
-        return csv_text(analytics.EXPORT_PERFORMANCE_COLUMNS, analytics.performance_export_rows(report))
-    if kind == "budgets":
-        budget_rows: list[list[Any]] = []
-        for status in budget_status(engine):
-            data = status.as_dict()
-            data["alerts"] = "; ".join(f"{a['level']} at {a['crossed_at']}" for a in data["alerts"])
-            budget_rows.append([data[c] for c in BUDGET_COLUMNS])
-        return csv_text(BUDGET_COLUMNS, budget_rows)
-    if kind == "health":
-        return csv_text(HEALTH_COLUMNS, ([m.as_dict()[c] for c in HEALTH_COLUMNS] for m in model_health(engine)))
-    if kind == "logs":
-        return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
-    raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
-
-
-def clear_caches() -> None:
-    """Forget the manager's cached rollup reads, so the next report reads the database again."""
-    reports.clear_cache()
-
-
-def frame_csv(frame: pd.DataFrame) -> str:
-    """Return a table exactly as shown, as safe CSV text (timestamps in UTC ISO-8601)."""
-
-    def cell(value: Any) -> Any:
-        if isinstance(value, pd.Timestamp | datetime):
-            return value.isoformat()
-        if value is None or (isinstance(value, float) and value != value):
-            return None
-        return value
-
-    return csv_text(list(frame.columns), ([cell(v) for v in row] for row in frame.itertuples(index=False)))
-
-
-def json_text(value: Any) -> str:
-    """Return a value as compact JSON text, as the registry table shows metadata."""
-    return json.dumps(value, separators=(", ", ": "), sort_keys=True)
-
-
-def report(engine: Engine, start: date | None = None, end: date | None = None) -> SystemOverview:
-    """Return the system overview with recommendations over the dates (default: all traffic)."""
-    span = data_span(engine)
-    if span is None:
-        today = datetime.now().date()
-        return system_overview(engine, start or today, end or today)
-    return system_overview(engine, start or span[0], end or span[1])
-
-
+    return data_span(engine) is None
 
 
 def list_budgets(engine: Engine) -> list[dict[str, Any]]:
@@ -429,28 +242,3 @@ def remove_budget(engine: Engine, name: str, *, actor: str = "system") -> None:
     """Remove a budget (its recorded alerts stay)."""
     with write_session(engine) as session:
         budgets.remove_budget(session=session, name=name, actor=actor)
-
-
-def budget_status(engine: Engine, at: datetime | None = None) -> list[BudgetStatus]:
-    """Return every budget's spend, forecast, state and alerts at a moment (default now)."""
-    return budgets.budget_status(engine, at)
-
-
-def budget_alerts(engine: Engine) -> pd.DataFrame:
-    """Return every recorded budget alert, newest first."""
-    return budgets.alerts_table(engine)
-
-
-def budget_spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.DataFrame:
-    """Return a budget's cumulative spend per hour of its current period."""
-    return budgets.spend_path(engine, name, at)
-
-
-def model_health(engine: Engine, at: datetime | None = None, **options: Any) -> list[ModelHealth]:
-    """Return each model's health over the trailing window (see manager.health.model_health)."""
-    return health.model_health(engine, at, **options)
-
-
-def health_timeline(engine: Engine, end: datetime | None = None, **options: Any) -> pd.DataFrame:
-    """Return each model's status per hour over the last hours (default 48)."""
-    return health.health_timeline(engine, end, **options)

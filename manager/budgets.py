@@ -15,7 +15,6 @@ from sqlmodel import Session
 from sqlmodel import select as select_rows
 
 from manager.accounts import authorize
-from manager.analytics import ModelInfo, registry_info
 from manager.audit import SYSTEM_ACTOR, record_change
 from manager.db import read_session, write_session
 from manager.errors import InvalidInput, NotFound
@@ -23,18 +22,18 @@ from manager.forecasting import (
     FORECAST_METHOD,
     PROFILE_DAYS,
     TRACK_PERIODS,
-    budget_state,
-    first_crossing,
     forecast_band,
     forecast_errors,
     forecast_period_end,
-    period_bounds,
 )
+from manager.ledger.grains import rollup_table
+from manager.ledger.rollup_read import read_rollups
 from manager.models import Budget, BudgetAlert, BudgetFields, ModelCategory, ModelConfig, Role
 from manager.money import NANOS_PER_USD, usd_to_nanos
-from manager.registry import describe_validation_error
-from manager.reports import daily_rows, rollup_rows
-from manager.rollups import as_utc
+from manager.periods import budget_state, first_crossing, period_bounds
+from manager.registry import ModelInfo, describe_validation_error
+from manager.timeutil import as_utc
+from manager.window import Reads, Window, read_window
 
 SCOPE_KINDS = ("global", "provider", "model", "category")
 ALERTS = BudgetAlert.__table__  # type: ignore[attr-defined]
@@ -108,7 +107,7 @@ def to_public(budget: Budget) -> dict[str, Any]:
 
 def list_budgets(*, session: Session) -> list[Budget]:
     """Return every budget, by name."""
-    return list(session.exec(select_rows(Budget).order_by(Budget.name)))  # type: ignore[arg-type]
+    return list(session.exec(select_rows(Budget).order_by(Budget.name)))
 
 
 def get_budget(*, session: Session, name: str) -> Budget:
@@ -282,40 +281,82 @@ class BudgetStatus:
         }
 
 
+STATUS_TABLE_COLUMNS = [
+    "name",
+    "scope",
+    "period",
+    "state",
+    "spent_usd",
+    "amount_usd",
+    "percent",
+    "forecast_usd",
+    "period_end",
+    "hard",
+    "requests_without_cost",
+]
+
+
+def status_table(statuses: list[BudgetStatus]) -> pd.DataFrame:
+    """Return the statuses as the dashboard's table: one row per budget, the period's end as naive UTC."""
+    rows = [
+        {name: getattr(s, name) for name in STATUS_TABLE_COLUMNS} | {"period_end": s.period_end.replace(tzinfo=None)}
+        for s in statuses
+    ]
+    return pd.DataFrame(rows, columns=STATUS_TABLE_COLUMNS)
+
+
 def _in_scope(frame: pd.DataFrame, models: set[str] | None) -> pd.DataFrame:
     return frame if models is None else frame[frame["model_id"].isin(models)]
 
 
-def _costs(engine: Engine, low: datetime, high: datetime, today: datetime) -> pd.DataFrame:
+def _costs(window: Window, low: datetime, high: datetime, today: datetime) -> pd.DataFrame:
     """Return cost per (slot, model): whole days from the daily rollups before `today`, hours after it."""
-    days = daily_rows(engine, low.date(), (today - timedelta(days=1)).date(), per_model=True) if low < today else None
-    hours = rollup_rows(engine, max(low, today), high, per_model=True)
-    parts = [frame for frame in (days, hours) if frame is not None]
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return frame.rename(columns={"start": "slot"}).groupby(["slot", "model_id"], as_index=False)[
-        ["cost_nanos", "cost_unknown"]
-    ].sum()
+    days = window.days_between(low, today)
+    hours = window.hours_between(max(low, today), high)
+    frame = pd.concat([days, hours], ignore_index=True)
+    return (
+        frame.rename(columns={"start": "slot"})
+        .groupby(["slot", "model_id"], as_index=False)[["cost_nanos", "cost_unknown"]]
+        .sum()
+    )
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """A threshold's first crossing this period: in a whole day before today (its hour found only when it is
+    recorded) or in an hour of today."""
+
+    level: str
+    threshold: float
+    slot: datetime
+    spent_nanos: int
+    models: set[str] | None
+    before_nanos: int  # the running total before the slot's day, to find the hour within it
+    level_nanos: float  # the threshold in nano-dollars
+    whole_day: bool
 
 
 @dataclass(frozen=True)
 class _Evaluation:
     status: BudgetStatus
-    crossings: list[tuple[str, float, datetime, int]]  # level, threshold, crossed_at, spent_nanos at crossing
+    crossings: list[_Crossing]
     cumulative: pd.Series  # running spend (nanos) per day of the period, then per hour of today
 
 
-def _crossing_hour(
-    engine: Engine, models: set[str] | None, day: datetime, before: int, level: float
-) -> tuple[datetime, int]:
-    """Return the hour within a day at which a running total starting at `before` reached `level`, and the total."""
-    hours = _in_scope(rollup_rows(engine, day, day + timedelta(days=1), per_model=True), models)
+def _crossing_hour(engine: Engine, crossing: _Crossing) -> tuple[datetime, int]:
+    """Return the hour within a crossing's day at which the running total reached its level, and the total."""
+    day, before, level = crossing.slot, crossing.before_nanos, crossing.level_nanos
+    table = rollup_table("hour", per_model=True)
+    with engine.connect() as conn:
+        rows = read_rollups(conn, table, "hour", table.c.hour >= day, table.c.hour < day + timedelta(days=1))
+    hours = _in_scope(rows, crossing.models)
     running = before + hours.groupby("start")["cost_nanos"].sum().sort_index().cumsum()
     reached = running[running >= level]
     return as_utc(reached.index[0].to_pydatetime()), int(reached.iloc[0])
 
 
 def _evaluate(
-    engine: Engine, budget: Budget, at: datetime, costs: pd.DataFrame, today: datetime, info: Mapping[str, ModelInfo]
+    window: Window, budget: Budget, at: datetime, costs: pd.DataFrame, today: datetime, info: Mapping[str, ModelInfo]
 ) -> _Evaluation:
     start, end = period_bounds(budget.period, at)
     models = scope_models(budget.scope, info)
@@ -341,12 +382,9 @@ def _evaluate(
         if slot is None:
             continue
         total = int(cumulative[cumulative.index >= slot].iloc[0])
-        if slot < today:  # a whole day: find the hour within it
-            previous = cumulative[cumulative.index < slot]
-            slot, total = _crossing_hour(
-                engine, models, slot, int(previous.iloc[-1]) if len(previous) else 0, threshold * amount
-            )
-        crossings.append((level, threshold, slot, total))
+        previous = cumulative[cumulative.index < slot]
+        before = int(previous.iloc[-1]) if len(previous) else 0
+        crossings.append(_Crossing(level, threshold, slot, total, models, before, threshold * amount, slot < today))
     status = BudgetStatus(
         name=budget.name,
         scope=budget.scope,
@@ -370,33 +408,50 @@ def _evaluate(
     return _Evaluation(status, crossings, cumulative)
 
 
-def _evaluations(engine: Engine, at: datetime) -> list[_Evaluation]:
-    with read_session(engine) as session:
-        budgets = list_budgets(session=session)
-    if not budgets:
-        return []
-    info = registry_info(engine)
-    earliest = min(period_bounds(b.period, at)[0] for b in budgets)
-    # Enough days for the forecast's history, and for the track record of past whole periods (at most months).
-    history_days = PROFILE_DAYS + 1 + 31 * (TRACK_PERIODS + 1)
-    low = min(earliest, at - timedelta(days=history_days)).replace(hour=0, minute=0, second=0, microsecond=0)
+# Enough days for the forecast's history, and for the track record of past whole periods (at most months).
+HISTORY_DAYS = PROFILE_DAYS + 1 + 31 * (TRACK_PERIODS + 1)
+
+
+def reads(at: datetime) -> Reads:
+    """Return what evaluating the budgets at `at` reads: the history's days and today's hours (a crossing on an
+    earlier day has its hour read only when it is recorded)."""
     today = at.replace(hour=0, minute=0, second=0, microsecond=0)
-    costs = _costs(engine, low, at, today)
-    return [_evaluate(engine, b, at, costs, today, info) for b in budgets]
+    return Reads(days_from=(at - timedelta(days=HISTORY_DAYS)).date(), hours_from=today, budgets=True)
+
+
+def evaluations(window: Window) -> list[_Evaluation]:
+    """Return every budget of the window evaluated at its moment: spend, forecast, state and crossings."""
+    at = window.at
+    if not window.budgets:
+        return []
+    low = (at - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    costs = _costs(window, low, at, today)
+    return [_evaluate(window, b, at, costs, today, window.registry) for b in window.budgets]
+
+
+def _window(engine: Engine, at: datetime) -> Window:
+    return read_window(engine, at.date(), at.date(), reads(at), at=at)
 
 
 def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
-    wanted = [(e.status.name, e.status.period_start, c) for e in evaluations for c in e.crossings]
+    wanted = [(e, c) for e in evaluations for c in e.crossings]
     if not wanted:
         return
-    stored = {(a["budget"], a["period_start"], a["level"]) for a in _stored_alerts(engine, [w[0] for w in wanted])}
-    new = [w for w in wanted if (w[0], w[1], w[2][0]) not in stored]
+    stored = {
+        (a["budget"], a["period_start"], a["level"]) for a in _stored_alerts(engine, [e.status.name for e, _ in wanted])
+    }
+    new = [(e, c) for e, c in wanted if (e.status.name, e.status.period_start, c.level) not in stored]
     if not new:
         return  # nothing to write, so the data version (and every cached read) stays as it is
+    alerts = []
+    for e, c in new:
+        crossed_at, spent = _crossing_hour(engine, c) if c.whole_day else (c.slot, c.spent_nanos)
+        alerts.append((e.status.name, e.status.period_start, c.level, c.threshold, crossed_at, spent))
     try:
         with write_session(engine) as session:
             now = datetime.now(UTC)
-            for name, period_start, (level, threshold, crossed_at, spent) in new:
+            for name, period_start, level, threshold, crossed_at, spent in alerts:
                 session.add(
                     BudgetAlert(
                         budget_name=name,
@@ -434,15 +489,24 @@ def _stored_alerts(engine: Engine, names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def budget_status(engine: Engine, at: datetime | None = None, *, record: bool = True) -> list[BudgetStatus]:
-    """Return every budget's status at a moment (default now), recording threshold crossings not yet recorded."""
-    at = (at or datetime.now(UTC)).astimezone(UTC)
-    evaluations = _evaluations(engine, at)
+def budget_status(
+    engine: Engine, at: datetime | None = None, *, record: bool = True, window: Window | None = None
+) -> list[BudgetStatus]:
+    """Return every budget's status at a moment (default now), recording threshold crossings not yet recorded.
+
+    A page passes the Window it read (with `reads(at)`, at its moment); without one, this reads its own.
+    """
+    window = window or _window(engine, (at or datetime.now(UTC)).astimezone(UTC))
+    found = evaluations(window)
     if record:
-        _record(engine, evaluations)
-    stored = _stored_alerts(engine, [e.status.name for e in evaluations])
+        _record(engine, found)
+    return with_alerts(found, _stored_alerts(engine, [e.status.name for e in found]))
+
+
+def with_alerts(found: list[_Evaluation], stored: list[dict[str, Any]]) -> list[BudgetStatus]:
+    """Return each evaluated budget's status with the alerts recorded in its current period."""
     result = []
-    for e in evaluations:
+    for e in found:
         mine = [
             {k: a[k] for k in ("level", "threshold", "crossed_at", "spent_usd")}
             for a in stored
@@ -452,10 +516,10 @@ def budget_status(engine: Engine, at: datetime | None = None, *, record: bool = 
     return result
 
 
-def spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.DataFrame:
+def spend_path(engine: Engine, name: str, at: datetime | None = None, *, window: Window | None = None) -> pd.DataFrame:
     """Return a budget's cumulative spend (USD) per hour of its current period up to the moment."""
-    at = (at or datetime.now(UTC)).astimezone(UTC)
-    for e in _evaluations(engine, at):
+    window = window or _window(engine, (at or datetime.now(UTC)).astimezone(UTC))
+    for e in evaluations(window):
         if e.status.name == name:
             return pd.DataFrame(
                 {
@@ -466,10 +530,13 @@ def spend_path(engine: Engine, name: str, at: datetime | None = None) -> pd.Data
     raise NotFound(f"budget {name!r} does not exist")
 
 
-def alerts_table(engine: Engine, limit: int = 500) -> pd.DataFrame:
-    """Return every recorded alert, newest first."""
-    with read_session(engine) as session:
-        names = [b.name for b in list_budgets(session=session)]
+def alerts_table(engine: Engine, limit: int = 500, *, window: Window | None = None) -> pd.DataFrame:
+    """Return every recorded alert, newest first, marking those whose budget still exists (as of the window)."""
+    if window is not None:
+        names = [b.name for b in window.budgets]
+    else:
+        with read_session(engine) as session:
+            names = [b.name for b in list_budgets(session=session)]
     with engine.connect() as conn:
         rows = (
             conn.execute(select(ALERTS).order_by(ALERTS.c.crossed_at.desc(), ALERTS.c.id.desc()).limit(limit))
@@ -494,12 +561,16 @@ def alerts_table(engine: Engine, limit: int = 500) -> pd.DataFrame:
     return frame
 
 
-def blocked_models(engine: Engine, at: datetime | None = None) -> dict[str, str]:
+def blocked_models(engine: Engine, at: datetime | None = None, *, window: Window | None = None) -> dict[str, str]:
     """Return the models that exhausted hard budgets exclude from selection, each with the reason."""
-    statuses = [s for s in budget_status(engine, at, record=False) if s.state == "exhausted"]
-    if not statuses:
-        return {}
-    info = registry_info(engine)
+    window = window or _window(engine, (at or datetime.now(UTC)).astimezone(UTC))
+    return blocked_by(window)
+
+
+def blocked_by(window: Window) -> dict[str, str]:
+    """Return the models the window's exhausted hard budgets exclude from selection, each with the reason."""
+    statuses = [e.status for e in evaluations(window) if e.status.state == "exhausted"]
+    info = window.registry
     blocked: dict[str, str] = {}
     for status in statuses:
         models = scope_models(status.scope, info)

@@ -83,7 +83,8 @@ def calibrate(daily: pd.DataFrame, weights: np.ndarray | None = None) -> Calibra
         """Return weighted sums [resample, model, segment] of a per-row quantity."""
         grid = np.zeros((len(days), len(models), len(segments)))
         np.add.at(grid, (d, m, s), values.to_numpy(dtype=float))
-        return np.einsum("bd,dms->bms", w, grid)
+        summed: np.ndarray = np.einsum("bd,dms->bms", w, grid)
+        return summed
 
     counted = cube(daily["requests"] - daily["usage_unknown"])
     inputs, outputs = cube(daily["input_tokens"]), cube(daily["output_tokens"])
@@ -110,7 +111,8 @@ def _estimate(counted: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         expected = (counted * mean[:, None, :]).sum(axis=2)  # [b, m]: the tokens the segments' means predict
         ratio = np.where(expected > 0, tokens.sum(axis=2) / expected, 1.0)
     weight = counted / (counted + SHRINK)
-    return weight * own + (1 - weight) * ratio[:, :, None] * mean[:, None, :]
+    blended: np.ndarray = weight * own + (1 - weight) * ratio[:, :, None] * mean[:, None, :]
+    return blended
 
 
 def interval(values: np.ndarray) -> tuple[float, float]:

@@ -14,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from manager import api
-from manager.api import EXPORT_KINDS
+from manager import api, budgets, demo, export, health, overview, schema, selection, whatif, window
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
-from manager.ingest import IngestStopped
-from manager.readers import FORMATS
-from manager.records import parse_timestamp
+from manager.export import EXPORT_KINDS
+from manager.ledger import ingest, verify
+from manager.ledger.formats import FORMATS
+from manager.ledger.ingest import IngestStopped
+from manager.ledger.validate import parse_timestamp
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -75,7 +76,7 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def cmd_init(engine: Engine, args: argparse.Namespace) -> int:
-    added = api.initialize(engine)
+    added = schema.initialize(engine)
     _print(
         {"models_added": added}, args.json, lambda d: f"schema is current; {d['models_added']} default model(s) added"
     )
@@ -91,7 +92,7 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     bar = ProgressBar(args.requests, "seeding")
-    result = api.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
+    result = demo.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
     bar.close()
     _print(
         result.as_dict(), args.json, lambda d: f"{d['accepted']:,} requests stored, {d['duplicates']:,} already there"
@@ -101,7 +102,7 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_ingest(engine: Engine, args: argparse.Namespace) -> int:
     bar = ProgressBar(None, "ingesting")
-    result = api.ingest_file(engine, args.file, fmt=args.format, progress=bar)
+    result = ingest.ingest_file(engine, args.file, fmt=args.format, progress=bar)
     bar.close()
     summary = result.as_dict()
     _print(
@@ -196,7 +197,7 @@ def cmd_budgets(engine: Engine, args: argparse.Namespace) -> int:
         api.remove_budget(engine, args.name, actor=args.actor)
         _print({"removed": args.name}, args.json, lambda d: f"removed {d['removed']}")
     else:
-        statuses = [s.as_dict() for s in api.budget_status(engine, args.at)]
+        statuses = [s.as_dict() for s in budgets.budget_status(engine, args.at)]
         _print(statuses, args.json, lambda ss: "\n".join(map(_status_line, ss)) or "no budgets")
     return EXIT_OK
 
@@ -233,8 +234,8 @@ def cmd_users(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_health(engine: Engine, args: argparse.Namespace) -> int:
-    thresholds = api.HealthThresholds(window=args.window)
-    models = api.model_health(engine, thresholds=thresholds, live_probe=args.probe)
+    thresholds = health.HealthThresholds(window=args.window)
+    models = health.model_health(engine, thresholds=thresholds, live_probe=args.probe)
     _print(
         [m.as_dict() for m in models],
         args.json,
@@ -243,7 +244,7 @@ def cmd_health(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policy(args: argparse.Namespace) -> api.Policy:
+def _policy(args: argparse.Namespace) -> selection.Policy:
     weights = dict(_parse_assignment(w) for w in args.weight)
     bad = [
         f"weight {k!r}: {v!r} is not a number"
@@ -252,14 +253,14 @@ def _policy(args: argparse.Namespace) -> api.Policy:
     ]
     if bad:
         raise InvalidInput(bad)
-    return api.Policy(
+    return selection.Policy(
         category=args.category,
         language=args.language,
         max_cost_per_1k=args.max_cost_per_1k,
         max_p95_ms=args.max_p95_ms,
         min_quality=args.min_quality,
         include_experimental=args.experimental,
-        weights={**api.DEFAULT_WEIGHTS, **weights},
+        weights=weights,
     )
 
 
@@ -291,33 +292,42 @@ def _replay_text(data: dict[str, Any]) -> str:
 
 
 def cmd_whatif(engine: Engine, args: argparse.Namespace) -> int:
-    span = api.data_span(engine)
+    span = window.data_span(engine)
     today = datetime.now().date()
     start = args.date_from or (span[0] if span else today)
     end = args.date_to or (span[1] if span else today)
-    result = api.replay(engine, start, end, _policy(args))
+    result = whatif.replay_between(engine, start, end, _policy(args))
     if args.routes:
-        Path(args.routes).write_text(json.dumps(api.routing_table(result), indent=2), encoding="utf-8")
+        Path(args.routes).write_text(json.dumps(whatif.routing_table(result), indent=2), encoding="utf-8")
     _print(result.as_dict(), args.json, _replay_text)
     return EXIT_OK
 
 
 def cmd_verify(engine: Engine, args: argparse.Namespace) -> int:
-    drift = [d.as_dict() for d in api.verify(engine)]
-    _print({"drift": drift, "ok": not drift}, args.json, lambda d: "rollups agree with the request log" if d["ok"]
-           else "\n".join(f"{x['table']} {x['key']} {x['field']}: stored {x['stored']}, expected {x['expected']}"
-                          for x in d["drift"]))
+    drift = [d.as_dict() for d in verify.verify(engine)]
+    _print(
+        {"drift": drift, "ok": not drift},
+        args.json,
+        lambda d: (
+            "rollups agree with the request log"
+            if d["ok"]
+            else "\n".join(
+                f"{x['table']} {x['key']} {x['field']}: stored {x['stored']}, expected {x['expected']}"
+                for x in d["drift"]
+            )
+        ),
+    )
     return EXIT_OK if not drift else 1
 
 
 def cmd_rebuild(engine: Engine, args: argparse.Namespace) -> int:
-    rows = api.rebuild_rollups(engine)
+    rows = verify.rebuild_rollups(engine)
     _print({"rollup_rows": rows}, args.json, lambda d: f"rebuilt {d['rollup_rows']:,} rollup rows from the request log")
     return EXIT_OK
 
 
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
-    text = api.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
+    text = export.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
@@ -336,7 +346,7 @@ def _overview_text(data: dict[str, Any]) -> str:
 
 
 def cmd_report(engine: Engine, args: argparse.Namespace) -> int:
-    _print(api.report(engine, args.date_from, args.date_to).as_dict(), args.json, _overview_text)
+    _print(overview.report(engine, args.date_from, args.date_to).as_dict(), args.json, _overview_text)
     return EXIT_OK
 
 
@@ -446,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=W",
-        help=f"weight of a score ({', '.join(api.WEIGHT_NAMES)}); repeatable",
+        help=f"weight of a score ({', '.join(selection.WEIGHT_NAMES)}); repeatable",
     )
     policy.add_argument("--experimental", action="store_true", help="also consider experimental models")
     select = command(
@@ -463,10 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date (default: last traffic)")
     whatif.add_argument("--routes", help="also write the routing table (JSON) to this file")
 
-    command("verify", "recompute the rollups from the request log and report any drift (exit 1 if any)",
-            cmd_verify)
-    command("rebuild-rollups", "replace the rollups and usage stats with a recomputation from the request log",
-            cmd_rebuild)
+    command("verify", "recompute the rollups from the request log and report any drift (exit 1 if any)", cmd_verify)
+    command(
+        "rebuild-rollups", "replace the rollups and usage stats with a recomputation from the request log", cmd_rebuild
+    )
 
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")

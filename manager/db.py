@@ -143,4 +143,5 @@ def sqlite_timestamps(moments: pd.Series) -> list[str]:
         return []
     characters = text.view(np.uint32).reshape(len(text), -1).copy()
     characters[:, 10] = ord(" ")
-    return characters.view(text.dtype).ravel().tolist()
+    strings: list[str] = characters.view(text.dtype).ravel().tolist()
+    return strings

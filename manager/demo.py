@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from manager.ingest import IngestResult, Progress, ingest_records
+from manager.ledger.ingest import IngestResult, Progress, ingest_records
 
 # model_id: (share of traffic, median latency ms, latency spread (log sigma), base error rate, mean rating)
 DEMO_MODELS: dict[str, tuple[float, float, float, float, float]] = {

@@ -1,9 +1,11 @@
-"""Budget periods, states and spend forecasts: pure functions over plain numbers and dates."""
+"""Spend forecasts for a budget period: a trend with a day-of-week profile, its band and its track record."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+
+from manager.periods import period_bounds
 
 PROFILE_DAYS = 28  # history for the day-of-week profile
 TREND_DAYS = 14  # history for the burn-rate trend
@@ -11,43 +13,6 @@ FORECAST_METHOD = (
     f"linear trend of the last {TREND_DAYS} days' spend with the day-of-week effect removed, "
     f"projected to the period's end and scaled by the day-of-week profile of the last {PROFILE_DAYS} days"
 )
-STATES = ("ok", "warning", "alert", "exhausted")
-
-
-def period_bounds(period: str, at: datetime) -> tuple[datetime, datetime]:
-    """Return the UTC start (inclusive) and end (exclusive) of the daily, weekly (Monday) or monthly period."""
-    day = at.astimezone(UTC).date()
-    if period == "daily":
-        start = day
-        end = day + timedelta(days=1)
-    elif period == "weekly":
-        start = day - timedelta(days=day.weekday())
-        end = start + timedelta(days=7)
-    elif period == "monthly":
-        start = day.replace(day=1)
-        end = (start + timedelta(days=32)).replace(day=1)
-    else:
-        raise ValueError(f"period {period!r} is not one of daily, weekly, monthly")
-    return datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC)
-
-
-def budget_state(spent: float, amount: float, warn: float, alert: float, hard: bool) -> str:
-    """Return ok, warning, alert, or exhausted (a hard budget at or past its amount)."""
-    if hard and spent >= amount:
-        return "exhausted"
-    if spent >= alert * amount:
-        return "alert"
-    if spent >= warn * amount:
-        return "warning"
-    return "ok"
-
-
-def first_crossing(cumulative: Sequence[tuple[datetime, float]], level: float) -> datetime | None:
-    """Return the first hour whose running total reaches the level, or None."""
-    for hour, total in cumulative:
-        if total >= level:
-            return hour
-    return None
 
 
 def day_of_week_profile(daily: Mapping[date, float]) -> list[float]:

@@ -13,16 +13,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from manager import histogram
-from manager.analytics import ModelInfo, registry_info
-from manager.budgets import blocked_models
-from manager.db import read_session
-from manager.registry import list_models
-from manager.reports import daily_rows, rollup_rows
+from manager import budgets
+from manager.ledger import histogram
+from manager.registry import ModelInfo
+from manager.window import Reads, Window, read_window
 
 # Worse statuses rank higher; a provider or the system takes the worst of its parts.
 SEVERITY = {"disabled": -1, "idle": 0, "healthy": 1, "maintenance": 2, "degraded": 3, "unhealthy": 4}
 PROBE_TIMEOUT_S = 2.0
+TIMELINE_HOURS = 48
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,17 @@ class HealthThresholds:
     min_requests: int = 20
     latency_factor: float = 2.0
     baseline: timedelta = timedelta(days=7)
+
+
+def describe_thresholds(thresholds: HealthThresholds) -> str:
+    """Return when a model stops being healthy, in words, from the thresholds themselves."""
+    baseline_days = thresholds.baseline / timedelta(days=1)
+    return (
+        f"Degraded from {thresholds.degraded_error_rate:.0%} errors, unhealthy from "
+        f"{thresholds.unhealthy_error_rate:.0%} (with at least {thresholds.min_requests} requests); degraded when "
+        f"p95 latency is over {thresholds.latency_factor:g}x the model's {baseline_days:g}-day baseline or a hard "
+        "budget covering it is exhausted."
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class ModelHealth:
 
 
 @dataclass(frozen=True)
-class Window:
+class Tally:
     """Requests, failures and latency histogram of one model over a span of hours."""
 
     requests: int = 0
@@ -68,7 +78,7 @@ class Window:
 
 def judge(
     model: ModelInfo,
-    current: Window,
+    current: Tally,
     baseline_p95: float | None,
     thresholds: HealthThresholds,
     blocked_reason: str | None = None,
@@ -123,29 +133,44 @@ def _span(delta: timedelta) -> str:
     return f"{hours:g} hour(s)"
 
 
-def _grouped_windows(frame: pd.DataFrame, keys: list[str]) -> dict[Any, Window]:
-    """Return one Window per distinct value of `keys` in rollup rows, histograms merged in one pass."""
+def _grouped_tallies(frame: pd.DataFrame, keys: list[str]) -> dict[Any, Tally]:
+    """Return one Tally per distinct value of `keys` in rollup rows, histograms merged in one pass."""
     if frame.empty:
         return {}
     grouped = frame.groupby(keys, sort=True)
     sums = grouped[["requests", "failures"]].sum()
     hists = histogram.merge_by_group(grouped.ngroup().to_numpy(), frame["latency_hist"].tolist(), len(sums))
     return {
-        key: Window(int(requests), int(failures), histogram.decode(hist))
+        key: Tally(int(requests), int(failures), histogram.decode(hist))
         for key, requests, failures, hist in zip(
             sums.index, sums["requests"].tolist(), sums["failures"].tolist(), hists, strict=True
         )
     }
 
 
-def _windows(frame: pd.DataFrame) -> dict[str, Window]:
-    return {str(model_id): window for model_id, window in _grouped_windows(frame, ["model_id"]).items()}
+def _tallies(frame: pd.DataFrame) -> dict[str, Tally]:
+    return {str(model_id): tally for model_id, tally in _grouped_tallies(frame, ["model_id"]).items()}
 
 
-def _baseline_rows(engine: Engine, before: datetime, thresholds: HealthThresholds) -> pd.DataFrame:
+def _baseline_first_day(before: datetime, thresholds: HealthThresholds) -> datetime:
+    """Return the first whole day of the baseline that ends on the day before `before`."""
+    day = before.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=max(1, thresholds.baseline.days))
+
+
+def _baseline_rows(window: Window, before: datetime, thresholds: HealthThresholds) -> pd.DataFrame:
     """Return the daily rollups of the whole days of the baseline that end on the day before `before`."""
-    last = before.date() - timedelta(days=1)
-    return daily_rows(engine, last - timedelta(days=max(1, thresholds.baseline.days) - 1), last, per_model=True)
+    day = before.replace(hour=0, minute=0, second=0, microsecond=0)
+    return window.days_between(_baseline_first_day(before, thresholds), day)
+
+
+def reads(at: datetime, thresholds: HealthThresholds = HealthThresholds(), hours: int = TIMELINE_HOURS) -> Reads:
+    """Return what judging health at `at` (and its timeline of `hours` hours) reads: baseline days, recent hours,
+    and the budgets whose exhaustion degrades a model."""
+    end = at.replace(minute=0, second=0, microsecond=0)
+    first = end - timedelta(hours=hours - 1) - thresholds.window
+    first = min(first, window_bounds(at, thresholds.window)[0])
+    return Reads(days_from=_baseline_first_day(first, thresholds).date(), hours_from=first) | budgets.reads(at)
 
 
 def window_bounds(at: datetime, span: timedelta) -> tuple[datetime, datetime]:
@@ -172,44 +197,51 @@ def model_health(
     *,
     thresholds: HealthThresholds = HealthThresholds(),
     live_probe: bool = False,
+    window: Window | None = None,
 ) -> list[ModelHealth]:
-    """Return each registered model's health over the trailing window ending at `at` (default now)."""
+    """Return each registered model's health over the trailing window ending at `at` (default now).
+
+    A page passes the Window it read (with `reads(at)`); without one, this reads its own.
+    """
     at = (at or datetime.now(UTC)).astimezone(UTC)
+    window = window or read_window(engine, at.date(), at.date(), reads(at, thresholds, hours=1), at=at)
+    probes = {}
+    if live_probe:
+        probes = {m: probe(info.base_url) for m, info in window.registry.items() if info.base_url and info.enabled}
+    blocked = budgets.blocked_models(engine, at, window=window)
+    return judge_models(window, at, thresholds, blocked, {m: e for m, e in probes.items() if e})
+
+
+def judge_models(
+    window: Window,
+    at: datetime,
+    thresholds: HealthThresholds,
+    blocked: Mapping[str, str],
+    probe_errors: Mapping[str, str],
+) -> list[ModelHealth]:
+    """Return each registered model's health at `at` from the window's rows, budgets and probe results."""
     low, high = window_bounds(at, thresholds.window)
-    current = _windows(rollup_rows(engine, low, high, per_model=True))
-    baseline = _windows(_baseline_rows(engine, low, thresholds))
-    info = registry_info(engine)
-    blocked = blocked_models(engine, at)
-    urls = _probe_urls(engine) if live_probe else {}
+    current = _tallies(window.hours_between(low, high))
+    baseline = _tallies(_baseline_rows(window, low, thresholds))
     result = []
-    for model_id, model in sorted(info.items()):
+    for model_id, model in sorted(window.registry.items()):
         base = baseline.get(model_id)
         base_p95 = histogram.quantile(base.hist or {}, 0.95) if base else None
-        probe_error = probe(urls[model_id]) if model_id in urls and model.enabled else None
-        window = current.get(model_id, Window())
-        status, reason = judge(model, window, base_p95, thresholds, blocked.get(model_id), probe_error)
+        tally = current.get(model_id, Tally())
+        status, reason = judge(model, tally, base_p95, thresholds, blocked.get(model_id), probe_errors.get(model_id))
         result.append(
             ModelHealth(
                 model_id,
                 model.provider,
                 status,
-                window.requests,
-                window.failures / window.requests if window.requests else None,
-                histogram.quantile(window.hist or {}, 0.95),
+                tally.requests,
+                tally.failures / tally.requests if tally.requests else None,
+                histogram.quantile(tally.hist or {}, 0.95),
                 base_p95,
                 reason,
             )
         )
     return result
-
-
-def _probe_urls(engine: Engine) -> dict[str, str]:
-    with read_session(engine) as session:
-        return {
-            m.model_id: str(m.model_metadata["base_url"])
-            for m in list_models(session=session)
-            if isinstance(m.model_metadata, dict) and m.model_metadata.get("base_url")
-        }
 
 
 def worst(statuses: list[str]) -> str:
@@ -250,17 +282,27 @@ def health_timeline(
     engine: Engine,
     end: datetime | None = None,
     *,
-    hours: int = 48,
+    hours: int = TIMELINE_HOURS,
     thresholds: HealthThresholds = HealthThresholds(),
+    window: Window | None = None,
 ) -> pd.DataFrame:
     """Return each model's status at the end of each of the last `hours` hours (columns hour, model_id, status)."""
-    end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    at = (end or datetime.now(UTC)).astimezone(UTC)
+    window = window or read_window(engine, at.date(), at.date(), reads(at, thresholds, hours), at=at)
+    return timeline(window, at, hours=hours, thresholds=thresholds)
+
+
+def timeline(
+    window: Window, at: datetime, *, hours: int = TIMELINE_HOURS, thresholds: HealthThresholds = HealthThresholds()
+) -> pd.DataFrame:
+    """Return each model's status at the end of each of the `hours` hours up to `at`, from the window's rows."""
+    end = at.replace(minute=0, second=0, microsecond=0)
     first = end - timedelta(hours=hours - 1)
-    frame = rollup_rows(engine, first - thresholds.window, end + timedelta(hours=1), per_model=True)
-    info = registry_info(engine)
+    frame = window.hours_between(first - thresholds.window, end + timedelta(hours=1))
+    info = window.registry
     rows = []
     window_hours = max(1, round(thresholds.window.total_seconds() / 3600))
-    baseline = _windows(_baseline_rows(engine, first - thresholds.window, thresholds))
+    baseline = _tallies(_baseline_rows(window, first - thresholds.window, thresholds))
     # A row of hour h counts in the windows that end at hours h .. h + window_hours - 1.
     own_step = ((frame["start"] - first) // timedelta(hours=1)).to_numpy(dtype=np.int64)
     parts = []
@@ -268,12 +310,12 @@ def health_timeline(
         step = own_step + lag
         keep = (step >= 0) & (step < hours)
         parts.append(frame[keep].assign(step=step[keep]))
-    windows = _grouped_windows(pd.concat(parts, ignore_index=True), ["step", "model_id"]) if parts else {}
+    tallies = _grouped_tallies(pd.concat(parts, ignore_index=True), ["step", "model_id"]) if parts else {}
     for step in range(hours):
         hour = first + timedelta(hours=step)
         for model_id, model in sorted(info.items()):
             base = baseline.get(model_id)
             base_p95 = histogram.quantile(base.hist or {}, 0.95) if base else None
-            status, reason = judge(model, windows.get((step, model_id), Window()), base_p95, thresholds)
+            status, reason = judge(model, tallies.get((step, model_id), Tally()), base_p95, thresholds)
             rows.append({"hour": hour.replace(tzinfo=None), "model_id": model_id, "status": status, "reason": reason})
     return pd.DataFrame(rows, columns=["hour", "model_id", "status", "reason"])

@@ -229,7 +229,7 @@ class ModelRollupFields(SQLModel):
     latency_sum_ms: float
     quality_sum: float
     quality_count: int = Field(sa_type=BigInteger)
-    # Sparse log-bucket latency histogram, packed (bucket, count) pairs; see manager.histogram.
+    # Sparse log-bucket latency histogram, packed (bucket, count) pairs; see manager.ledger.histogram.
     latency_hist: bytes = Field(sa_type=LargeBinary)
     # Failed requests per error type as JSON {error_type: count}.
     error_types: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from manager.audit import SYSTEM_ACTOR, record_change
 from manager.errors import InvalidInput, NotFound
 from manager.models import RANGES, ModelConfig, ModelCreate, ModelUpdate, Role
 from manager.prices import catalog_price
-from manager.rollups import as_utc
+from manager.timeutil import as_utc
 
 # SPEC's public field names that differ from the attribute names on the table.
 _PUBLIC_TO_ATTR = {"metadata": "model_metadata"}
@@ -125,7 +126,48 @@ def _with_catalog_prices(data: ModelCreate) -> ModelCreate:
 
 def list_models(*, session: Session) -> list[ModelConfig]:
     """Return every registry row, ordered by model_id."""
-    return list(session.exec(select(ModelConfig).order_by(ModelConfig.model_id)))  # type: ignore[arg-type]
+    return list(session.exec(select(ModelConfig).order_by(ModelConfig.model_id)))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the reports, health, budgets and selection read of a registered model: a read-only projection."""
+
+    provider: str
+    category: str
+    enabled: bool
+    status: str
+    quality_score: float
+    cost_per_1k_input: float | None
+    cost_per_1k_output: float | None
+    priority: int = 5
+    avg_response_time: float = 1000.0
+    primary_language: str = "en"
+    supported_languages: tuple[str, ...] = ("en",)
+    base_url: str | None = None
+
+
+def registry_info(*, session: Session) -> dict[str, ModelInfo]:
+    """Return each registered model's projection, by model_id."""
+    return {m.model_id: _info(m) for m in list_models(session=session)}
+
+
+def _info(m: ModelConfig) -> ModelInfo:
+    base_url = m.model_metadata.get("base_url") if isinstance(m.model_metadata, dict) else None
+    return ModelInfo(
+        provider=m.provider,
+        category=str(m.category),
+        enabled=m.enabled,
+        status=str(m.status),
+        quality_score=m.quality_score,
+        cost_per_1k_input=m.cost_per_1k_input,
+        cost_per_1k_output=m.cost_per_1k_output,
+        priority=m.priority,
+        avg_response_time=m.avg_response_time,
+        primary_language=m.primary_language,
+        supported_languages=tuple(m.supported_languages),
+        base_url=str(base_url) if base_url else None,
+    )
 
 
 def get_model(*, session: Session, model_id: str) -> ModelConfig:

@@ -1,11 +1,21 @@
-"""Choosing a model: seven factor scores, filters with reasons, a weighted ranking. Pure functions, no database."""
+"""Choosing a model: seven factor scores, filters with reasons, a weighted ranking (pure), and select_model live."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pandas as pd
+from sqlalchemy import Engine
+
+from manager.budgets import blocked_by
+from manager.budgets import reads as budget_reads
 from manager.errors import InvalidInput
+from manager.ledger import histogram
+from manager.registry import ModelInfo
+from manager.window import Reads, Window, read_window
 
 WEIGHT_NAMES = ("quality", "reliability", "language", "cost", "speed", "category", "priority")
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -48,9 +58,42 @@ class Candidate:
     observed_avg_ms: float | None = None
 
 
+class Weights(Mapping[str, float]):
+    """The seven weights, the defaults completed with the given ones and validated; immutable and hashable."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, given: Mapping[str, float] | None = None) -> None:
+        self._items = tuple(merge_weights(given).items())
+
+    def __getitem__(self, name: str) -> float:
+        for key, value in self._items:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == dict(other.items()) if isinstance(other, Mapping) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Weights({dict(self._items)!r})"
+
+
 @dataclass(frozen=True)
 class Policy:
-    """What the caller asks for: filters, the weights of the seven scores, and the segment's token mix."""
+    """What the caller asks for: filters, the weights of the seven scores, and the segment's token mix.
+
+    Validated when made (InvalidInput names every bad field) and hashable, so it can key a cache as it is.
+    """
 
     category: str | None = None
     language: str | None = None
@@ -58,9 +101,26 @@ class Policy:
     max_p95_ms: float | None = None
     min_quality: float | None = None
     include_experimental: bool = False
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: Mapping[str, float] = field(default_factory=Weights)
     input_share: float = 0.6  # fraction of the segment's tokens that are input tokens
     require_price: bool = False  # a replay must price every choice
+
+    def __post_init__(self) -> None:
+        problems = []
+        try:
+            object.__setattr__(self, "weights", Weights(self.weights))
+        except InvalidInput as error:
+            problems += error.problems
+        for name in ("max_cost_per_1k", "max_p95_ms"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                problems.append(f"{name}: {value!r} is negative (allowed 0 or more)")
+        if self.min_quality is not None and not 0 <= self.min_quality <= 1:
+            problems.append(f"min_quality: {self.min_quality!r} is outside 0 to 1")
+        if not 0 <= self.input_share <= 1:
+            problems.append(f"input_share: {self.input_share!r} is outside 0 to 1")
+        if problems:
+            raise InvalidInput(problems)
 
 
 @dataclass(frozen=True)
@@ -201,3 +261,62 @@ def rank(candidates: Sequence[Candidate], policy: Policy, blocked: Mapping[str, 
     # Ties go to the higher registry priority, then the model_id, so the choice never flips between calls.
     ranking.sort(key=lambda r: (-round(r.score, 12), -order[r.model_id].priority, r.model_id))
     return Selection(ranking, excluded)
+
+
+OBSERVATION_DAYS = 7
+
+
+def candidates(info: Mapping[str, ModelInfo], observed: pd.DataFrame) -> list[Candidate]:
+    """Return every registered model as a Candidate, with what the per-model rollup rows observed of it."""
+    per_model = {str(m): part for m, part in observed.groupby("model_id")} if not observed.empty else {}
+    result = []
+    for model_id, m in sorted(info.items()):
+        part = per_model.get(model_id)
+        extra: dict[str, Any] = {}
+        if part is not None:
+            requests = int(part["requests"].sum())
+            merged = histogram.merge_stored(part["latency_hist"])
+            extra = {
+                "requests": requests,
+                "successes": int(part["successes"].sum()),
+                "ratings": int(part["quality_count"].sum()),
+                "rating_sum": float(part["quality_sum"].sum()),
+                "observed_p95_ms": histogram.quantile(merged, 0.95),
+                "observed_avg_ms": float(part["latency_sum_ms"].sum()) / requests if requests else None,
+            }
+        result.append(
+            Candidate(
+                model_id=model_id,
+                provider=m.provider,
+                status=m.status,
+                category=m.category,
+                enabled=m.enabled,
+                priority=m.priority,
+                cost_per_1k_input=m.cost_per_1k_input,
+                cost_per_1k_output=m.cost_per_1k_output,
+                quality_score=m.quality_score,
+                avg_response_time=m.avg_response_time,
+                primary_language=m.primary_language,
+                supported_languages=m.supported_languages,
+                **extra,
+            )
+        )
+    return result
+
+
+def selection_reads(at: datetime) -> Reads:
+    """Return what selecting a model at `at` reads: the last week's per-model days, and the budgets."""
+    return Reads(days_from=at.date() - timedelta(days=OBSERVATION_DAYS)) | budget_reads(at)
+
+
+def select_in(window: Window, policy: Policy | None = None) -> Selection:
+    """Return the models ranked under the policy at the window's moment, from its last week and its budgets."""
+    day = window.at.replace(hour=0, minute=0, second=0, microsecond=0)
+    observed = window.days_between(day - timedelta(days=OBSERVATION_DAYS), day + timedelta(days=1))
+    return rank(candidates(window.registry, observed), policy or Policy(), blocked_by(window))
+
+
+def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime | None = None) -> Selection:
+    """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    return select_in(read_window(engine, at.date(), at.date(), selection_reads(at), at=at), policy)

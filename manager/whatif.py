@@ -1,4 +1,4 @@
-"""Selection on live data and what-if replays of past traffic under another routing policy, from rollups."""
+"""What-if: replays of past traffic under another routing policy, calibrated, with the routing table it implies."""
 
 from __future__ import annotations
 
@@ -10,19 +10,23 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from manager import histogram
-from manager.analytics import registry_info
-from manager.budgets import blocked_models, list_budgets, scope_models
+from manager.budgets import blocked_by, scope_models
 from manager.calibration import Backtest, backtest, calibrate, interval
-from manager.db import read_session
-from manager.forecasting import period_bounds
 from manager.money import NANOS_PER_USD, request_cost_nanos
-from manager.registry import list_models
-from manager.reports import daily_rows
+from manager.periods import period_bounds
 from manager.scoring import pareto_frontier
-from manager.selection import ASSUMED_SUCCESS_RATE, Candidate, Policy, Selection, merge_weights, rank
+from manager.selection import (
+    ASSUMED_SUCCESS_RATE,
+    Candidate,
+    Policy,
+    Selection,
+    candidates,
+    merge_weights,
+    rank,
+    selection_reads,
+)
+from manager.window import Reads, Window, read_window
 
-OBSERVATION_DAYS = 7
 SEGMENT_COLUMNS = [
     "request_type",
     "language",
@@ -45,54 +49,6 @@ SEGMENT_COLUMNS = [
     "fallbacks",
     "figures_from",
 ]
-
-
-def candidates(engine: Engine, observed: pd.DataFrame) -> list[Candidate]:
-    """Return every registered model as a Candidate, with what the rollup rows observed of it."""
-    per_model = {str(m): part for m, part in observed.groupby("model_id")} if not observed.empty else {}
-    with read_session(engine) as session:
-        models = list_models(session=session)
-        result = []
-        for m in models:
-            part = per_model.get(m.model_id)
-            extra: dict[str, Any] = {}
-            if part is not None:
-                requests = int(part["requests"].sum())
-                merged = histogram.merge_stored(part["latency_hist"])
-                extra = {
-                    "requests": requests,
-                    "successes": int(part["successes"].sum()),
-                    "ratings": int(part["quality_count"].sum()),
-                    "rating_sum": float(part["quality_sum"].sum()),
-                    "observed_p95_ms": histogram.quantile(merged, 0.95),
-                    "observed_avg_ms": float(part["latency_sum_ms"].sum()) / requests if requests else None,
-                }
-            result.append(
-                Candidate(
-                    model_id=m.model_id,
-                    provider=m.provider,
-                    status=str(m.status),
-                    category=str(m.category),
-                    enabled=m.enabled,
-                    priority=m.priority,
-                    cost_per_1k_input=m.cost_per_1k_input,
-                    cost_per_1k_output=m.cost_per_1k_output,
-                    quality_score=m.quality_score,
-                    avg_response_time=m.avg_response_time,
-                    primary_language=m.primary_language,
-                    supported_languages=tuple(m.supported_languages),
-                    **extra,
-                )
-            )
-    return result
-
-
-def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime | None = None) -> Selection:
-    """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
-    policy = policy or Policy()
-    at = (at or datetime.now(UTC)).astimezone(UTC)
-    observed = daily_rows(engine, at.date() - timedelta(days=OBSERVATION_DAYS), at.date(), per_model=True)
-    return rank(candidates(engine, observed), policy, blocked_models(engine, at))
 
 
 @dataclass(frozen=True)
@@ -161,19 +117,26 @@ def _totals(
     }
 
 
-def replay(engine: Engine, start: date, end: date, policy: Policy | None = None, *, fallbacks: int = 2) -> ReplayResult:
-    """Replay the window's traffic: each (request type, language) segment goes to the policy's top model."""
+def reads(at: datetime) -> Reads:
+    """Return what a replay reads beside the chosen days' per-model rows: their segments, and what the budgets
+    and the live selection read at `at`."""
+    return Reads(segments="day") | selection_reads(at)
+
+
+def replay(window: Window, policy: Policy | None = None, *, fallbacks: int = 2) -> ReplayResult:
+    """Replay the window's traffic: each (request type, language) segment goes to the policy's top model.
+
+    The window must hold daily segment rows and the budgets (read with `reads(at)`).
+    """
     policy = policy or Policy()
-    frame = daily_rows(engine, start, end)
-    pool = candidates(engine, daily_rows(engine, start, end, per_model=True))
+    frame = window.daily(by_segment=True)
+    pool = candidates(window.registry, window.daily())
     by_id = {c.model_id: c for c in pool}
-    blocked = blocked_models(engine)
+    blocked = blocked_by(window)
     if frame.empty:
         empty = pd.DataFrame(columns=SEGMENT_COLUMNS)
         totals = _totals(0, 0, 0.0, 0.0, 0.0, 0.0)
-        return ReplayResult(
-            totals, totals, dict.fromkeys(totals), empty, _held(engine, start, end, frame, {}, by_id), policy
-        )
+        return ReplayResult(totals, totals, dict.fromkeys(totals), empty, _held(window, frame, {}, by_id), policy)
     segments = frame.groupby(["request_type", "language"], as_index=False)[
         [
             "requests",
@@ -210,7 +173,11 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         volume = calibration.segment_requests[:, s] / requests  # each resample's share of the segment's traffic
         served = seg["requests"] - seg["usage_unknown"]
         tokens_in, tokens_out, ratios, evidence, calibrated = (
-            int(seg["input_tokens"]), int(seg["output_tokens"]), (1.0, 1.0), "as served", True
+            int(seg["input_tokens"]),
+            int(seg["output_tokens"]),
+            (1.0, 1.0),
+            "as served",
+            True,
         )
         if not choice.ranking:  # nothing eligible: the segment stays where it was served
             cost, seg_latency, success, rating, source, chosen = (
@@ -300,8 +267,11 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
     projected["avg_response_time_ms_low"], projected["avg_response_time_ms_high"] = low, high
     uncalibrated = [r for r in rows if not r["calibrated"]]
     projected["uncalibrated_requests"] = sum(r["requests"] for r in uncalibrated)
-    priced = {c.model_id: (c.cost_per_1k_input, c.cost_per_1k_output) for c in pool
-              if c.cost_per_1k_input is not None and c.cost_per_1k_output is not None}
+    priced = {
+        c.model_id: (c.cost_per_1k_input, c.cost_per_1k_output)
+        for c in pool
+        if c.cost_per_1k_input is not None and c.cost_per_1k_output is not None
+    }
     track = backtest(frame, priced)
     chosen_by_segment = {(r["request_type"], r["language"]): r["chosen_model"] for r in rows}
     return ReplayResult(
@@ -311,7 +281,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
         segments=pd.DataFrame(rows, columns=SEGMENT_COLUMNS).sort_values(
             "actual_cost_usd", ascending=False, ignore_index=True
         ),
-        budgets=_held(engine, start, end, frame, chosen_by_segment, by_id),
+        budgets=_held(window, frame, chosen_by_segment, by_id),
         policy=policy,
         routes=routes,
         backtest=track,
@@ -319,9 +289,7 @@ def replay(engine: Engine, start: date, end: date, policy: Policy | None = None,
 
 
 def _held(
-    engine: Engine,
-    start: date,
-    end: date,
+    window: Window,
     frame: pd.DataFrame,
     chosen: dict[tuple[str, str], str | None],
     by_id: dict[str, Candidate],
@@ -338,11 +306,11 @@ def _held(
         "held_actual",
         "held_projected",
     ]
-    with read_session(engine) as session:
-        budgets = [(b.name, b.scope, b.period, b.amount_nanos) for b in list_budgets(session=session)]
+    budgets = [(b.name, b.scope, b.period, b.amount_nanos) for b in window.budgets]
     if not budgets:
         return pd.DataFrame(columns=columns)
-    info = registry_info(engine)
+    info = window.registry
+    start, end = window.start, window.end
     rows = []
     if not frame.empty:
         frame = frame.assign(
@@ -469,3 +437,11 @@ def scenario_summary(result: ReplayResult, policy: Policy) -> dict[str, str]:
         "projected rating": shown(projected["avg_quality_rating"], "{:.2f}"),
         "budgets that would hold": f"{int(held.sum())} of {len(held)}",
     }
+
+
+def replay_between(
+    engine: Engine, start: date, end: date, policy: Policy | None = None, *, fallbacks: int = 2
+) -> ReplayResult:
+    """Read what a replay of the inclusive UTC days needs, now, and replay them under the policy."""
+    at = datetime.now(UTC)
+    return replay(read_window(engine, start, end, reads(at), at=at), policy, fallbacks=fallbacks)

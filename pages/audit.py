@@ -2,18 +2,21 @@
 
 import streamlit as st
 
-from pages import access, common
+from ui import access, data, view
 
 access.page_guard()
 st.title("Audit trail")
-st.caption("Every change to the registry, budgets and accounts, from this dashboard, the CLI or the Python API. "
-           "Times in UTC.")
-engine = common.engine()
-version = common.data_version()
-trail = common.audit_trail(engine, version, None)
+st.caption(
+    "Every change to the registry, budgets and accounts, from this dashboard, the CLI or the Python API. Times in UTC."
+)
+engine = data.engine()
+version = data.data_version()
+trail = data.audit_trail(engine, version, None)
 if trail.empty:
-    st.info("No changes recorded yet. Edits on the Registry and Budgets pages, and `python -m manager models set` "
-            "or `budgets add`, appear here.")
+    st.info(
+        "No changes recorded yet. Edits on the Registry and Budgets pages, and `python -m manager models set` "
+        "or `budgets add`, appear here."
+    )
     st.stop()
 
 columns = st.columns(3)
@@ -28,5 +31,9 @@ if actors:
 if search.strip():
     shown = shown[shown["entity_id"].str.contains(search.strip(), case=False, regex=False)]
 st.caption(f"{len(shown):,} of {len(trail):,} changes")
-common.table(shown, key="audit_log_table", file_name="audit-trail.csv",
-             column_config={**common.COLUMN_LABELS, "entity": "Kind", "entity_id": "Model, budget or account"})
+view.table(
+    shown,
+    key="audit_log_table",
+    file_name="audit-trail.csv",
+    column_config={**view.COLUMN_LABELS, "entity": "Kind", "entity_id": "Model, budget or account"},
+)

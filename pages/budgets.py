@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import api
+from manager import api, budgets
 from manager.errors import InvalidInput
-from pages import access, common
+from manager.models import BudgetPeriod
+from ui import access, data, view
 
-PERIODS = ["daily", "weekly", "monthly"]
+PERIODS = [period.value for period in BudgetPeriod]
 PERIOD_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
-FORM_FIELDS = ["name", "scope", "period", "amount_usd", "warn_threshold", "alert_threshold", "hard"]
 
 access.page_guard()
 st.title("Budgets")
 access.read_only_notice()
 read_only = not access.can_edit()
-engine = common.engine()
-version = common.data_version()
-minute = common.this_minute()
-statuses = common.budget_status(engine, version, minute)
+engine = data.engine()
+at = data.this_minute()
+window = data.window(budgets.reads(at), at)
+statuses = data.budget_status(window)
 
 
 def budget_form(key: str, current: dict | None) -> None:
@@ -103,19 +102,19 @@ def budget_form(key: str, current: dict | None) -> None:
             api.add_budget(engine, data, actor=access.actor())
     except InvalidInput as error:
         for problem in error.problems:
-            st.error(common.plain(problem))
+            st.error(view.plain(problem))
         return
-    st.toast(f"Saved budget {common.plain(name or current['name'])}")
+    st.toast(f"Saved budget {view.plain(name or current['name'])}")
     st.rerun()
 
 
 @st.dialog("Remove budget?")
 def confirm_removal(name: str) -> None:
     """Ask before removing a budget."""
-    st.write(f"Remove the budget {common.plain(name)}? Its recorded alerts stay in the alerts table.")
+    st.write(f"Remove the budget {view.plain(name)}? Its recorded alerts stay in the alerts table.")
     if st.button("Remove", key="confirm_remove_budget", type="primary"):
         api.remove_budget(engine, name, actor=access.actor())
-        st.toast(f"Removed budget {common.plain(name)}")
+        st.toast(f"Removed budget {view.plain(name)}")
         st.rerun()
 
 
@@ -125,25 +124,8 @@ if not statuses:
         "category, per day, week or month."
     )
 else:
-    table = pd.DataFrame(
-        [
-            {
-                "name": s.name,
-                "scope": s.scope,
-                "period": s.period,
-                "state": s.state,
-                "spent_usd": s.spent_usd,
-                "amount_usd": s.amount_usd,
-                "percent": s.percent,
-                "forecast_usd": s.forecast_usd,
-                "period_end": s.period_end.replace(tzinfo=None),
-                "hard": s.hard,
-                "requests_without_cost": s.requests_without_cost,
-            }
-            for s in statuses
-        ]
-    )
-    common.table(
+    table = budgets.status_table(statuses)
+    view.table(
         table,
         key="budgets_table",
         file_name="budgets.csv",
@@ -167,7 +149,7 @@ else:
     names = [s.name for s in statuses]
     chosen = st.selectbox("Budget", names, key="budget_pick")
     status = next(s for s in statuses if s.name == chosen)
-    path = common.budget_spend_path(engine, version, minute, chosen)
+    path = budgets.spend_path(engine, chosen, window=window)
     start, end = status.period_start.replace(tzinfo=None), status.period_end.replace(tzinfo=None)
     amount = status.amount_usd
     spend = go.Figure()
@@ -233,7 +215,7 @@ else:
         )
     )
     spend.update_layout(
-        title=common.plain_html(f"{chosen}: spend this {PERIOD_NOUNS[status.period]} ({status.scope})"),
+        title=view.plain_html(f"{chosen}: spend this {PERIOD_NOUNS[status.period]} ({status.scope})"),
         xaxis_title="Time (UTC)",
         yaxis_title="Cumulative spend (USD)",
         yaxis_tickprefix="$",
@@ -245,7 +227,7 @@ else:
         f"({status.percent:.0%}); forecast ${status.forecast_usd:,.2f} by {end:%Y-%m-%d %H:%M} UTC. "
         f"Forecast method: {status.forecast_method}."
     )
-    st.caption(common.plain(status.forecast_note()))
+    st.caption(view.plain(status.forecast_note()))
     if note := status.spend_note():
         if status.state == "ok":
             st.caption(f":material/warning: {note}")
@@ -283,11 +265,11 @@ else:
     st.plotly_chart(burn, key="burndown_chart")
 
     st.subheader("Alerts")
-    alerts = common.budget_alerts(engine, version, minute)
+    alerts = data.budget_alerts(window)
     if alerts.empty:
         st.success("No threshold has been crossed yet.")
     else:
-        common.table(
+        view.table(
             alerts,
             key="alerts_table",
             file_name="budget-alerts.csv",
@@ -302,9 +284,9 @@ else:
             },
         )
 
-    with st.expander(f"Edit or remove {common.plain(chosen)}", icon=":material/edit:"):
-        budget_form("edit_budget", next(b for b in api.list_budgets(engine) if b["name"] == chosen))
-        if st.button(f"Remove {common.plain(chosen)}", key="remove_budget", disabled=read_only):
+    with st.expander(f"Edit or remove {view.plain(chosen)}", icon=":material/edit:"):
+        budget_form("edit_budget", budgets.to_public(next(b for b in window.budgets if b.name == chosen)))
+        if st.button(f"Remove {view.plain(chosen)}", key="remove_budget", disabled=read_only):
             confirm_removal(chosen)
 
 st.subheader("Add a budget")

@@ -1,11 +1,13 @@
 """Health: status per model and provider with reasons, and a 48-hour timeline."""
 
+from datetime import timedelta
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import api
-from pages import access, common
+from manager import health
+from ui import access, data, view
 
 WINDOWS = {"1 hour": 1, "3 hours": 3, "6 hours": 6, "24 hours": 24}
 COLOURS = {
@@ -19,9 +21,6 @@ COLOURS = {
 
 access.page_guard()
 st.title("Health")
-engine = common.engine()
-version = common.data_version()
-minute = common.this_minute()
 
 window = st.selectbox(
     "Trailing window",
@@ -29,8 +28,11 @@ window = st.selectbox(
     key="health_window",
     help="Error rate and p95 latency are judged over this window, at hourly resolution.",
 )
-models = common.model_health(engine, version, minute, WINDOWS[window])
-status, reason = api.system_health(models)
+thresholds = health.HealthThresholds(window=timedelta(hours=WINDOWS[window]))
+at = data.this_minute()
+judged = data.window(health.reads(at, thresholds), at)
+models = health.model_health(data.engine(), at, thresholds=thresholds, window=judged)
+status, reason = health.system_health(models)
 show = {
     "healthy": st.success,
     "idle": st.info,
@@ -38,20 +40,17 @@ show = {
     "degraded": st.warning,
     "unhealthy": st.error,
 }.get(status, st.info)
-show(f"System: **{status}** ({common.plain(reason)})", icon=common.STATE_ICONS.get(status))
-st.caption(
-    "Degraded from 5% errors, unhealthy from 25% (with at least 20 requests); degraded when p95 latency is "
-    "over twice the model's 7-day baseline or a hard budget covering it is exhausted."
-)
+show(f"System: **{status}** ({view.plain(reason)})", icon=view.STATE_ICONS.get(status))
+st.caption(health.describe_thresholds(thresholds))
 
 st.subheader("Models")
 model_table = pd.DataFrame([m.as_dict() for m in models])
-common.table(
+view.table(
     model_table,
     key="health_models",
     file_name="health-models.csv",
     column_config={
-        **common.COLUMN_LABELS,
+        **view.COLUMN_LABELS,
         "status": "Status",
         "reason": st.column_config.TextColumn("Reason", width="large"),
         "error_rate": st.column_config.NumberColumn("Error rate", format="percent"),
@@ -59,8 +58,8 @@ common.table(
 )
 
 st.subheader("Providers")
-providers = api.provider_health(models)
-common.table(
+providers = health.provider_health(models)
+view.table(
     providers,
     key="health_providers",
     file_name="health-providers.csv",
@@ -73,7 +72,7 @@ common.table(
 )
 
 st.subheader("Last 48 hours")
-timeline = common.health_timeline(engine, version, minute)
+timeline = health.timeline(judged, at)
 if timeline.empty:
     st.info("No models in the registry.")
 else:
@@ -103,7 +102,7 @@ else:
         title="Status per hour (each hour judged on its trailing hour)", xaxis_title="Hour (UTC)", yaxis_title="Model"
     )
     st.plotly_chart(heatmap, key="health_timeline_chart")
-    common.table(
+    view.table(
         timeline,
         key="health_timeline_table",
         file_name="health-timeline.csv",

@@ -1,11 +1,13 @@
 """Performance: who is best at what, latency over time, quality against cost, drill-down, recommendations."""
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import api
-from pages import access, common
+from manager import performance, recommendations, scoring, usage
+from manager.window import Reads
+from ui import access, data, view
 
 METRIC_LABELS = {
     "score": "Composite score",
@@ -24,36 +26,36 @@ METRIC_LABELS = {
 
 access.page_guard()
 st.title("Performance")
-engine = common.engine()
-version = common.data_version()
-start, end = common.date_range()
+start, end = data.date_range()
 st.caption(f"{start:%d %b %Y} to {end:%d %b %Y}, UTC")
 
-if not common.has_traffic():
+if not data.has_traffic():
     st.info(
         "No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
         "`python -m manager ingest FILE`."
     )
     st.stop()
 
-rank_by = st.selectbox("Rank by", list(api.RANKING_METRICS), format_func=METRIC_LABELS.get, key="perf_rank_by")
-report = common.performance_report(engine, version, start, end, rank_by)
+rank_by = st.selectbox("Rank by", list(scoring.HIGHER_IS_BETTER), format_func=METRIC_LABELS.get, key="perf_rank_by")
+granularity = st.session_state.get("perf_granularity", "day")
+window = data.window(Reads(chosen_hours=granularity == "hour"))
+report = performance.performance_report(window, rank_by=rank_by)
 if report.empty:
     st.info("No requests in these days. Widen the date range in the sidebar.")
     st.stop()
 
 st.subheader("Ranking")
-st.caption(api.describe_composite() + " Rank 1 is best by the chosen metric; click a header to sort.")
+st.caption(scoring.describe_composite() + " Rank 1 is best by the chosen metric; click a header to sort.")
 shown = report.drop(columns=["cost_nanos"])
-common.table(shown, key="ranking_table", file_name=f"performance-{start}-{end}.csv", column_config=common.COLUMN_LABELS)
+view.table(shown, key="ranking_table", file_name=f"performance-{start}-{end}.csv", column_config=view.COLUMN_LABELS)
 
 st.subheader("Latency and value")
 controls = st.columns(4)
-granularity = controls[0].selectbox("Granularity", list(api.GRANULARITIES), index=1, key="perf_granularity")
+granularity = controls[0].selectbox("Granularity", list(usage.GRANULARITIES), index=1, key="perf_granularity")
 percentile = controls[1].selectbox("Percentile", ["p50", "p90", "p95", "p99"], index=2, key="perf_percentile")
 left, right = st.columns(2)
 with left:
-    latency = common.latency_over_time(engine, version, start, end, granularity)
+    latency = performance.latency_over_time(window, granularity=granularity)
     over_time = px.line(
         latency,
         x="period",
@@ -67,7 +69,7 @@ with left:
     st.plotly_chart(over_time, key="latency_chart")
 with right:
     rated = shown.dropna(subset=["avg_quality_rating"])
-    on_frontier = api.frontier(report)
+    on_frontier = performance.frontier(report)
     scatter = px.scatter(
         rated,
         x="cost_per_request_usd",
@@ -110,47 +112,50 @@ cards[2].metric("p95 latency", f"{detail['p95_response_time_ms']:,.0f} ms", bord
 cards[3].metric("Cost", f"${detail['cost_usd']:,.2f}", border=True)
 left, right = st.columns(2)
 with left:
-    distribution = common.latency_distribution(engine, version, start, end, model_id)
+    distribution = performance.latency_distribution(window, model_id)
     histogram = px.bar(
         distribution,
         x="from_ms",
         y="requests",
         log_x=True,
-        title=common.plain_html(f"Latency distribution of {model_id}"),
+        title=view.plain_html(f"Latency distribution of {model_id}"),
         labels={"from_ms": "Latency (ms, log scale)", "requests": "Requests"},
         hover_data={"to_ms": ":,.0f", "from_ms": ":,.0f"},
     )
     histogram.update_layout(bargap=0)
     st.plotly_chart(histogram, key="distribution_chart")
 with right:
-    errors = common.errors_by_type(engine, version, start, end, model_id)
+    errors = performance.errors_by_type(window, model_id)
     if errors.empty:
-        st.success(f"No failed requests for {common.plain(model_id)} in these days.")
+        st.success(f"No failed requests for {view.plain(model_id)} in these days.")
     else:
         chart = px.bar(
             errors,
             x="requests",
             y="error_type",
             orientation="h",
-            title=common.plain_html(f"Errors by type of {model_id}"),
+            title=view.plain_html(f"Errors by type of {model_id}"),
             labels={"requests": "Failed requests", "error_type": "Error type"},
         )
         st.plotly_chart(chart, key="errors_chart")
-        common.table(
+        view.table(
             errors,
             key="errors_table",
             file_name=f"errors-{model_id}-{start}-{end}.csv",
-            column_config={"error_type": "Error type", **common.COLUMN_LABELS},
+            column_config={"error_type": "Error type", **view.COLUMN_LABELS},
         )
 
 st.subheader("Recommendations")
-advice = common.recommendations(engine, version, start, end)
+advice = pd.DataFrame(
+    [r.as_dict() for r in recommendations.recommendations(window)],
+    columns=["kind", "model_id", "action", "evidence", "usd_at_stake"],
+)
 if advice.empty:
     st.success("Nothing to change: no model is under-rated, failing, overpriced, idle or mispriced.")
 else:
-    common.table(
+    view.table(
         advice,
         key="recommendations_table",
         file_name=f"recommendations-{start}-{end}.csv",
-        column_config={"kind": "Kind", "action": "Action", "evidence": "Evidence", **common.COLUMN_LABELS},
+        column_config={"kind": "Kind", "action": "Action", "evidence": "Evidence", **view.COLUMN_LABELS},
     )

@@ -9,8 +9,9 @@ import streamlit as st
 
 from manager import api
 from manager.errors import InvalidInput
+from manager.export import json_text
 from manager.models import ModelCategory, ModelSize, ModelStatus
-from pages import access, common
+from ui import access, data, view
 
 EDITOR_KEY = "registry_editor"
 
@@ -22,14 +23,16 @@ st.caption(
 )
 access.read_only_notice()
 editable = access.can_edit()
-engine = common.engine()
-version = common.data_version()
-table = common.models(engine, version).copy()
+engine = data.engine()
+version = data.data_version()
+table = data.models(engine, version).copy()
 if not table.empty:
     table["supported_languages"] = table["supported_languages"].map(", ".join)
     table["tags"] = table["tags"].map(", ".join)
-    table["metadata"] = table["metadata"].map(api.json_text)
+    table["metadata"] = table["metadata"].map(json_text)
 
+# No bounds on the number columns: the editor would clamp an out-of-range value without a word, while
+# saving reports it ("row 3: priority: 11 is outside 1 to 10", from the ranges the table itself declares).
 column_config: dict[str, Any] = {
     "model_id": st.column_config.TextColumn("Model ID", required=True, max_chars=128),
     "provider": st.column_config.TextColumn("Provider", required=True),
@@ -39,34 +42,45 @@ column_config: dict[str, Any] = {
     "category": st.column_config.SelectboxColumn("Category", options=[c.value for c in ModelCategory], required=True),
     "size": st.column_config.SelectboxColumn("Size", options=[s.value for s in ModelSize], required=True),
     "enabled": st.column_config.CheckboxColumn("Enabled"),
-    "priority": st.column_config.NumberColumn("Priority", min_value=1, max_value=10, step=1),
-    "cost_per_1k_input": st.column_config.NumberColumn("$ / 1k input", min_value=0, format="%.6f"),
-    "cost_per_1k_output": st.column_config.NumberColumn("$ / 1k output", min_value=0, format="%.6f"),
+    "priority": st.column_config.NumberColumn("Priority", step=1),
+    "cost_per_1k_input": st.column_config.NumberColumn("$ / 1k input", format="%.6f"),
+    "cost_per_1k_output": st.column_config.NumberColumn("$ / 1k output", format="%.6f"),
     "cost_per_1k_cache_read": st.column_config.NumberColumn(
-        "$ / 1k cache read", min_value=0, format="%.6f", help="Empty: cached input costs what input does"
+        "$ / 1k cache read", format="%.6f", help="Empty: cached input costs what input does"
     ),
     "cost_per_1k_cache_write": st.column_config.NumberColumn(
-        "$ / 1k cache write", min_value=0, format="%.6f", help="Empty: cache writes cost what input does"
+        "$ / 1k cache write", format="%.6f", help="Empty: cache writes cost what input does"
     ),
-    "max_tokens": st.column_config.NumberColumn("Max tokens", min_value=1, step=1),
+    "max_tokens": st.column_config.NumberColumn("Max tokens", step=1),
     "supports_streaming": st.column_config.CheckboxColumn("Streaming"),
     "primary_language": st.column_config.TextColumn("Primary language"),
     "supported_languages": st.column_config.TextColumn("Languages", help="Comma-separated codes, e.g. en, fr"),
-    "quality_score": st.column_config.NumberColumn("Quality (0-1)", min_value=0.0, max_value=1.0, format="%.2f"),
-    "avg_response_time": st.column_config.NumberColumn("Avg response (ms)", min_value=0.0, format="%.0f"),
+    "quality_score": st.column_config.NumberColumn("Quality (0-1)", format="%.2f"),
+    "avg_response_time": st.column_config.NumberColumn("Avg response (ms)", format="%.0f"),
     "tags": st.column_config.TextColumn("Tags", help="Comma-separated"),
     "metadata": st.column_config.TextColumn("Metadata (JSON)"),
-    "temperature": st.column_config.NumberColumn("Temperature", min_value=0.0, max_value=2.0, format="%.2f"),
-    "top_p": st.column_config.NumberColumn("Top p", min_value=0.0, max_value=1.0, format="%.2f"),
-    "frequency_penalty": st.column_config.NumberColumn("Freq. penalty", min_value=-2.0, max_value=2.0),
-    "presence_penalty": st.column_config.NumberColumn("Pres. penalty", min_value=-2.0, max_value=2.0),
+    "temperature": st.column_config.NumberColumn("Temperature", format="%.2f"),
+    "top_p": st.column_config.NumberColumn("Top p", format="%.2f"),
+    "frequency_penalty": st.column_config.NumberColumn("Freq. penalty"),
+    "presence_penalty": st.column_config.NumberColumn("Pres. penalty"),
     "price": st.column_config.TextColumn("Price", help="'unpriced' means no price is known: costs cannot be computed"),
     "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
     "updated_at": st.column_config.DatetimeColumn("Updated (UTC)"),
 }
 # What people look for first (which model, is it on, what it costs) on screen at 1440 px; the rest after.
-FIRST = ["model_id", "provider", "status", "enabled", "price", "cost_per_1k_input", "cost_per_1k_output",
-         "cost_per_1k_cache_read", "cost_per_1k_cache_write", "category", "priority"]
+FIRST = [
+    "model_id",
+    "provider",
+    "status",
+    "enabled",
+    "price",
+    "cost_per_1k_input",
+    "cost_per_1k_output",
+    "cost_per_1k_cache_read",
+    "cost_per_1k_cache_write",
+    "category",
+    "priority",
+]
 st.data_editor(
     table,
     key=EDITOR_KEY,
@@ -80,7 +94,7 @@ st.data_editor(
 
 unpriced = table[table["price"] == "unpriced"]["model_id"].tolist() if not table.empty else []
 if unpriced:
-    st.warning(f"Unpriced (no cost can be computed for their requests): {common.plain(', '.join(unpriced))}")
+    st.warning(f"Unpriced (no cost can be computed for their requests): {view.plain(', '.join(unpriced))}")
 
 
 def _pending() -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -117,7 +131,7 @@ def _save() -> None:
 
 @st.dialog("Delete models?")
 def _confirm_delete(model_ids: list[str]) -> None:
-    st.write(f"Remove {common.plain(', '.join(model_ids))} from the registry? Their request history stays.")
+    st.write(f"Remove {view.plain(', '.join(model_ids))} from the registry? Their request history stays.")
     if st.button("Delete and save", key="confirm_delete", type="primary"):
         _save()
         st.rerun()
@@ -139,7 +153,7 @@ if st.button(
             st.rerun()
 
 for problem in st.session_state.get("registry_errors", []):
-    st.error(common.plain(problem))
+    st.error(view.plain(problem))
 if st.session_state.get("registry_errors"):
     st.caption("Nothing was saved. Fix the rows above and save again.")
 if saved := st.session_state.pop("registry_saved", None):
@@ -147,13 +161,13 @@ if saved := st.session_state.pop("registry_saved", None):
     st.success(f"Saved {saved} change(s).")
 
 st.subheader("Audit trail")
-trail = common.audit_trail(engine, version, "model")
+trail = data.audit_trail(engine, version, "model")
 if trail.empty:
     st.info("No changes recorded yet. Every edit made here or with `python -m manager models` appears here.")
 else:
-    common.table(
+    view.table(
         trail,
         key="audit_table",
         file_name="registry-audit.csv",
-        column_config={**common.COLUMN_LABELS, "entity_id": "Model"},
+        column_config={**view.COLUMN_LABELS, "entity_id": "Model"},
     )

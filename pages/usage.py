@@ -4,8 +4,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import api
-from pages import access, common
+from manager import usage
+from manager.window import Filters
+from ui import access, data, view
 
 MEASURES = {
     "Requests": ("requests", "Requests"),
@@ -22,23 +23,22 @@ TOKEN_NAMES = {"input_tokens": "Input", "cache_read_tokens": "Input read from ca
 
 access.page_guard()
 st.title("Usage")
-engine = common.engine()
-version = common.data_version()
-start, end = common.date_range()
+start, end = data.date_range()
 st.caption(f"{start:%d %b %Y} to {end:%d %b %Y}, UTC")
 
-if not common.has_traffic():
+if not data.has_traffic():
     st.info(
         "No requests are stored yet. Load demo data from the Overview page, or ingest logs with "
         "`python -m manager ingest FILE`."
     )
     st.stop()
 
-options = common.filter_options(engine, version, start, end)
 controls = st.columns(3)
-granularity = controls[0].selectbox("Granularity", list(api.GRANULARITIES), index=1, key="usage_granularity")
-group_by = controls[1].selectbox("Stack by", list(api.DIMENSIONS), key="usage_group_by")
+granularity = controls[0].selectbox("Granularity", list(usage.GRANULARITIES), index=1, key="usage_granularity")
+group_by = controls[1].selectbox("Stack by", list(usage.DIMENSIONS), key="usage_group_by")
 measure = controls[2].selectbox("Measure", list(MEASURES), key="usage_measure")
+window = data.window(usage.reads_for(granularity))
+options = usage.filter_options(window)
 with st.expander("Filters", icon=":material/filter_list:"):
     columns = st.columns(4)
     models = columns[0].multiselect("Models", options["models"], key="usage_models", placeholder="All models")
@@ -52,22 +52,12 @@ with st.expander("Filters", icon=":material/filter_list:"):
         "Request types", options["request_types"], key="usage_request_types", placeholder="All types"
     )
 
-series = common.usage_series(
-    engine,
-    version,
-    start,
-    end,
-    granularity,
-    group_by,
-    tuple(models),
-    tuple(providers),
-    tuple(languages),
-    tuple(request_types),
-)
+filters = Filters(tuple(models), tuple(providers), tuple(languages), tuple(request_types))
+series = usage.usage_series(window, granularity=granularity, group_by=group_by, filters=filters)
 if series.empty:
     st.info("No requests match these filters in these days. Clear a filter or widen the date range.")
     st.stop()
-if note := api.series_usage_note(series):
+if note := usage.series_usage_note(series):
     st.caption(f":material/info: {note}")
 
 column, label = MEASURES[measure]
@@ -84,7 +74,7 @@ if column == "cost_usd":
     stacked.update_traces(hovertemplate="%{x}<br>$%{y:,.4f}<extra>%{fullData.name}</extra>")
 st.plotly_chart(stacked, key="usage_chart")
 
-totals = api.period_totals(series)
+totals = usage.period_totals(series)
 left, right = st.columns(2)
 with left:
     cumulative = go.Figure(
@@ -116,12 +106,12 @@ with right:
     st.plotly_chart(tokens, key="tokens_chart")
 
 st.subheader("Table")
-common.table(
+view.table(
     series,
     key="usage_table",
     file_name=f"usage-{granularity}-by-{group_by}-{start}-{end}.csv",
     column_config={
-        **common.COLUMN_LABELS,
+        **view.COLUMN_LABELS,
         "period": st.column_config.DatetimeColumn(
             f"{granularity.capitalize()} (UTC)", format="YYYY-MM-DD HH:mm" if granularity == "hour" else "YYYY-MM-DD"
         ),

@@ -8,17 +8,18 @@ import pandas as pd
 import streamlit as st
 
 from manager import api
+from manager.accounts import lockout_rule
 from manager.errors import ManagerError
 from manager.models import Role
-from pages import access, common
+from ui import access, data, view
 
 ROLES = [r.value for r in Role]
 ROLE_HELP = "Viewers see every page; editors also change the registry and budgets; admins also manage accounts."
 
 access.page_guard()
 st.title("Users")
-st.caption(f"{ROLE_HELP} Five failed sign-ins lock an account for 15 minutes. Every change here is audited.")
-engine = common.engine()
+st.caption(f"{ROLE_HELP} {lockout_rule()} Every change here is audited.")
+engine = data.engine()
 accounts = api.list_accounts(engine)
 
 
@@ -38,7 +39,7 @@ if accounts:
     table = pd.DataFrame(accounts)
     for column in ("created_at", "password_changed_at", "last_sign_in_at", "locked_until"):
         table[column] = table[column].map(lambda t: t.replace(tzinfo=None) if t else None)
-    common.table(
+    view.table(
         table,
         key="users_table",
         file_name="accounts.csv",
@@ -53,8 +54,10 @@ if accounts:
         },
     )
 else:
-    st.info("No accounts yet: the dashboard runs in local single-user mode. The first account must be an admin; "
-            "once it exists, everyone signs in.")
+    st.info(
+        "No accounts yet: the dashboard runs in local single-user mode. The first account must be an admin; "
+        "once it exists, everyone signs in."
+    )
 
 if done := st.session_state.pop("users_done", None):
     st.success(done)
@@ -63,18 +66,27 @@ st.subheader("Add an account")
 with st.form("add_account", clear_on_submit=True):
     columns = st.columns(4)
     name = columns[0].text_input("Name", key="new_account_name", help="Letters, digits, '.', '_', '@', '-'.")
-    role = columns[1].selectbox("Role", ROLES, index=ROLES.index("admin" if not accounts else "viewer"),
-                                key="new_account_role", help=ROLE_HELP)
-    password = columns[2].text_input("Password", type="password", key="new_account_password",
-                                     help="8 to 1024 characters.", autocomplete="new-password")
-    repeated = columns[3].text_input("Repeat password", type="password", key="new_account_repeat",
-                                     autocomplete="new-password")
+    role = columns[1].selectbox(
+        "Role", ROLES, index=ROLES.index("admin" if not accounts else "viewer"), key="new_account_role", help=ROLE_HELP
+    )
+    password = columns[2].text_input(
+        "Password",
+        type="password",
+        key="new_account_password",
+        help="8 to 1024 characters.",
+        autocomplete="new-password",
+    )
+    repeated = columns[3].text_input(
+        "Repeat password", type="password", key="new_account_repeat", autocomplete="new-password"
+    )
     added = st.form_submit_button("Add account", type="primary")
 if added:
     if password != repeated:
         st.error("password: the two passwords differ")
-    elif _attempt(f"Added {name.strip().lower()} ({role}).",
-                  lambda: api.add_account(engine, name, role, password, actor=access.actor())):
+    elif _attempt(
+        f"Added {name.strip().lower()} ({role}).",
+        lambda: api.add_account(engine, name, role, password, actor=access.actor()),
+    ):
         if not accounts:
             # The local user who creates the first admin is that admin from now on.
             st.session_state[access.ACCOUNT_KEY] = name.strip().lower()
@@ -93,8 +105,7 @@ if accounts:
         ):
             st.rerun()
     with middle.form("reset_password", clear_on_submit=True):
-        new_password = st.text_input("New password", type="password", key="users_password",
-                                     autocomplete="new-password")
+        new_password = st.text_input("New password", type="password", key="users_password", autocomplete="new-password")
         if st.form_submit_button("Set password") and _attempt(
             f"Set a new password for {chosen}.",
             lambda: api.set_account_password(engine, chosen, new_password, actor=access.actor()),
@@ -102,15 +113,17 @@ if accounts:
             st.rerun()
     with right:
         locked = current["locked_until"] is not None
-        if st.button("Unlock", key="users_unlock", disabled=not locked,
-                     help="Lift the lockout after failed sign-ins." if locked else "Not locked.") and _attempt(
-            f"Unlocked {chosen}.", lambda: api.unlock_account(engine, chosen, actor=access.actor())
-        ):
+        if st.button(
+            "Unlock",
+            key="users_unlock",
+            disabled=not locked,
+            help="Lift the lockout after failed sign-ins." if locked else "Not locked.",
+        ) and _attempt(f"Unlocked {chosen}.", lambda: api.unlock_account(engine, chosen, actor=access.actor())):
             st.rerun()
-        if st.button(f"Remove {common.plain(chosen)}", key="users_remove", icon=":material/person_remove:"):
+        if st.button(f"Remove {view.plain(chosen)}", key="users_remove", icon=":material/person_remove:"):
             st.session_state["users_confirm_remove"] = chosen
         if st.session_state.get("users_confirm_remove") == chosen:
-            st.warning(f"Remove {common.plain(chosen)}? Their past changes stay in the audit trail.")
+            st.warning(f"Remove {view.plain(chosen)}? Their past changes stay in the audit trail.")
             if st.button("Yes, remove", key="users_remove_confirm", type="primary"):
                 st.session_state.pop("users_confirm_remove")
                 if _attempt(f"Removed {chosen}.", lambda: api.remove_account(engine, chosen, actor=access.actor())):

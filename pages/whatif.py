@@ -9,9 +9,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import api
+from manager import selection, whatif
+from manager.errors import InvalidInput
 from manager.models import ModelCategory
-from pages import access, common
+from ui import access, data, view
 
 ANY = "any"
 LABELS = {
@@ -31,9 +32,7 @@ st.caption(
     "replay shows what the sidebar's days would have cost, how fast and how good they would have been, and "
     "whether each budget would have held. Nothing is changed."
 )
-engine = common.engine()
-version = common.data_version()
-start, end = common.date_range()
+start, end = data.date_range()
 
 if "scenarios" not in st.session_state:
     st.session_state["scenarios"] = {}
@@ -43,8 +42,8 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Weights** (relative; unset ones keep their defaults)")
     weights = {
-        name: st.slider(LABELS[name], 0.0, 1.0, float(api.DEFAULT_WEIGHTS[name]), 0.05, key=f"weight_{name}")
-        for name in api.WEIGHT_NAMES
+        name: st.slider(LABELS[name], 0.0, 1.0, float(selection.DEFAULT_WEIGHTS[name]), 0.05, key=f"weight_{name}")
+        for name in selection.WEIGHT_NAMES
     }
 with right:
     st.markdown("**Limits** (0 means none)")
@@ -67,22 +66,25 @@ with right:
     min_quality = st.slider("Min quality (0-1)", 0.0, 1.0, 0.0, 0.05, key="whatif_min_quality")
     experimental = st.checkbox("Consider experimental models", key="whatif_experimental")
 
-if sum(weights.values()) == 0:
-    st.error("weights: at least one must be above 0")
+try:
+    policy = selection.Policy(
+        category=None if category == ANY else category,
+        language=language.strip().lower() or None,
+        max_cost_per_1k=max_cost or None,
+        max_p95_ms=max_p95 or None,
+        min_quality=min_quality or None,
+        include_experimental=experimental,
+        weights=weights,
+    )
+except InvalidInput as error:
+    for problem in error.problems:
+        st.error(view.plain(problem))
     st.stop()
-policy = api.Policy(
-    category=None if category == ANY else category,
-    language=language.strip().lower() or None,
-    max_cost_per_1k=max_cost or None,
-    max_p95_ms=max_p95 or None,
-    min_quality=min_quality or None,
-    include_experimental=experimental,
-    weights=weights,
-)
-key = common.policy_key(policy)
 
 st.subheader("Live ranking")
-chosen = common.selection(engine, version, common.this_minute(), key)
+at = data.this_minute()
+window = data.window(whatif.reads(at), at)
+chosen = selection.select_in(window, policy)
 if not chosen.ranking:
     st.warning("No model passes these limits. Relax a limit to see a ranking.")
 else:
@@ -104,9 +106,11 @@ else:
         category_orders={"model_id": [r.model_id for r in chosen.ranking]},
     )
     st.plotly_chart(bars, key="ranking_chart")
-    st.caption(f"Top choice: **{common.plain(chosen.ranking[0].model_id)}** (score {chosen.ranking[0].score:.3f}).")
+    st.caption(
+        f"Top choice: **{view.plain(chosen.ranking[0].model_id)}** (routing score {chosen.ranking[0].score:.3f})."
+    )
 if chosen.excluded:
-    common.table(
+    view.table(
         pd.DataFrame(chosen.excluded, columns=["model_id", "reason"]),
         key="excluded_table",
         file_name="excluded-models.csv",
@@ -114,10 +118,10 @@ if chosen.excluded:
     )
 
 st.subheader(f"Replay {start:%d %b %Y} to {end:%d %b %Y} (UTC)")
-if not common.has_traffic():
+if not data.has_traffic():
     st.info("No traffic to replay yet. Load demo data from the Overview page, or ingest logs.")
     st.stop()
-result = common.replay(engine, version, start, end, key)
+result = data.replay(window, policy)
 if result.segments.empty:
     st.info("No requests in these days. Widen the date range in the sidebar.")
     st.stop()
@@ -153,7 +157,7 @@ cards[3].metric(
     else f"{projected['avg_quality_rating'] - actual['avg_quality_rating']:+.2f}",
 )
 
-st.caption(common.plain(result.confidence_note()))
+st.caption(view.plain(result.confidence_note()))
 
 segments = result.segments
 shown = segments.head(15)
@@ -183,16 +187,16 @@ compare.update_layout(
     yaxis_tickprefix="$",
 )
 st.plotly_chart(compare, key="replay_chart")
-common.table(
+view.table(
     segments,
     key="replay_table",
     file_name=f"whatif-replay-{start}-{end}.csv",
     column_config={
         "request_type": "Request type",
         "language": "Language",
-        "requests": common.COLUMN_LABELS["requests"],
-        "input_tokens": common.COLUMN_LABELS["input_tokens"],
-        "output_tokens": common.COLUMN_LABELS["output_tokens"],
+        "requests": view.COLUMN_LABELS["requests"],
+        "input_tokens": view.COLUMN_LABELS["input_tokens"],
+        "output_tokens": view.COLUMN_LABELS["output_tokens"],
         "actual_cost_usd": st.column_config.NumberColumn("Actual cost (USD)", format="$%.4f"),
         "chosen_model": "Chosen model",
         "fallbacks": "Fallbacks",
@@ -214,7 +218,7 @@ common.table(
 )
 st.download_button(
     "Download routing table (JSON)",
-    json.dumps(api.routing_table(result), indent=2),
+    json.dumps(whatif.routing_table(result), indent=2),
     file_name="routing-table.json",
     mime="application/json",
     key="download_routes",
@@ -225,7 +229,7 @@ st.subheader("Budgets under this policy")
 if result.budgets.empty:
     st.info("No budgets to check. Add some on the Budgets page.")
 else:
-    common.table(
+    view.table(
         result.budgets,
         key="replay_budgets",
         file_name=f"whatif-budgets-{start}-{end}.csv",
@@ -243,7 +247,7 @@ else:
     )
 
 st.subheader("Quality versus price")
-board = api.selection_board(chosen, policy)
+board = whatif.selection_board(chosen, policy)
 if not board.empty:
     pareto = px.scatter(
         board,
@@ -257,7 +261,7 @@ if not board.empty:
         size_max=14,
     )
     pareto.update_traces(marker={"size": 14})
-    line = board.iloc[api.frontier_points(board)]
+    line = board.iloc[whatif.frontier_points(board)]
     pareto.add_trace(
         go.Scatter(
             x=line["price_per_1k_usd"],
@@ -275,7 +279,7 @@ st.subheader("Scenarios")
 
 def save_scenario() -> None:
     name = st.session_state.get("scenario_name", "").strip() or f"Scenario {len(st.session_state['scenarios']) + 1}"
-    st.session_state["scenarios"][name] = api.scenario_summary(result, policy)
+    st.session_state["scenarios"][name] = whatif.scenario_summary(result, policy)
 
 
 columns = st.columns([3, 1, 1])
@@ -285,8 +289,6 @@ columns[2].button("Clear all", key="clear_scenarios", on_click=lambda: st.sessio
 if st.session_state["scenarios"]:
     comparison = pd.DataFrame(st.session_state["scenarios"])
     comparison.insert(0, "measure", comparison.index)
-    common.table(
-        comparison, key="scenario_table", file_name="whatif-scenarios.csv", column_config={"measure": "Measure"}
-    )
+    view.table(comparison, key="scenario_table", file_name="whatif-scenarios.csv", column_config={"measure": "Measure"})
 else:
     st.caption("Save the current policy to compare it side by side with others.")

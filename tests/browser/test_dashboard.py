@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from manager import api
+from manager import api, demo, export, performance, window
+from manager.window import read_window
 from tests.utils.servers import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(database: Path) -> Iterator[str]:
     """Start the dashboard on a seeded SQLite file; yield its address."""
     engine = api.open_engine(f"sqlite:///{database}")
-    api.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
+    demo.seed_demo(engine, days=14, requests=4000, seed=5, end=datetime.now(UTC))
     api.add_budget(engine, {"name": "monthly-all", "scope": "global", "period": "monthly", "amount_usd": 5})
     engine.dispose()
     with dashboard_server(database, ROOT) as url:
@@ -105,9 +106,11 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
     target = tmp_path / "ranking.csv"
     download.value.save_as(target)
     engine = api.open_engine(f"sqlite:///{database}")
-    last = api.data_span(engine)[1]
-    report = api.performance_report(engine, last - timedelta(days=29), last).drop(columns=["cost_nanos"])
-    assert target.read_bytes().decode() == api.frame_csv(report)
+    last = window.data_span(engine)[1]
+    report = performance.performance_report(read_window(engine, last - timedelta(days=29), last)).drop(
+        columns=["cost_nanos"]
+    )
+    assert target.read_bytes().decode() == export.frame_csv(report)
     page.close()
 
 
@@ -121,7 +124,7 @@ def test_user_text_shows_as_text_never_as_a_link(server: str, browser, database:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     for path in ("", "budgets"):
         page.goto(f"{server}/{path}")
-        expect(page.get_by_text("[Session expired - sign in]").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("[Session expired - sign in]").filter(visible=True).first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1000)
         assert page.locator('a[href*="evil.example"]').count() == 0, path
     page.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from manager import api
+from manager import api, demo
 from tests.utils.servers import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Serve a seeded database that has an admin and a viewer."""
     database = tmp_path_factory.mktemp("sign-in") / "manager.db"
     engine = api.open_engine(f"sqlite:///{database}")
-    api.seed_demo(engine, days=7, requests=2000, seed=4, end=datetime.now(UTC))
+    demo.seed_demo(engine, days=7, requests=2000, seed=4, end=datetime.now(UTC))
     api.add_budget(engine, {"name": "monthly-all", "scope": "global", "period": "monthly", "amount_usd": 50})
     api.add_account(engine, "ada", "admin", PASSWORD)
     api.add_account(engine, "vi", "viewer", PASSWORD)
@@ -32,8 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def data_on(page) -> int:
     """Count what would show data: metrics, tables, charts, navigation and the sidebar's date range."""
-    selectors = ["[data-testid=stMetric]", "[data-testid=stDataFrame]", ".js-plotly-plot", "[data-testid=stSidebarNav]",
-                 "[data-testid=stDateInput]"]
+    selectors = [
+        "[data-testid=stMetric]",
+        "[data-testid=stDataFrame]",
+        ".js-plotly-plot",
+        "[data-testid=stSidebarNav]",
+        "[data-testid=stDateInput]",
+    ]
     return sum(page.locator(selector).count() for selector in selectors)
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, export, overview, performance, recommendations, usage, window
 from manager.cli import main
+from manager.window import read_window
 from tests.utils.factories import generated_records, record
 
 DAYS = (date(2026, 3, 1), date(2026, 3, 3))
@@ -24,7 +25,7 @@ def traffic(engine: Engine) -> list[dict]:
 
 
 def test_performance_export_is_exact_and_percentiles_within_3_percent(engine: Engine, traffic: list[dict]) -> None:
-    exported = {r["model_id"]: r for r in csv.DictReader(StringIO(api.export_csv(engine, "performance")))}
+    exported = {r["model_id"]: r for r in csv.DictReader(StringIO(export.export_csv(engine, "performance")))}
     for model_id in {r["model_id"] for r in traffic}:
         mine = [r for r in traffic if r["model_id"] == model_id]
         row = exported[model_id]
@@ -39,7 +40,7 @@ def test_performance_export_is_exact_and_percentiles_within_3_percent(engine: En
 
 
 def test_performance_export_has_the_contracted_columns_and_ranks(engine: Engine, traffic: list[dict]) -> None:
-    rows = list(csv.DictReader(StringIO(api.export_csv(engine, "performance"))))
+    rows = list(csv.DictReader(StringIO(export.export_csv(engine, "performance"))))
     assert list(rows[0]) == [
         "model_id",
         "provider",
@@ -59,13 +60,15 @@ def test_performance_export_has_the_contracted_columns_and_ranks(engine: Engine,
 
 
 def test_ranking_by_p95_puts_the_fastest_first(engine: Engine, traffic: list[dict]) -> None:
-    report = api.performance_report(engine, *DAYS, rank_by="p95_response_time_ms")
+    report = performance.performance_report(read_window(engine, *DAYS), rank_by="p95_response_time_ms")
     assert report["p95_response_time_ms"].is_monotonic_increasing
     assert report["rank"].tolist() == [1, 2, 3]
 
 
 def test_usage_series_by_language_sums_to_an_independent_count(engine: Engine, traffic: list[dict]) -> None:
-    series = api.usage_series(engine, *DAYS, granularity="day", group_by="language")
+    series = usage.usage_series(
+        read_window(engine, *DAYS, usage.reads_for("day")), granularity="day", group_by="language"
+    )
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for r in traffic:
         expected[(r["timestamp"][:10], r["language"])] += 1
@@ -77,26 +80,26 @@ def test_usage_series_by_language_sums_to_an_independent_count(engine: Engine, t
 
 
 def test_usage_series_filters_hold(engine: Engine, traffic: list[dict]) -> None:
-    filters = api.Filters(providers=("deepseek",), request_types=("grammar",))
-    series = api.usage_series(engine, *DAYS, group_by="model", filters=filters)
+    filters = window.Filters(providers=("deepseek",), request_types=("grammar",))
+    series = usage.usage_series(read_window(engine, *DAYS, usage.reads_for("day")), group_by="model", filters=filters)
     wanted = [r for r in traffic if r["model_id"] == "deepseek-chat" and r["request_type"] == "grammar"]
     assert set(series["group"]) == {"deepseek-chat"}
     assert series["requests"].sum() == len(wanted)
 
 
 def test_weekly_periods_start_on_monday(engine: Engine, traffic: list[dict]) -> None:
-    series = api.usage_series(engine, *DAYS, granularity="week")
+    series = usage.usage_series(read_window(engine, *DAYS, usage.reads_for("week")), granularity="week")
     assert {p.weekday() for p in series["period"]} == {0}
 
 
 def test_errors_by_type_count_failed_requests(engine: Engine, traffic: list[dict]) -> None:
-    errors = api.errors_by_type(engine, *DAYS, "deepseek-chat")
+    errors = performance.errors_by_type(read_window(engine, *DAYS), "deepseek-chat")
     failed = sum(r["model_id"] == "deepseek-chat" and r["success"] == "false" for r in traffic)
     assert errors.to_dict("records") == [{"error_type": "timeout", "requests": failed}]
 
 
 def test_latency_distribution_counts_every_request(engine: Engine, traffic: list[dict]) -> None:
-    distribution = api.latency_distribution(engine, *DAYS, "mistral:latest")
+    distribution = performance.latency_distribution(read_window(engine, *DAYS), "mistral:latest")
     assert distribution["requests"].sum() == sum(r["model_id"] == "mistral:latest" for r in traffic)
     assert (distribution["from_ms"] < distribution["to_ms"]).all()
 
@@ -123,7 +126,10 @@ def test_recommendations_name_each_problem_with_evidence(engine: Engine) -> None
     _rated(engine, "deepseek-chat", 3.0, 60, failed=12)
     _rated(engine, "mistral:latest", 4.0, 30)
     api.update_model(engine, "claude-3-haiku-20240307", {"cost_per_1k_input": 0.001})
-    found = {(r.kind, r.model_id): r for r in api.recommendations(engine, date(2026, 3, 1), date(2026, 3, 1))}
+    found = {
+        (r.kind, r.model_id): r
+        for r in recommendations.recommendations(read_window(engine, date(2026, 3, 1), date(2026, 3, 1)))
+    }
     assert "3.00 of 5 over 60 ratings" in found[("low_rating", "deepseek-chat")].evidence
     assert "20.0% of 60 requests failed" in found[("high_error_rate", "deepseek-chat")].evidence
     cheaper = found[("cheaper_equivalent", "deepseek-chat")]
@@ -134,11 +140,11 @@ def test_recommendations_name_each_problem_with_evidence(engine: Engine) -> None
 
 
 def test_system_overview_totals_and_breakdowns(engine: Engine, traffic: list[dict]) -> None:
-    overview = api.system_overview(engine, *DAYS)
-    assert overview.total_requests == len(traffic)
-    assert overview.by_provider["requests"].sum() == len(traffic)
-    assert set(overview.by_category["category"]) == {"general", "conversation"}
-    assert overview.top_performers["rank"].tolist() == [1, 2, 3]
+    summary = overview.system_overview(read_window(engine, *DAYS))
+    assert summary.total_requests == len(traffic)
+    assert summary.by_provider["requests"].sum() == len(traffic)
+    assert set(summary.by_category["category"]) == {"general", "conversation"}
+    assert summary.top_performers["rank"].tolist() == [1, 2, 3]
 
 
 def test_report_cli_prints_totals_and_recommendations(

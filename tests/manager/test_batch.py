@@ -8,8 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.batch import COLUMNS, validate_batch
-from manager.records import LogRow, Prices, RowError, validate_record
+from manager.ledger.validate import COLUMNS, LogRow, Prices, RowError, validate_batch, validate_record
 
 PRICES = {
     "deepseek-chat": Prices(0.00027, 0.0011, 0.00007, None),
@@ -59,8 +58,10 @@ def test_a_batch_is_judged_exactly_as_record_by_record(records: list[dict[str, A
     assert [(line, e.column, e.reason) for line, e in errors] == row_errors
     expected = pd.DataFrame(rows, columns=COLUMNS)
     got = [tuple(None if pd.isna(v) else v for v in r) for r in frame[COLUMNS].itertuples(index=False)]
-    want = [tuple(None if v is None or (isinstance(v, float) and v != v) else v for v in r)
-            for r in expected.itertuples(index=False)]
+    want = [
+        tuple(None if v is None or (isinstance(v, float) and v != v) else v for v in r)
+        for r in expected.itertuples(index=False)
+    ]
     assert [_comparable(r) for r in got] == [_comparable(r) for r in want]
 
 

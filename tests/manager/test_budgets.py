@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, budgets, export
 from manager.cli import main
 from manager.errors import InvalidInput
 from tests.utils.factories import record
@@ -29,8 +29,8 @@ def budget(engine: Engine, **fields: object) -> dict:
     return api.add_budget(engine, data)
 
 
-def status_of(engine: Engine, name: str = "b", at: datetime = AT) -> api.BudgetStatus:
-    return next(s for s in api.budget_status(engine, at) if s.name == name)
+def status_of(engine: Engine, name: str = "b", at: datetime = AT) -> budgets.BudgetStatus:
+    return next(s for s in budgets.budget_status(engine, at) if s.name == name)
 
 
 def hours(start: datetime, count: int) -> list[datetime]:
@@ -62,21 +62,21 @@ def test_crossings_are_recorded_once_with_the_hour(engine: Engine) -> None:
         ("warning", datetime(2026, 3, 2, 7, tzinfo=UTC)),
         ("alert", datetime(2026, 3, 2, 9, tzinfo=UTC)),
     ]
-    assert len(api.budget_alerts(engine)) == 2
+    assert len(budgets.alerts_table(engine)) == 2
 
 
 def test_ingest_records_crossings_as_they_happen(engine: Engine) -> None:
     budget(engine, period="daily", amount_usd=1.0)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     spend(engine, "deepseek-chat", [now] * 9, "0.1", "live")
-    assert api.budget_alerts(engine)["level"].tolist() == ["warning"]
+    assert budgets.alerts_table(engine)["level"].tolist() == ["warning"]
 
 
 def test_hard_budget_is_exhausted_and_blocks_its_models(engine: Engine) -> None:
     spend(engine, "deepseek-chat", hours(datetime(2026, 3, 18, tzinfo=UTC), 5), "1.0", "h")
     budget(engine, scope="model:deepseek-chat", period="daily", amount_usd=5.0, hard=True)
     assert status_of(engine).state == "exhausted"
-    reason = api.blocked_models(engine, AT)["deepseek-chat"]
+    reason = budgets.blocked_models(engine, AT)["deepseek-chat"]
     assert reason == "hard budget 'b' (model:deepseek-chat, daily) is exhausted: $5.00 of $5.00"
 
 
@@ -163,8 +163,15 @@ def test_budgets_cli_add_list_status_remove(db_url: str, engine: Engine, capsys:
         "state": "warning",
     }
     assert [a["level"] for a in status["alerts"]] == ["warning"]
-    assert set(status) >= {"period_end", "forecast_usd", "forecast_low_usd", "forecast_high_usd", "alerts", "scope",
-                           "period"}
+    assert set(status) >= {
+        "period_end",
+        "forecast_usd",
+        "forecast_low_usd",
+        "forecast_high_usd",
+        "alerts",
+        "scope",
+        "period",
+    }
     main(["--db", db_url, "budgets", "list", "--json"])
     assert [b["name"] for b in json.loads(capsys.readouterr().out)] == ["day"]
     assert main(["--db", db_url, "budgets", "remove", "day"]) == 0
@@ -173,7 +180,7 @@ def test_budgets_cli_add_list_status_remove(db_url: str, engine: Engine, capsys:
 
 def test_export_budgets_writes_the_status_columns(engine: Engine) -> None:
     budget(engine)
-    header = api.export_csv(engine, "budgets").splitlines()[0]
+    header = export.export_csv(engine, "budgets").splitlines()[0]
     assert header == (
         "name,scope,period,period_start,period_end,amount_usd,spent_usd,percent,forecast_usd,state,alerts,"
         "requests_without_cost"

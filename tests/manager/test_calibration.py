@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import whatif
 from manager.calibration import calibrate
+from manager.ledger import ingest
 from manager.money import request_cost_nanos
 from manager.selection import Policy
 
@@ -29,9 +30,9 @@ def latency_ms(output_tokens: np.ndarray) -> np.ndarray:
     return 150.0 + 3.0 * output_tokens
 
 
-def traffic(n: int = 20_000, seed: int = 4, verbose_share: tuple[float, ...] = (0.5,) * 4) -> tuple[
-    pd.DataFrame, Decimal
-]:
+def traffic(
+    n: int = 20_000, seed: int = 4, verbose_share: tuple[float, ...] = (0.5,) * 4
+) -> tuple[pd.DataFrame, Decimal]:
     """Return n requests split at random between the two models (VERBOSE takes verbose_share of each segment),
     and what they would all have cost on VERBOSE."""
     rng = np.random.default_rng(seed)
@@ -42,32 +43,35 @@ def traffic(n: int = 20_000, seed: int = 4, verbose_share: tuple[float, ...] = (
     verbose = rng.random(n) < np.array(verbose_share)[segment]
     in_verbose = np.round(prompt * INPUT_RATIO).astype(int)
     out_verbose = np.round(answer * OUTPUT_RATIO).astype(int)
-    frame = pd.DataFrame({
-        "request_id": [f"t-{i}" for i in range(n)],
-        "timestamp": [START + timedelta(seconds=float(x)) for x in np.sort(rng.uniform(0, DAYS * 86400, n))],
-        "model_id": np.where(verbose, VERBOSE, TERSE),
-        "request_type": [SEGMENTS[s][0] for s in segment],
-        "language": [SEGMENTS[s][1] for s in segment],
-        "input_tokens": np.where(verbose, in_verbose, prompt),
-        "output_tokens": np.where(verbose, out_verbose, answer),
-        "response_time_ms": latency_ms(np.where(verbose, out_verbose, answer)) * rng.lognormal(0, 0.1, n),
-        "success": True,
-    })
-    truth = sum(request_cost_nanos(int(i), int(o), *PRICES[VERBOSE]) for i, o in zip(in_verbose, out_verbose,
-                                                                                      strict=True))
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"t-{i}" for i in range(n)],
+            "timestamp": [START + timedelta(seconds=float(x)) for x in np.sort(rng.uniform(0, DAYS * 86400, n))],
+            "model_id": np.where(verbose, VERBOSE, TERSE),
+            "request_type": [SEGMENTS[s][0] for s in segment],
+            "language": [SEGMENTS[s][1] for s in segment],
+            "input_tokens": np.where(verbose, in_verbose, prompt),
+            "output_tokens": np.where(verbose, out_verbose, answer),
+            "response_time_ms": latency_ms(np.where(verbose, out_verbose, answer)) * rng.lognormal(0, 0.1, n),
+            "success": True,
+        }
+    )
+    truth = sum(
+        request_cost_nanos(int(i), int(o), *PRICES[VERBOSE]) for i, o in zip(in_verbose, out_verbose, strict=True)
+    )
     return frame, Decimal(truth) / 10**9
 
 
-def everything_to_the_verbose_model(engine: Engine) -> api.ReplayResult:
+def everything_to_the_verbose_model(engine: Engine) -> whatif.ReplayResult:
     policy = Policy(weights={"priority": 1.0})  # the verbose model has the highest priority of the defaults
-    result = api.replay(engine, date(2026, 3, 1), date(2026, 3, 30), policy)
+    result = whatif.replay_between(engine, date(2026, 3, 1), date(2026, 3, 30), policy)
     assert set(result.segments["chosen_model"]) == {VERBOSE}
     return result
 
 
 def test_the_projected_cost_of_a_verbose_model_lands_within_2_percent_of_the_truth(engine: Engine) -> None:
     frame, truth = traffic()
-    api.ingest_frame(engine, frame)
+    ingest.ingest_frame(engine, frame)
     projected = everything_to_the_verbose_model(engine).projected
     assert float(projected["cost_usd"]) == pytest.approx(float(truth), rel=0.02)
     assert projected["cost_usd_low"] <= float(truth) <= projected["cost_usd_high"]
@@ -75,14 +79,16 @@ def test_the_projected_cost_of_a_verbose_model_lands_within_2_percent_of_the_tru
 
 def test_pricing_the_tokens_as_served_misses_the_truth_by_more_than_10_percent(engine: Engine) -> None:
     frame, truth = traffic()
-    served = request_cost_nanos(int(frame["input_tokens"].sum()), int(frame["output_tokens"].sum()),
-                                *PRICES[VERBOSE]) / 10**9
+    served = (
+        request_cost_nanos(int(frame["input_tokens"].sum()), int(frame["output_tokens"].sum()), *PRICES[VERBOSE])
+        / 10**9
+    )
     assert abs(served - float(truth)) / float(truth) > 0.10  # what the replay did before calibration
 
 
 def test_each_segment_reports_the_ratios_used_and_that_they_are_calibrated(engine: Engine) -> None:
     frame, _ = traffic()
-    api.ingest_frame(engine, frame)
+    ingest.ingest_frame(engine, frame)
     segments = everything_to_the_verbose_model(engine).segments
     # Half the traffic is the verbose model's own: against the mix it would replace, it writes ~1.6 / 1.3.
     assert segments["output_ratio"].to_numpy() == pytest.approx(OUTPUT_RATIO / (1 + OUTPUT_RATIO) * 2, rel=0.05)
@@ -107,7 +113,7 @@ def test_a_model_without_evidence_in_a_segment_borrows_its_ratio_from_the_others
 
 def test_the_backtest_predicts_the_held_out_days_and_reaches_the_json(engine: Engine) -> None:
     frame, _ = traffic()
-    api.ingest_frame(engine, frame)
+    ingest.ingest_frame(engine, frame)
     result = everything_to_the_verbose_model(engine)
     track = result.backtest
     assert track is not None and (track.fit_days, track.test_days) == (20, 10)
@@ -122,7 +128,7 @@ def test_the_backtest_predicts_the_held_out_days_and_reaches_the_json(engine: En
 def test_projected_latency_follows_the_answers_the_model_would_write_in_each_segment(engine: Engine) -> None:
     # The verbose model mostly served the short-answer segment: its overall average understates the rest.
     frame, _ = traffic(verbose_share=(0.9, 0.5, 0.3, 0.1), seed=6)
-    api.ingest_frame(engine, frame)
+    ingest.ingest_frame(engine, frame)
     projected = everything_to_the_verbose_model(engine).projected
     rng = np.random.default_rng(6)
     segment = rng.integers(0, len(SEGMENTS), len(frame))

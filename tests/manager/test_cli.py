@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, demo
 from manager.cli import build_parser, main
 from tests.utils.factories import generated_records, record, write_csv
 
@@ -172,14 +172,19 @@ def test_init_creates_the_database_readable_by_its_owner_only(tmp_path: Path) ->
         modes = {p.name: p.stat().st_mode & 0o777 for p in target.parent.iterdir()}
     engine.dispose()
     assert (target.parent.stat().st_mode & 0o777, modes["manager.db"], modes.get("manager.db-wal", 0o600)) == (
-        0o700, 0o600, 0o600)
+        0o700,
+        0o600,
+        0o600,
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["budgets", "add", "--name", "b", "--scope", "global", "--period", "daily", "--amount", "1e308"],
-         "amount_usd"),
+        (
+            ["budgets", "add", "--name", "b", "--scope", "global", "--period", "daily", "--amount", "1e308"],
+            "amount_usd",
+        ),
         (["health", "--window", "1e9d"], "not a window from 1m to 365 days"),
     ],
 )
@@ -193,7 +198,7 @@ def test_absurd_numbers_are_refused_in_one_line(db_url: str, args: list[str], wo
 
 
 def test_output_cut_short_by_its_reader_ends_quietly(db_url: str, engine: Engine) -> None:
-    api.seed_demo(engine, days=5, requests=3000, seed=2)
+    demo.seed_demo(engine, days=5, requests=3000, seed=2)
     command = [sys.executable, "-m", "manager", "--db", db_url, "export", "logs"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None and process.stdout.readline()

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
-from manager.export import csv_text, safe_cell
+from manager import api, export
+from manager.spreadsheet import csv_text, safe_cell
 from tests.utils.factories import record
 from tests.utils.spreadsheet import formula_cells
 
@@ -21,12 +21,14 @@ def test_numbers_stay_numbers() -> None:
 
 
 def test_registry_export_neutralises_a_hostile_name(engine: Engine) -> None:
-    api.update_model(engine, "deepseek-chat", {"name": "=HYPERLINK(\"http://x\")"})
-    rows = {r["model_id"]: r for r in csv.DictReader(StringIO(api.export_csv(engine, "registry")))}
-    assert rows["deepseek-chat"]["name"] == "'=HYPERLINK(\"http://x\")"
+    api.update_model(engine, "deepseek-chat", {"name": '=HYPERLINK("http://x")'})
+    rows = {r["model_id"]: r for r in csv.DictReader(StringIO(export.export_csv(engine, "registry")))}
+    assert rows["deepseek-chat"]["name"] == '\'=HYPERLINK("http://x")'
 
 
-HOSTILE = "ok\r=HYPERLINK(\"http://evil.example\")"
+HOSTILE = 'ok\r=HYPERLINK("http://evil.example")'
+
+
 @pytest.mark.parametrize("text", ["a\r=cmd()", "a\n@SUM(A1)", "a\r\n+1", "=x\r-y"])
 def test_every_line_of_a_multi_line_cell_is_neutralised(text: str) -> None:
     assert formula_cells(csv_text(["c"], [[text]])) == []
@@ -35,12 +37,17 @@ def test_every_line_of_a_multi_line_cell_is_neutralised(text: str) -> None:
 def test_no_export_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
     api.update_model(engine, "deepseek-chat", {"name": HOSTILE, "tags": [HOSTILE], "version": "-1+1"})
     api.add_budget(engine, {"name": HOSTILE, "scope": "model:deepseek-chat", "period": "monthly", "amount_usd": 1})
-    api.ingest_records(engine, [record(request_id=HOSTILE, success="false", error_type=HOSTILE, language="@x"),
-                                record(request_id="r-2", cost="0.1")])
-    for kind in api.EXPORT_KINDS:
-        assert formula_cells(api.export_csv(engine, kind)) == [], kind
+    api.ingest_records(
+        engine,
+        [
+            record(request_id=HOSTILE, success="false", error_type=HOSTILE, language="@x"),
+            record(request_id="r-2", cost="0.1"),
+        ],
+    )
+    for kind in export.EXPORT_KINDS:
+        assert formula_cells(export.export_csv(engine, kind)) == [], kind
 
 
 def test_no_table_download_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
     frame = pd.DataFrame({"model_id": [HOSTILE, "=a\n-b"], "requests": [-1, 2], "note": ["x\r\n@y", None]})
-    assert formula_cells(api.frame_csv(frame)) == []
+    assert formula_cells(export.frame_csv(frame)) == []

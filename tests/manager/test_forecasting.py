@@ -3,15 +3,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from manager.forecasting import (
-    budget_state,
-    day_of_week_profile,
-    first_crossing,
-    forecast_band,
-    forecast_errors,
-    forecast_period_end,
-    period_bounds,
-)
+from manager.forecasting import day_of_week_profile, forecast_band, forecast_errors, forecast_period_end
+from manager.periods import budget_state, first_crossing, period_bounds
 
 AT = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)  # a Wednesday
 
@@ -74,7 +67,9 @@ def _noisy_trend(days: int, seed: int = 3) -> dict[date, float]:
     rng = np.random.default_rng(seed)
     first = AT.date() - timedelta(days=days)
     return {
-        first + timedelta(days=i): 100 * (1.01**i) * (0.6 if (first + timedelta(days=i)).weekday() >= 5 else 1.0)
+        first + timedelta(days=i): 100
+        * (1.01**i)
+        * (0.6 if (first + timedelta(days=i)).weekday() >= 5 else 1.0)
         * float(rng.normal(1, 0.1))
         for i in range(days)
     }

@@ -7,17 +7,40 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from manager import api
+from manager import api, export
 from manager.errors import InvalidInput, ManagerError, NotFound, UnusableFile
+from manager.ledger import ingest, verify
 from manager.models import RequestLog, UsageDaily
 from tests.utils.factories import LOG_COLUMNS, record
 from tests.utils.spreadsheet import formula_cells
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-cells = st.one_of(st.text(max_size=12), st.integers(-5, 10**6).map(str), st.floats(allow_nan=True).map(str),
-                  st.sampled_from(["", "NaN", "-1", "1e309", "2026-13-45", "deepseek-chat", "=1+2", "true",
-                                   "9007199254740991", "1e308", "1_000", "999999.999999999", "ok\r=cmd()",
-                                   "a\x00b\x1bc", "x" * 140_000, '"unterminated', "<class 'openai.RateLimitError'>"]))
+cells = st.one_of(
+    st.text(max_size=12),
+    st.integers(-5, 10**6).map(str),
+    st.floats(allow_nan=True).map(str),
+    st.sampled_from(
+        [
+            "",
+            "NaN",
+            "-1",
+            "1e309",
+            "2026-13-45",
+            "deepseek-chat",
+            "=1+2",
+            "true",
+            "9007199254740991",
+            "1e308",
+            "1_000",
+            "999999.999999999",
+            "ok\r=cmd()",
+            "a\x00b\x1bc",
+            "x" * 140_000,
+            '"unterminated',
+            "<class 'openai.RateLimitError'>",
+        ]
+    ),
+)
 COLUMNS = [*LOG_COLUMNS, "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
 
 
@@ -31,7 +54,7 @@ def counts(engine: Engine) -> tuple[int, int]:
 def check_ingest(engine: Engine, path: Path, fmt: str = "auto") -> None:
     before = counts(engine)
     try:
-        result = api.ingest_file(engine, path, fmt=fmt)
+        result = ingest.ingest_file(engine, path, fmt=fmt)
     except UnusableFile as error:
         assert str(path) in str(error) or "format" in str(error)
         assert counts(engine) == before
@@ -41,8 +64,8 @@ def check_ingest(engine: Engine, path: Path, fmt: str = "auto") -> None:
     assert after[0] == after[1]
     for reject in result.rejects:
         assert reject.line >= 1 and reject.column and reject.reason
-    assert formula_cells(api.export_csv(engine, "logs")) == []
-    assert [d for d in api.verify(engine) if d.stored == "impossible"] == []
+    assert formula_cells(export.export_csv(engine, "logs")) == []
+    assert [d for d in verify.verify(engine) if d.stored == "impossible"] == []
 
 
 @FUZZ
@@ -55,8 +78,9 @@ def test_random_bytes_never_raise_anything_but_a_clear_error(engine: Engine, tmp
 
 @FUZZ
 @given(rows=st.lists(st.fixed_dictionaries(dict.fromkeys(COLUMNS, cells)), min_size=1, max_size=8))
-def test_near_miss_csv_rows_are_kept_or_rejected_with_their_line(engine: Engine, tmp_path_factory,
-                                                                 rows: list[dict]) -> None:
+def test_near_miss_csv_rows_are_kept_or_rejected_with_their_line(
+    engine: Engine, tmp_path_factory, rows: list[dict]
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "input.csv"
     lines = [",".join(COLUMNS)] + [",".join(json.dumps(v) for v in row.values()) for row in rows]
     path.write_text("\n".join(lines) + "\n")
@@ -64,20 +88,31 @@ def test_near_miss_csv_rows_are_kept_or_rejected_with_their_line(engine: Engine,
 
 
 @FUZZ
-@given(rows=st.lists(st.dictionaries(st.sampled_from(COLUMNS + ["tokens_used", "error_count", "cost_usd"]),
-                                     st.one_of(cells, st.none(), st.booleans(), st.integers(), st.floats())),
-                     min_size=1, max_size=8))
-def test_near_miss_json_lines_are_kept_or_rejected_with_their_line(engine: Engine, tmp_path_factory,
-                                                                   rows: list[dict]) -> None:
+@given(
+    rows=st.lists(
+        st.dictionaries(
+            st.sampled_from(COLUMNS + ["tokens_used", "error_count", "cost_usd"]),
+            st.one_of(cells, st.none(), st.booleans(), st.integers(), st.floats()),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_near_miss_json_lines_are_kept_or_rejected_with_their_line(
+    engine: Engine, tmp_path_factory, rows: list[dict]
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "input.jsonl"
     path.write_text("".join(json.dumps({**record(request_id=None), **row}) + "\n" for row in rows))
     check_ingest(engine, path, "jsonl")
 
 
 @FUZZ
-@given(span=st.dictionaries(st.sampled_from(["traceId", "spanId", "startTimeUnixNano", "endTimeUnixNano",
-                                             "attributes", "status"]),
-                            st.one_of(st.text(max_size=8), st.integers(), st.none(), st.lists(st.integers()))))
+@given(
+    span=st.dictionaries(
+        st.sampled_from(["traceId", "spanId", "startTimeUnixNano", "endTimeUnixNano", "attributes", "status"]),
+        st.one_of(st.text(max_size=8), st.integers(), st.none(), st.lists(st.integers())),
+    )
+)
 def test_near_miss_otlp_spans_are_kept_or_rejected(engine: Engine, tmp_path_factory, span: dict) -> None:
     attributes = [{"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}}]
     document = {"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": attributes, **span}]}]}]}
@@ -86,14 +121,38 @@ def test_near_miss_otlp_spans_are_kept_or_rejected(engine: Engine, tmp_path_fact
     check_ingest(engine, path, "otlp")
 
 
-registry_values = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**5), st.floats(allow_nan=True),
-                            st.text(max_size=6), st.lists(st.text(max_size=3), max_size=3))
+registry_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**5),
+    st.floats(allow_nan=True),
+    st.text(max_size=6),
+    st.lists(st.text(max_size=3), max_size=3),
+)
 
 
 @FUZZ
-@given(changes=st.dictionaries(st.sampled_from(["priority", "temperature", "top_p", "status", "category",
-                                                "quality_score", "supported_languages", "metadata", "colour",
-                                                "max_tokens", "cost_per_1k_input"]), registry_values, min_size=1))
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(
+            [
+                "priority",
+                "temperature",
+                "top_p",
+                "status",
+                "category",
+                "quality_score",
+                "supported_languages",
+                "metadata",
+                "colour",
+                "max_tokens",
+                "cost_per_1k_input",
+            ]
+        ),
+        registry_values,
+        min_size=1,
+    )
+)
 def test_random_registry_edits_apply_whole_or_not_at_all(engine: Engine, changes: dict) -> None:
     before = api.get_model(engine, "deepseek-chat")
     try:
@@ -106,10 +165,15 @@ def test_random_registry_edits_apply_whole_or_not_at_all(engine: Engine, changes
 
 
 @FUZZ
-@given(data=st.dictionaries(st.sampled_from(["name", "scope", "period", "amount_usd", "warn_threshold",
-                                             "alert_threshold", "hard", "colour"]),
-                            st.one_of(registry_values, st.sampled_from(["global", "model:x", "daily", "team:a"])),
-                            min_size=1))
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            ["name", "scope", "period", "amount_usd", "warn_threshold", "alert_threshold", "hard", "colour"]
+        ),
+        st.one_of(registry_values, st.sampled_from(["global", "model:x", "daily", "team:a"])),
+        min_size=1,
+    )
+)
 def test_random_budgets_are_added_whole_or_refused_naming_a_field(engine: Engine, data: dict) -> None:
     before = api.list_budgets(engine)
     try:
@@ -122,13 +186,17 @@ def test_random_budgets_are_added_whole_or_refused_naming_a_field(engine: Engine
     api.remove_budget(engine, data["name"])
 
 
-
-
 JUNK = st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2))
-SPAN = st.builds(lambda n: {"traceId": "ab" * 16, "spanId": f"{n:016x}", "startTimeUnixNano": "1772359200000000000",
-                            "endTimeUnixNano": "1772359200500000000",
-                            "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}}]},
-                 st.integers(0, 2**60))
+SPAN = st.builds(
+    lambda n: {
+        "traceId": "ab" * 16,
+        "spanId": f"{n:016x}",
+        "startTimeUnixNano": "1772359200000000000",
+        "endTimeUnixNano": "1772359200500000000",
+        "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}}],
+    },
+    st.integers(0, 2**60),
+)
 SCOPE = st.one_of(st.builds(lambda spans: {"spans": spans}, st.lists(st.one_of(SPAN, JUNK), max_size=3)), JUNK)
 RESOURCE = st.one_of(st.builds(lambda scopes: {"scopeSpans": scopes}, st.lists(SCOPE, max_size=3)), JUNK)
 
@@ -150,5 +218,5 @@ def _leaves(resources: list) -> int:
 def test_otlp_structure_is_never_skipped_silently(engine: Engine, tmp_path_factory, resources: list) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "spans.json"
     path.write_text(json.dumps({"resourceSpans": resources}))
-    result = api.ingest_file(engine, path, fmt="otlp")
+    result = ingest.ingest_file(engine, path, fmt="otlp")
     assert result.accepted + result.rejected + result.duplicates == _leaves(resources)

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, export, health
 from manager.cli import main
 from manager.health import probe
 from tests.conftest import free_port
@@ -42,8 +42,8 @@ def traffic(
     )
 
 
-def health_of(engine: Engine, **options: object) -> dict[str, api.ModelHealth]:
-    return {m.model_id: m for m in api.model_health(engine, AT, **options)}
+def health_of(engine: Engine, **options: object) -> dict[str, health.ModelHealth]:
+    return {m.model_id: m for m in health.model_health(engine, AT, **options)}
 
 
 def test_forty_percent_errors_is_unhealthy_none_is_healthy_no_traffic_is_idle(engine: Engine) -> None:
@@ -95,23 +95,23 @@ def test_registry_status_and_enabled_come_first(engine: Engine) -> None:
 def test_provider_takes_the_worst_enabled_model_and_the_system_the_worst_provider(engine: Engine) -> None:
     traffic(engine, "mistral:latest", 40, failed=20)
     traffic(engine, "llama2:latest", 40)
-    models = api.model_health(engine, AT)
-    providers = api.provider_health(models).set_index("provider")
+    models = health.model_health(engine, AT)
+    providers = health.provider_health(models).set_index("provider")
     assert providers.loc["ollama", "status"] == "unhealthy"
     assert providers.loc["ollama", "reason"].startswith("mistral:latest: error rate 50.0%")
-    assert api.system_health(models) == ("unhealthy", "unhealthy: mistral:latest")
+    assert health.system_health(models) == ("unhealthy", "unhealthy: mistral:latest")
 
 
 def test_window_is_configurable(engine: Engine) -> None:
     traffic(engine, "deepseek-chat", 30, when=AT - timedelta(hours=5))
     assert health_of(engine)["deepseek-chat"].status == "idle"
-    wide = api.HealthThresholds(window=timedelta(hours=6))
+    wide = health.HealthThresholds(window=timedelta(hours=6))
     assert health_of(engine, thresholds=wide)["deepseek-chat"].status == "healthy"
 
 
 def test_timeline_has_a_status_per_model_and_hour(engine: Engine) -> None:
     traffic(engine, "deepseek-chat", 40, failed=20, when=AT - timedelta(hours=3))
-    timeline = api.health_timeline(engine, AT, hours=6)
+    timeline = health.health_timeline(engine, AT, hours=6)
     deepseek = timeline[timeline["model_id"] == "deepseek-chat"].set_index("hour")["status"]
     assert len(timeline) == 6 * 5
     assert deepseek[datetime(2026, 3, 18, 9)] == "unhealthy"
@@ -169,5 +169,5 @@ def test_health_cli_prints_the_contract(db_url: str, engine: Engine, capsys: pyt
 
 
 def test_export_health_has_the_same_columns(engine: Engine) -> None:
-    header = api.export_csv(engine, "health").splitlines()[0]
+    header = export.export_csv(engine, "health").splitlines()[0]
     assert header == "model_id,provider,status,requests,error_rate,p95_response_time_ms,reason"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from manager import histogram
+from manager.ledger import histogram
 
 
 @pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])

@@ -13,24 +13,31 @@ from sqlalchemy import Engine
 from manager import api
 from manager.cli import main
 from manager.errors import InvalidInput, UnusableFile
+from manager.ledger import ingest
 from tests.utils.factories import record, write_csv
 
 
 def _span(span_id: str, start: str = "1772359200000000000") -> dict:
-    return {"traceId": "ab" * 16, "spanId": span_id, "startTimeUnixNano": start,
-            "endTimeUnixNano": str(int(float(start)) + 500_000_000) if float(start) < 1e20 else start,
-            "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}},
-                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}}]}
+    return {
+        "traceId": "ab" * 16,
+        "spanId": span_id,
+        "startTimeUnixNano": start,
+        "endTimeUnixNano": str(int(float(start)) + 500_000_000) if float(start) < 1e20 else start,
+        "attributes": [
+            {"key": "gen_ai.request.model", "value": {"stringValue": "deepseek-chat"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+        ],
+    }
 
 
-def _rejects(result: api.IngestResult) -> list[tuple[int, str]]:
+def _rejects(result: ingest.IngestResult) -> list[tuple[int, str]]:
     return [(r.line, r.column) for r in result.rejects]
 
 
 def test_a_csv_field_over_the_csv_modules_limit_is_one_reject(engine: Engine, tmp_path: Path) -> None:
     rows = [record(request_id=f"r-{i}") for i in range(5)]
     rows[2]["error_type"] = "x" * 140_000
-    result = api.ingest_file(engine, write_csv(tmp_path / "log.csv", rows))
+    result = ingest.ingest_file(engine, write_csv(tmp_path / "log.csv", rows))
     assert (result.accepted, _rejects(result)) == (4, [(4, "*")])
     assert "field larger than field limit" in result.rejects[0].reason
 
@@ -40,7 +47,7 @@ def test_an_unterminated_quote_is_a_reject_at_its_line(engine: Engine, tmp_path:
     lines = path.read_text().splitlines()
     lines[2] = lines[2].replace("r-1", '"r-1')
     path.write_text("\n".join(lines) + "\n")
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     assert (result.accepted, _rejects(result)) == (1, [(3, "*")])
     assert "unterminated quote" in result.rejects[0].reason
 
@@ -49,7 +56,7 @@ def test_a_json_line_nested_deeper_than_python_reads_is_one_reject(engine: Engin
     path = tmp_path / "log.jsonl"
     good = json.dumps(record(request_id="ok"))
     path.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n" + json.dumps(record(request_id="ok2")) + "\n")
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     assert (result.accepted, _rejects(result)) == (2, [(2, "*")])
     assert "nested too deeply" in result.rejects[0].reason
 
@@ -58,7 +65,7 @@ def test_an_otlp_time_no_clock_can_hold_is_a_reject_and_the_rest_is_kept(engine:
     spans = [_span("01" * 8), _span("02" * 8, start="1e26"), _span("03" * 8)]
     path = tmp_path / "spans.jsonl"
     path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     assert (result.accepted, _rejects(result)) == (2, [(1, "startTimeUnixNano")])
 
 
@@ -67,8 +74,10 @@ def test_an_otlp_time_no_clock_can_hold_is_a_reject_and_the_rest_is_kept(engine:
     [
         ({"resourceSpans": [{"scopeSpans": [{"spans": [_span("01" * 8)]}, 7]}]}, "resourceSpans[0].scopeSpans[1]"),
         ({"resourceSpans": ["x", {"scopeSpans": [{"spans": [_span("01" * 8)]}]}]}, "resourceSpans[0]"),
-        ({"resourceSpans": [{"scopeSpans": [{"spans": [_span("01" * 8), None]}]}]},
-         "resourceSpans[0].scopeSpans[0].spans[1]"),
+        (
+            {"resourceSpans": [{"scopeSpans": [{"spans": [_span("01" * 8), None]}]}]},
+            "resourceSpans[0].scopeSpans[0].spans[1]",
+        ),
     ],
 )
 def test_otlp_structure_errors_are_rejects_naming_their_json_path(
@@ -76,7 +85,7 @@ def test_otlp_structure_errors_are_rejects_naming_their_json_path(
 ) -> None:
     file = tmp_path / "spans.json"
     file.write_text(json.dumps(document))
-    result = api.ingest_file(engine, file)
+    result = ingest.ingest_file(engine, file)
     assert (result.accepted, [r.column for r in result.rejects]) == (1, [path])
 
 
@@ -85,7 +94,7 @@ def test_a_rejected_span_says_where_it_is_in_the_document(engine: Engine, tmp_pa
     bad["attributes"][0]["value"]["stringValue"] = "gpt-9"
     file = tmp_path / "spans.json"
     file.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [_span("01" * 8), bad]}]}]}, indent=2))
-    result = api.ingest_file(engine, file)
+    result = ingest.ingest_file(engine, file)
     assert result.rejects[0].raw.startswith("resourceSpans[0].scopeSpans[0].spans[1] ")
 
 
@@ -98,7 +107,7 @@ def test_numbers_with_underscores_are_not_numbers(engine: Engine, value: str) ->
 def test_a_typed_timestamp_outside_1970_to_2199_is_refused(engine: Engine) -> None:
     frame = pd.DataFrame([record(request_id="old"), record(request_id="new")])
     frame["timestamp"] = pd.to_datetime(["1960-01-01T00:00:00Z", "2026-03-01T00:00:00Z"], utc=True)
-    result = api.ingest_frame(engine, frame)
+    result = ingest.ingest_frame(engine, frame)
     assert (result.accepted, [(r.line, r.column) for r in result.rejects]) == (1, [(1, "timestamp")])
 
 
@@ -108,7 +117,7 @@ def test_the_rejects_file_is_never_written_through_a_symlink(db_url: str, tmp_pa
     path = write_csv(tmp_path / "log.csv", [record(model_id="gpt-9")])
     (tmp_path / "log.csv.rejects.csv").symlink_to(victim)
     with pytest.raises(UnusableFile, match="symbolic link"):
-        api.ingest_file(api.open_engine(db_url), path)
+        ingest.ingest_file(api.open_engine(db_url), path)
     assert victim.read_text() == "precious"
     assert main(["--db", db_url, "ingest", str(path)]) == 2
 

@@ -15,8 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 from sqlalchemy import Engine, func, select
 
-from manager import api, histogram
+from manager import api, budgets, demo, export
 from manager.errors import InvalidInput, UnusableFile
+from manager.ledger import histogram, ingest, verify
 from manager.models import RequestLog, UsageHourly
 from tests.utils.factories import LOG_COLUMNS, generated_records, record, write_csv, write_jsonl
 
@@ -34,7 +35,7 @@ def rolled_up_requests(engine: Engine) -> int:
 def test_good_rows_are_kept_and_bad_rows_go_to_the_rejects_file(engine: Engine, tmp_path: Path) -> None:
     rows = [record(request_id="a"), record(request_id="b", input_tokens="-5"), record(request_id="c")]
     path = write_csv(tmp_path / "log.csv", rows)
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     assert (result.accepted, result.rejected, result.duplicates) == (2, 1, 0)
     rejects = list(csv.DictReader(result.rejects_file.open()))
     assert [(r["line"], r["column"]) for r in rejects] == [("3", "input_tokens")]
@@ -43,35 +44,35 @@ def test_good_rows_are_kept_and_bad_rows_go_to_the_rejects_file(engine: Engine, 
 
 def test_loading_a_file_twice_changes_nothing(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "log.csv", generated_records(50))
-    api.ingest_file(engine, path)
-    again = api.ingest_file(engine, path)
+    ingest.ingest_file(engine, path)
+    again = ingest.ingest_file(engine, path)
     assert (again.accepted, again.duplicates) == (0, 50)
     assert stored_requests(engine) == rolled_up_requests(engine) == 50
 
 
 def test_a_request_id_repeated_within_a_file_is_a_duplicate(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "log.csv", [record(request_id="x"), record(request_id="x")])
-    assert api.ingest_file(engine, path).as_dict()["duplicates"] == 1
+    assert ingest.ingest_file(engine, path).as_dict()["duplicates"] == 1
 
 
 def test_duplicates_across_files_are_skipped(engine: Engine, tmp_path: Path) -> None:
     first = write_csv(tmp_path / "one.csv", [record(request_id="x"), record(request_id="y")])
     second = write_jsonl(tmp_path / "two.jsonl", [record(request_id="y"), record(request_id="z")])
-    api.ingest_file(engine, first)
-    result = api.ingest_file(engine, second)
+    ingest.ingest_file(engine, first)
+    result = ingest.ingest_file(engine, second)
     assert (result.accepted, result.duplicates) == (1, 1)
 
 
 def test_rows_from_many_batches_all_reach_the_log_and_the_rollups(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "log.csv", generated_records(1200))
-    result = api.ingest_file(engine, path, batch_size=100)
+    result = ingest.ingest_file(engine, path, batch_size=100)
     assert result.accepted == stored_requests(engine) == rolled_up_requests(engine) == 1200
 
 
 def test_export_usage_totals_equal_an_independent_sum_of_the_input(engine: Engine, tmp_path: Path) -> None:
     rows = generated_records(600)
-    api.ingest_file(engine, write_csv(tmp_path / "log.csv", rows))
-    exported = list(csv.DictReader(StringIO(api.export_csv(engine, "usage"))))
+    ingest.ingest_file(engine, write_csv(tmp_path / "log.csv", rows))
+    exported = list(csv.DictReader(StringIO(export.export_csv(engine, "usage"))))
     expected: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)
     for r in rows:
         sums = expected[(r["timestamp"][:10], r["model_id"])]
@@ -92,7 +93,7 @@ def test_export_usage_totals_equal_an_independent_sum_of_the_input(engine: Engin
 
 
 def test_export_usage_has_the_contracted_columns(engine: Engine) -> None:
-    header = api.export_csv(engine, "usage").splitlines()[0]
+    header = export.export_csv(engine, "usage").splitlines()[0]
     assert header == (
         "date,model_id,provider,requests,successes,failures,input_tokens,output_tokens,cache_read_tokens,"
         "cache_write_tokens,reasoning_tokens,requests_without_usage,cost_usd,requests_without_cost,"
@@ -103,7 +104,7 @@ def test_export_usage_has_the_contracted_columns(engine: Engine) -> None:
 def test_jsonl_lines_that_are_not_json_objects_are_rejected_with_their_line(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     path.write_text(json.dumps(record()) + "\n{broken\n[1, 2]\n")
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     assert [(r.line, r.column) for r in result.rejects] == [(2, "*"), (3, "*")]
     assert result.accepted == 1
 
@@ -112,7 +113,7 @@ def test_unusable_file_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text("when,which\n2026-01-01,deepseek-chat\n")
     with pytest.raises(UnusableFile, match="header lacks column"):
-        api.ingest_file(engine, path)
+        ingest.ingest_file(engine, path)
     assert stored_requests(engine) == 0
 
 
@@ -120,7 +121,7 @@ def test_binary_garbage_is_an_unusable_file(engine: Engine, tmp_path: Path) -> N
     path = tmp_path / "log.csv"
     path.write_bytes(b"timestamp,model_id\n\xff\xfe\x00garbage")
     with pytest.raises(UnusableFile, match="line 2: not UTF-8"):
-        api.ingest_file(engine, path)
+        ingest.ingest_file(engine, path)
 
 
 def test_log_usage_stores_one_request_and_refuses_a_bad_one(engine: Engine) -> None:
@@ -164,9 +165,9 @@ def _otlp_file(path: Path) -> Path:
 
 
 def test_otlp_spans_from_the_sdk_encoder_load(engine: Engine, tmp_path: Path) -> None:
-    result = api.ingest_file(engine, _otlp_file(tmp_path / "spans.json"))
+    result = ingest.ingest_file(engine, _otlp_file(tmp_path / "spans.json"))
     assert (result.accepted, result.rejected) == (2, 0)
-    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    logs = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
     by_model = {row["model_id"]: row for row in logs}
     assert by_model["deepseek-chat"]["cost"] == "0.00082"
     assert by_model["deepseek-chat"]["request_type"] == "translation"
@@ -178,13 +179,13 @@ def test_otlp_spans_from_the_sdk_encoder_load(engine: Engine, tmp_path: Path) ->
 
 def test_otlp_file_loaded_twice_is_all_duplicates(engine: Engine, tmp_path: Path) -> None:
     path = _otlp_file(tmp_path / "spans.json")
-    api.ingest_file(engine, path)
-    assert api.ingest_file(engine, path, fmt="otlp").duplicates == 2
+    ingest.ingest_file(engine, path)
+    assert ingest.ingest_file(engine, path, fmt="otlp").duplicates == 2
 
 
 def test_demo_seeding_is_reproducible_and_not_doubled(engine: Engine) -> None:
-    first = api.seed_demo(engine, days=3, requests=300, seed=11)
-    second = api.seed_demo(engine, days=3, requests=300, seed=11)
+    first = demo.seed_demo(engine, days=3, requests=300, seed=11)
+    second = demo.seed_demo(engine, days=3, requests=300, seed=11)
     assert (first.accepted, second.duplicates) == (300, 300)
 
 
@@ -205,7 +206,7 @@ def test_batches_that_share_an_hour_add_up_in_one_rollup_row(engine: Engine) -> 
     assert (row["requests"], row["failures"]) == (5, 3)
     assert json.loads(row["error_types"]) == {"rate_limit": 1, "timeout": 2}
     assert sum(histogram.decode(row["latency_hist"]).values()) == 5
-    assert api.verify(engine) == []
+    assert verify.verify(engine) == []
 
 
 def _varied_records() -> list[dict]:
@@ -216,8 +217,15 @@ def _varied_records() -> list[dict]:
         record(request_id="no-usage", input_tokens="", output_tokens="", cost=""),
         record(request_id="no-usage-priced", input_tokens="", output_tokens="", cost="0.0123"),
         record(request_id="failed", input_tokens="", output_tokens="", success="false", error_type="429"),
-        record(request_id="cached", model_id="claude-3-haiku-20240307", input_tokens=5000, output_tokens=900,
-               cache_read_tokens=3000, cache_write_tokens=1000, reasoning_tokens=200),
+        record(
+            request_id="cached",
+            model_id="claude-3-haiku-20240307",
+            input_tokens=5000,
+            output_tokens=900,
+            cache_read_tokens=3000,
+            cache_write_tokens=1000,
+            reasoning_tokens=200,
+        ),
         record(request_id="", quality_rating="", response_time_ms=0.125),
     ]
     return rows
@@ -225,30 +233,34 @@ def _varied_records() -> list[dict]:
 
 def test_export_logs_ingests_back_into_an_identical_ledger(engine: Engine, tmp_path: Path) -> None:
     columns = [*LOG_COLUMNS, "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
-    api.ingest_file(engine, write_csv(tmp_path / "in.csv", _varied_records(), columns))
-    exported = api.export_csv(engine, "logs")
+    ingest.ingest_file(engine, write_csv(tmp_path / "in.csv", _varied_records(), columns))
+    exported = export.export_csv(engine, "logs")
     first = tmp_path / "first.csv"
     first.write_bytes(exported.encode())
     empty = api.open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    result = api.ingest_file(empty, first)
+    result = ingest.ingest_file(empty, first)
     assert (result.accepted, result.rejected) == (45, 0)
-    assert api.export_csv(empty, "logs") == exported
+    assert export.export_csv(empty, "logs") == exported
     empty.dispose()
 
 
-def test_the_rejects_file_shows_the_refused_span_itself_without_its_content(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_the_rejects_file_shows_the_refused_span_itself_without_its_content(engine: Engine, tmp_path: Path) -> None:
     def span(span_id: str, model: str) -> dict:
-        return {"traceId": "ab" * 16, "spanId": span_id, "startTimeUnixNano": "1772359200000000000",
-                "endTimeUnixNano": "1772359200500000000",
-                "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": model}},
-                               {"key": "gen_ai.input.messages", "value": {"stringValue": "secret prompt"}}]}
+        return {
+            "traceId": "ab" * 16,
+            "spanId": span_id,
+            "startTimeUnixNano": "1772359200000000000",
+            "endTimeUnixNano": "1772359200500000000",
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": model}},
+                {"key": "gen_ai.input.messages", "value": {"stringValue": "secret prompt"}},
+            ],
+        }
 
     spans = [span("01" * 8, "deepseek-chat"), span("02" * 8, "gpt-9"), span("03" * 8, "deepseek-chat")]
     path = tmp_path / "spans.jsonl"
     path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
-    result = api.ingest_file(engine, path)
+    result = ingest.ingest_file(engine, path)
     rejects = list(csv.DictReader(result.rejects_file.open()))
     assert (result.accepted, [(r["line"], r["column"]) for r in rejects]) == (2, [("1", "model_id")])
     assert '"spanId":"' + "02" * 8 in rejects[0]["raw"]
@@ -256,16 +268,28 @@ def test_the_rejects_file_shows_the_refused_span_itself_without_its_content(
 
 
 def test_an_http_status_on_a_failed_span_is_its_error_type(engine: Engine, tmp_path: Path) -> None:
-    attributes = {"gen_ai.request.model": "deepseek-chat", "http.response.status_code": 429,
-                  "error.type": "<class 'openai.RateLimitError'>"}
-    items = [{"key": k, "value": {"intValue" if isinstance(v, int) else "stringValue": v}}
-             for k, v in attributes.items()]
-    spans = [{"traceId": "cd" * 16, "spanId": "04" * 8, "startTimeUnixNano": "1772359200000000000",
-              "endTimeUnixNano": "1772359201000000000", "attributes": items, "status": {"code": 2}}]
+    attributes = {
+        "gen_ai.request.model": "deepseek-chat",
+        "http.response.status_code": 429,
+        "error.type": "<class 'openai.RateLimitError'>",
+    }
+    items = [
+        {"key": k, "value": {"intValue" if isinstance(v, int) else "stringValue": v}} for k, v in attributes.items()
+    ]
+    spans = [
+        {
+            "traceId": "cd" * 16,
+            "spanId": "04" * 8,
+            "startTimeUnixNano": "1772359200000000000",
+            "endTimeUnixNano": "1772359201000000000",
+            "attributes": items,
+            "status": {"code": 2},
+        }
+    ]
     path = tmp_path / "spans.json"
     path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))
-    api.ingest_file(engine, path)
-    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    ingest.ingest_file(engine, path)
+    logs = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
     assert [(r["success"], r["error_type"], r["input_tokens"]) for r in logs] == [("False", "429", "0")]
 
 
@@ -274,7 +298,7 @@ def test_log_usage_over_a_threshold_records_the_crossing_once(engine: Engine) ->
     now = datetime.now(UTC).isoformat()
     for i in range(12):
         api.log_usage(engine, **record(request_id=f"live-{i}", timestamp=now, cost="0.1"))
-    assert api.budget_alerts(engine)["level"].tolist() == ["alert", "warning"]
+    assert budgets.alerts_table(engine)["level"].tolist() == ["alert", "warning"]
 
 
 def test_the_original_designs_log_shape_loads_with_its_failures(engine: Engine, tmp_path: Path) -> None:
@@ -284,6 +308,6 @@ def test_the_original_designs_log_shape_loads_with_its_failures(engine: Engine, 
         "1,deepseek-chat,2026-03-01T10:00:00,translation,es,900,1200,0.002,4.5,0\n"
         "2,deepseek-chat,2026-03-01T10:05:00,translation,es,30000,0,0,,1\n"
     )
-    assert api.ingest_file(engine, path).accepted == 2
-    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    assert ingest.ingest_file(engine, path).accepted == 2
+    logs = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
     assert [r["success"] for r in logs] == ["True", "False"]

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from manager import api
+from manager import api, usage
 from manager.cli import main
+from manager.ledger import ingest, verify
 from manager.models import ModelUsageHourly, RequestLog, UsageDaily, UsageHourly
+from manager.window import read_window
 from tests.utils.factories import generated_records, record, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,30 +28,34 @@ def stored_requests(engine: Engine) -> int:
 
 def test_fresh_ingest_has_no_drift(engine: Engine) -> None:
     api.ingest_records(engine, generated_records(800))
-    assert api.verify(engine) == []
+    assert verify.verify(engine) == []
 
 
 def test_tampered_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
     api.ingest_records(engine, generated_records(300))
     with engine.begin() as conn:
         conn.execute(update(UsageDaily).values(requests=UsageDaily.requests + 1))
-    drift = api.verify(engine)
+    drift = verify.verify(engine)
     assert {(d.table, d.field) for d in drift} == {
-        ("usage_daily", "requests"), ("usage_daily", "successes + failures != requests")}
-    api.rebuild_rollups(engine)
-    assert api.verify(engine) == []
+        ("usage_daily", "requests"),
+        ("usage_daily", "successes + failures != requests"),
+    }
+    verify.rebuild_rollups(engine)
+    assert verify.verify(engine) == []
 
 
 def test_a_tampered_per_model_rollup_is_reported_and_rebuilt(engine: Engine) -> None:
     api.ingest_records(engine, generated_records(300))
     with engine.begin() as conn:
         conn.execute(update(ModelUsageHourly).values(failures=ModelUsageHourly.failures + 2))
-    drift = api.verify(engine)
+    drift = verify.verify(engine)
     assert {(d.table, d.field) for d in drift} == {
-        ("usage_model_hourly", "failures"), ("usage_model_hourly", "successes + failures != requests")}
+        ("usage_model_hourly", "failures"),
+        ("usage_model_hourly", "successes + failures != requests"),
+    }
     assert all(d.key.endswith(" * *") for d in drift)
-    api.rebuild_rollups(engine)
-    assert api.verify(engine) == []
+    verify.rebuild_rollups(engine)
+    assert verify.verify(engine) == []
 
 
 def test_verify_cli_exit_codes(db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
@@ -63,14 +69,21 @@ def test_verify_cli_exit_codes(db_url: str, engine: Engine, capsys: pytest.Captu
     assert main(["--db", db_url, "verify"]) == 0
 
 
-def test_sigkill_mid_ingest_leaves_whole_batches_and_a_rerun_completes(db_url: str, engine: Engine,
-                                                                        tmp_path: Path) -> None:
+def test_sigkill_mid_ingest_leaves_whole_batches_and_a_rerun_completes(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
     rows = generated_records(60_000, seed=12, days=30)
     path = write_csv(tmp_path / "big.csv", rows)
-    script = ("import sys; from manager import api, ingest; "
-              "ingest.ingest_file(api.open_engine(sys.argv[1]), sys.argv[2], batch_size=2000)")
-    worker = subprocess.Popen([sys.executable, "-c", script, db_url, str(path)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = (
+        "import sys; from manager import api; from manager.ledger import ingest; "
+        "ingest.ingest_file(api.open_engine(sys.argv[1]), sys.argv[2], batch_size=2000)"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script, db_url, str(path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and stored_requests(engine) < 6000:
         time.sleep(0.05)
@@ -79,20 +92,20 @@ def test_sigkill_mid_ingest_leaves_whole_batches_and_a_rerun_completes(db_url: s
     stored = stored_requests(engine)
     assert 0 < stored < len(rows)
     assert stored % 2000 == 0
-    assert api.verify(engine) == []
-    result = api.ingest_file(engine, path)
+    assert verify.verify(engine) == []
+    result = ingest.ingest_file(engine, path)
     assert (result.accepted + result.duplicates, result.duplicates) == (len(rows), stored)
-    assert api.verify(engine) == []
+    assert verify.verify(engine) == []
 
 
 def test_writes_go_on_while_the_rollups_are_rebuilt_and_are_counted(engine: Engine) -> None:
-    api.ingest_frame(engine, pd.DataFrame(generated_records(200_000, days=30)))
-    rebuild = threading.Thread(target=api.rebuild_rollups, args=(engine,))
+    ingest.ingest_frame(engine, pd.DataFrame(generated_records(200_000, days=30)))
+    rebuild = threading.Thread(target=verify.rebuild_rollups, args=(engine,))
     rebuild.start()
     for i in range(3):
         api.log_usage(engine, **record(request_id=f"during-{i}"))
     written_while_rebuilding = rebuild.is_alive()
     rebuild.join()
     assert written_while_rebuilding  # the old rebuild held the write lock throughout: these writes waited
-    assert api.verify(engine) == []
-    assert api.kpis(engine, date(2026, 1, 1), date(2026, 12, 31)).requests == 200_003
+    assert verify.verify(engine) == []
+    assert usage.kpis(read_window(engine, date(2026, 1, 1), date(2026, 12, 31))).requests == 200_003

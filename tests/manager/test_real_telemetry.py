@@ -21,7 +21,9 @@ import pytest
 from genai_prices import Usage, calc_price
 from sqlalchemy import Engine
 
-from manager import api
+from manager import export, health, performance
+from manager.ledger import ingest, verify
+from manager.window import read_window
 from tests.utils.llm_stub import Call, stub_llm_server
 from tests.utils.real_traffic import Planned, record_traffic
 
@@ -135,8 +137,12 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
         want.cache_read += answer.cache_read
         want.cache_write += answer.cache_write
         if PROVIDERS[planned.model] != "ollama":
-            usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens,
-                          cache_read_tokens=answer.cache_read or None, cache_write_tokens=answer.cache_write or None)
+            usage = Usage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_read_tokens=answer.cache_read or None,
+                cache_write_tokens=answer.cache_write or None,
+            )
             want.cost += _catalog_cost(planned.model, usage)
     yield Traffic(path, spans, dict(expected), unseen)
 
@@ -144,7 +150,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
 def _usage_export(engine: Engine) -> dict[str, dict[str, Decimal]]:
     """Return `export usage` summed per model over its days."""
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for row in csv.DictReader(StringIO(api.export_csv(engine, "usage"))):
+    for row in csv.DictReader(StringIO(export.export_csv(engine, "usage"))):
         for name, value in row.items():
             if name not in ("date", "model_id", "provider") and value not in ("", None) and "_ms" not in name:
                 totals[row["model_id"]][name] += Decimal(value)
@@ -152,7 +158,7 @@ def _usage_export(engine: Engine) -> dict[str, dict[str, Decimal]]:
 
 
 def test_every_real_span_is_stored_and_none_is_refused(engine: Engine, traffic: Traffic) -> None:
-    result = api.ingest_file(engine, traffic.path, fmt="otlp")
+    result = ingest.ingest_file(engine, traffic.path, fmt="otlp")
     assert (result.accepted, result.rejected) == (traffic.spans, 0)
     assert result.accepted == sum(e.requests for e in traffic.expected.values())
 
@@ -164,44 +170,49 @@ def test_a_refused_anthropic_stream_leaves_no_span_to_ingest(traffic: Traffic) -
 
 
 def test_requests_failures_and_tokens_per_model_equal_the_stub_record(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
+    ingest.ingest_file(engine, traffic.path)
     found = _usage_export(engine)
     for model, want in traffic.expected.items():
         got = found[model]
         assert (got["requests"], got["failures"], got["input_tokens"], got["output_tokens"]) == (
-            want.requests, want.failures, want.input_tokens, want.output_tokens), model
+            want.requests,
+            want.failures,
+            want.input_tokens,
+            want.output_tokens,
+        ), model
         assert (got["cache_read_tokens"], got["cache_write_tokens"]) == (want.cache_read, want.cache_write), model
 
 
 def test_streamed_calls_without_usage_count_as_requests_with_usage_unknown(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
+    ingest.ingest_file(engine, traffic.path)
     found = _usage_export(engine)
     assert traffic.expected["mistral-small-latest"].without_usage == 19
     assert {m: found[m]["requests_without_usage"] for m in traffic.expected} == {
-        m: want.without_usage for m, want in traffic.expected.items()}
+        m: want.without_usage for m, want in traffic.expected.items()
+    }
     assert {m: found[m]["requests_without_cost"] for m in traffic.expected} == {
-        m: want.without_usage for m, want in traffic.expected.items()}
+        m: want.without_usage for m, want in traffic.expected.items()
+    }
 
 
 def test_cost_per_model_equals_the_catalog_price_of_the_recorded_usage(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
+    ingest.ingest_file(engine, traffic.path)
     found = _usage_export(engine)
     assert traffic.expected["claude-3-haiku-20240307"].cache_read > 0
-    assert {m: found[m]["cost_usd"] for m in traffic.expected} == {
-        m: want.cost for m, want in traffic.expected.items()}
+    assert {m: found[m]["cost_usd"] for m in traffic.expected} == {m: want.cost for m, want in traffic.expected.items()}
 
 
 def test_error_types_read_as_the_client_error_class(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
+    ingest.ingest_file(engine, traffic.path)
     today = datetime.now(UTC).date()
     for model, want in traffic.expected.items():
-        errors = api.errors_by_type(engine, today - timedelta(days=1), today, model)
+        errors = performance.errors_by_type(read_window(engine, today - timedelta(days=1), today), model)
         assert dict(zip(errors["error_type"], errors["requests"], strict=True)) == dict(want.errors), model
 
 
 def test_latency_is_the_span_duration_including_retries(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
-    logs = list(csv.DictReader(StringIO(api.export_csv(engine, "logs"))))
+    ingest.ingest_file(engine, traffic.path)
+    logs = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
     spans = {}
     for line in traffic.path.read_text().splitlines():
         for resource in json.loads(line)["resourceSpans"]:
@@ -216,22 +227,22 @@ def test_latency_is_the_span_duration_including_retries(engine: Engine, traffic:
 
 
 def test_health_flags_the_models_that_fail(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
-    health = {h.model_id: h for h in api.model_health(engine)}
+    ingest.ingest_file(engine, traffic.path)
+    judged = {h.model_id: h for h in health.model_health(engine)}
     for model, want in traffic.expected.items():
         rate = want.failures / want.requests
-        assert health[model].error_rate == pytest.approx(rate), model
-    assert health["deepseek-chat"].status == "degraded"
-    assert "error" in health["deepseek-chat"].reason
+        assert judged[model].error_rate == pytest.approx(rate), model
+    assert judged["deepseek-chat"].status == "degraded"
+    assert "error" in judged["deepseek-chat"].reason
 
 
 def test_no_message_content_is_stored_or_echoed(engine: Engine, traffic: Traffic) -> None:
     assert "translate 'good morning'" in traffic.path.read_text()  # the instrumentations did record content
-    api.ingest_file(engine, traffic.path)
-    assert "good morning" not in api.export_csv(engine, "logs")
-    assert "buenos" not in api.export_csv(engine, "logs")
+    ingest.ingest_file(engine, traffic.path)
+    assert "good morning" not in export.export_csv(engine, "logs")
+    assert "buenos" not in export.export_csv(engine, "logs")
 
 
 def test_the_rollups_of_real_telemetry_agree_with_the_raw_log(engine: Engine, traffic: Traffic) -> None:
-    api.ingest_file(engine, traffic.path)
-    assert api.verify(engine) == []
+    ingest.ingest_file(engine, traffic.path)
+    assert verify.verify(engine) == []

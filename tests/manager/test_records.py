@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from manager.records import LogRow, Prices, RowError, validate_record
+from manager.ledger.validate import LogRow, Prices, RowError, validate_record
 from tests.utils.factories import record
 
 PRICES = {"deepseek-chat": Prices(0.00027, 0.0011), "mystery": Prices(None, None)}
@@ -90,8 +90,15 @@ def test_a_failure_without_usage_billed_nothing_even_when_unpriced() -> None:
 @pytest.mark.parametrize(("count", "success"), [("1", False), ("3", False), ("0", True)])
 def test_the_original_designs_error_count_marks_failures(count: str, success: bool) -> None:
     row = validate_record(
-        {"timestamp": "2026-03-01T10:00:00", "model_id": "deepseek-chat", "tokens_used": "120",
-         "response_time_ms": "900", "cost": "0.01", "quality_rating": "4", "error_count": count},
+        {
+            "timestamp": "2026-03-01T10:00:00",
+            "model_id": "deepseek-chat",
+            "tokens_used": "120",
+            "response_time_ms": "900",
+            "cost": "0.01",
+            "quality_rating": "4",
+            "error_count": count,
+        },
         PRICES,
     )
     assert row.success is success
@@ -99,8 +106,12 @@ def test_the_original_designs_error_count_marks_failures(count: str, success: bo
 
 @pytest.mark.parametrize(
     ("given", "stored"),
-    [("<class 'openai.RateLimitError'>", "RateLimitError"), ("<class 'TimeoutError'>", "TimeoutError"),
-     ("OverloadedError", "OverloadedError"), ("429", "429")],
+    [
+        ("<class 'openai.RateLimitError'>", "RateLimitError"),
+        ("<class 'TimeoutError'>", "TimeoutError"),
+        ("OverloadedError", "OverloadedError"),
+        ("429", "429"),
+    ],
 )
 def test_error_types_are_stored_as_people_search_for_them(given: str, stored: str) -> None:
     assert valid(success="false", error_type=given).error_type == stored
@@ -109,8 +120,13 @@ def test_error_types_are_stored_as_people_search_for_them(given: str, stored: st
 def test_cached_input_is_priced_at_the_catalogs_cache_prices() -> None:
     prices = {"claude-3-haiku-20240307": Prices(0.00025, 0.00125, 0.00003, 0.0003)}
     row = validate_record(
-        record(model_id="claude-3-haiku-20240307", input_tokens=10_000, output_tokens=700,
-               cache_read_tokens=6000, cache_write_tokens=2000),
+        record(
+            model_id="claude-3-haiku-20240307",
+            input_tokens=10_000,
+            output_tokens=700,
+            cache_read_tokens=6000,
+            cache_write_tokens=2000,
+        ),
         prices,
     )
     usage = Usage(input_tokens=10_000, output_tokens=700, cache_read_tokens=6000, cache_write_tokens=2000)
@@ -126,8 +142,11 @@ def test_cached_input_without_a_cache_price_costs_what_input_does() -> None:
 @pytest.mark.parametrize(
     ("overrides", "column", "words"),
     [
-        ({"input_tokens": 100, "cache_read_tokens": 80, "cache_write_tokens": 30}, "cache_read_tokens",
-         "exceed input_tokens"),
+        (
+            {"input_tokens": 100, "cache_read_tokens": 80, "cache_write_tokens": 30},
+            "cache_read_tokens",
+            "exceed input_tokens",
+        ),
         ({"output_tokens": 10, "reasoning_tokens": 11}, "reasoning_tokens", "exceeds output_tokens"),
         ({"input_tokens": "", "output_tokens": "", "cache_read_tokens": 5}, "input_tokens", "missing while"),
     ],

@@ -1,14 +1,14 @@
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, schema
 from manager.errors import InvalidInput, NotFound
 
 NEW = {"model_id": "gpt-4o-mini", "provider": "openai", "name": "GPT-4o mini"}
 
 
 def test_init_loads_the_five_default_models_once(engine: Engine) -> None:
-    assert api.initialize(engine) == 0
+    assert schema.initialize(engine) == 0
     ids = [m["model_id"] for m in api.list_models(engine)]
     assert ids == [
         "claude-3-haiku-20240307",

@@ -5,10 +5,12 @@ import pandas as pd
 from alembic import command
 from sqlalchemy import Engine, column, insert, select, table, text
 
-from manager import api, histogram
+from manager import api, export, performance
 from manager.db import create_db_engine
+from manager.ledger import histogram, verify
 from manager.models import ModelUsageDaily, ModelUsageHourly, UsageDaily, UsageHourly
 from manager.schema import alembic_config, schema_is_current
+from manager.window import read_window
 from tests.utils.factories import generated_records
 
 
@@ -85,7 +87,7 @@ def test_upgrading_fills_daily_rollups_from_existing_hourly_ones(db_url: str, tm
 
 def test_histograms_survive_a_downgrade_and_upgrade_of_the_storage_format(engine: Engine) -> None:
     api.ingest_records(engine, generated_records(500))
-    before = api.performance_report(engine, date(2000, 1, 1), date(2100, 1, 1))
+    before = performance.performance_report(read_window(engine, date(2000, 1, 1), date(2100, 1, 1)))
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
@@ -93,21 +95,19 @@ def test_histograms_survive_a_downgrade_and_upgrade_of_the_storage_format(engine
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT latency_hist FROM usage_daily")).scalars().first()
     assert str(stored).startswith("{")
-    api.clear_caches()
     api.open_engine(engine.url.render_as_string(hide_password=False))
-    assert api.performance_report(engine, date(2000, 1, 1), date(2100, 1, 1)).equals(before)
+    assert performance.performance_report(read_window(engine, date(2000, 1, 1), date(2100, 1, 1))).equals(before)
 
 
 def test_a_ledger_from_before_cache_tokens_upgrades_intact_with_catalog_cache_prices(engine: Engine) -> None:
     api.ingest_records(engine, generated_records(300))
-    before = api.export_csv(engine, "usage")
+    before = export.export_csv(engine, "usage")
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0008")
-    api.clear_caches()
     api.open_engine(engine.url.render_as_string(hide_password=False))
-    assert api.export_csv(engine, "usage") == before
-    assert api.verify(engine) == []
+    assert export.export_csv(engine, "usage") == before
+    assert verify.verify(engine) == []
     claude = api.get_model(engine, "claude-3-haiku-20240307")
     assert (claude["cost_per_1k_cache_read"], claude["cost_per_1k_cache_write"]) == (0.00003, 0.0003)

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, export, overview, usage
 from manager.cli import main
-from manager.ingest import IngestStopped
-from manager.rollups import TotalTooLarge
+from manager.ledger import verify
+from manager.ledger.ingest import IngestStopped
+from manager.ledger.rollups import TotalTooLarge
+from manager.window import read_window
 from tests.utils.factories import record, write_csv
 
 DEAREST = "999999.999999999"  # the most one request may cost
@@ -21,8 +23,15 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def dear(count: int, *, hours_apart: int, model: str = "deepseek-chat") -> list[dict]:
-    return [record(request_id=f"{model}-{i}", model_id=model, cost=DEAREST,
-                   timestamp=(START + timedelta(hours=i * hours_apart)).isoformat()) for i in range(count)]
+    return [
+        record(
+            request_id=f"{model}-{i}",
+            model_id=model,
+            cost=DEAREST,
+            timestamp=(START + timedelta(hours=i * hours_apart)).isoformat(),
+        )
+        for i in range(count)
+    ]
 
 
 def test_totals_past_what_int64_holds_add_up_exactly_in_reports(engine: Engine) -> None:
@@ -30,11 +39,11 @@ def test_totals_past_what_int64_holds_add_up_exactly_in_reports(engine: Engine) 
     api.ingest_records(engine, [r for m in models for r in dear(4_000, hours_apart=1, model=m)])
     exact = 12_000 * 999_999_999_999_999  # $12 billion: past 2**63 nano-dollars
     assert exact > 2**63
-    assert api.kpis(engine, date(2026, 1, 1), date(2027, 12, 31)).cost_nanos == exact
-    assert api.report(engine).total_cost_usd == pytest.approx(exact / 10**9)
-    usage = api.export_csv(engine, "usage").splitlines()[1:]
-    assert sum(Decimal(line.split(",")[12]) for line in usage) == Decimal(exact) / 10**9
-    assert api.verify(engine) == []
+    assert usage.kpis(read_window(engine, date(2026, 1, 1), date(2027, 12, 31))).cost_nanos == exact
+    assert overview.report(engine).total_cost_usd == pytest.approx(exact / 10**9)
+    usage_rows = export.export_csv(engine, "usage").splitlines()[1:]
+    assert sum(Decimal(line.split(",")[12]) for line in usage_rows) == Decimal(exact) / 10**9
+    assert verify.verify(engine) == []
 
 
 def test_one_models_all_time_total_past_the_largest_storable_is_refused(engine: Engine) -> None:
@@ -54,7 +63,7 @@ def test_a_batch_refused_after_others_were_stored_says_what_was_kept(engine: Eng
     with pytest.raises(IngestStopped, match="5,000 rows of earlier batches were kept") as caught:
         api.ingest_records(engine, cheap + dear(5_000, hours_apart=0), batch_size=5_000)
     assert caught.value.kept == 5_000
-    assert api.kpis(engine, date(2026, 1, 1), date(2026, 12, 31)).requests == 5_000
+    assert usage.kpis(read_window(engine, date(2026, 1, 1), date(2026, 12, 31))).requests == 5_000
 
 
 def test_the_cli_exits_3_with_one_line_when_a_later_batch_is_refused(
@@ -74,5 +83,5 @@ def test_verify_flags_a_stored_total_that_cannot_be(engine: Engine) -> None:
     api.ingest_records(engine, [record()])
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE usage_daily SET cost_nanos = -5, failures = failures + 1")
-    fields = {(d.table, d.field) for d in api.verify(engine)}
+    fields = {(d.table, d.field) for d in verify.verify(engine)}
     assert {("usage_daily", "cost_nanos"), ("usage_daily", "successes + failures != requests")} <= fields

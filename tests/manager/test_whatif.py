@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from manager import api
+from manager import api, selection, usage, whatif
 from manager.cli import main
+from manager.window import read_window
 from tests.utils.factories import record
 
 QUALITY_ONLY = {"quality": 1.0, "reliability": 0, "language": 0, "cost": 0, "speed": 0, "category": 0, "priority": 0}
@@ -40,7 +41,9 @@ def routed(
 ) -> list[dict]:
     """Return the demand as served by the policy's top model per segment (output length varies by model)."""
     picks = {
-        seg: api.select_model(engine, api.Policy(category=seg[0], language=seg[1], weights=weights, require_price=True))
+        seg: api.select_model(
+            engine, selection.Policy(category=seg[0], language=seg[1], weights=weights, require_price=True)
+        )
         .ranking[0]
         .model_id
         for seg in SEGMENTS
@@ -69,8 +72,8 @@ def test_replay_predicts_another_policys_actual_cost_within_5_percent(engine: En
     march, april = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
     api.ingest_records(engine, routed(engine, QUALITY_ONLY, march, "a", wanted))
     api.ingest_records(engine, routed(engine, COST_ONLY, april, "b", wanted))
-    predicted = api.replay(engine, date(2026, 3, 1), date(2026, 3, 31), api.Policy(weights=COST_ONLY))
-    truth = api.kpis(engine, date(2026, 4, 1), date(2026, 4, 30)).cost_usd
+    predicted = whatif.replay_between(engine, date(2026, 3, 1), date(2026, 3, 31), selection.Policy(weights=COST_ONLY))
+    truth = usage.kpis(read_window(engine, date(2026, 4, 1), date(2026, 4, 30))).cost_usd
     assert predicted.projected["cost_usd"] == pytest.approx(truth, rel=0.05)
     assert predicted.actual["cost_usd"] != pytest.approx(truth, rel=0.05)
 
@@ -78,7 +81,7 @@ def test_replay_predicts_another_policys_actual_cost_within_5_percent(engine: En
 def test_projected_cost_is_the_tokens_at_the_chosen_prices_exactly(engine: Engine) -> None:
     rows = routed(engine, QUALITY_ONLY, datetime(2026, 3, 1, tzinfo=UTC), "a", demand(300))
     api.ingest_records(engine, rows)
-    result = api.replay(engine, date(2026, 3, 1), date(2026, 3, 31), api.Policy(weights=COST_ONLY))
+    result = whatif.replay_between(engine, date(2026, 3, 1), date(2026, 3, 31), selection.Policy(weights=COST_ONLY))
     prices = {
         m["model_id"]: (Decimal(str(m["cost_per_1k_input"])), Decimal(str(m["cost_per_1k_output"])))
         for m in api.list_models(engine)
@@ -94,20 +97,22 @@ def test_projected_cost_is_the_tokens_at_the_chosen_prices_exactly(engine: Engin
 
 def test_replay_says_whether_each_budget_would_have_held(engine: Engine) -> None:
     api.ingest_records(engine, routed(engine, QUALITY_ONLY, datetime(2026, 3, 1, tzinfo=UTC), "a", demand(600)))
-    actual = api.kpis(engine, date(2026, 3, 1), date(2026, 3, 31)).cost_usd
+    actual = usage.kpis(read_window(engine, date(2026, 3, 1), date(2026, 3, 31))).cost_usd
     api.add_budget(engine, {"name": "month", "scope": "global", "period": "monthly", "amount_usd": actual * 0.8})
-    budgets = api.replay(engine, date(2026, 3, 1), date(2026, 3, 31), api.Policy(weights=COST_ONLY)).budgets
+    budgets = whatif.replay_between(
+        engine, date(2026, 3, 1), date(2026, 3, 31), selection.Policy(weights=COST_ONLY)
+    ).budgets
     row = budgets.set_index("name").loc["month"]
     assert (bool(row["held_actual"]), bool(row["held_projected"])) == (False, True)
 
 
 def test_routing_table_lists_each_segment_with_fallbacks(engine: Engine) -> None:
     api.ingest_records(engine, routed(engine, QUALITY_ONLY, datetime(2026, 3, 1, tzinfo=UTC), "a", demand(60)))
-    table = api.routing_table(api.replay(engine, date(2026, 3, 1), date(2026, 3, 31)))
+    table = whatif.routing_table(whatif.replay_between(engine, date(2026, 3, 1), date(2026, 3, 31)))
     segments = {(s["request_type"], s["language"]): s["models"] for s in table["segments"]}
     assert set(segments) == set(SEGMENTS)
     assert all(1 <= len(models) <= 3 for models in segments.values())
-    assert table["weights"] == api.DEFAULT_WEIGHTS
+    assert table["weights"] == selection.DEFAULT_WEIGHTS
 
 
 def test_select_model_skips_a_model_under_an_exhausted_hard_budget(engine: Engine) -> None:
@@ -122,9 +127,9 @@ def test_select_model_skips_a_model_under_an_exhausted_hard_budget(engine: Engin
     api.add_budget(
         engine, {"name": "cap", "scope": "provider:anthropic", "period": "daily", "amount_usd": 2.0, "hard": True}
     )
-    selection = api.select_model(engine, api.Policy(weights=QUALITY_ONLY))
-    assert "claude-3-haiku-20240307" not in [r.model_id for r in selection.ranking]
-    reason = dict(selection.excluded)["claude-3-haiku-20240307"]
+    chosen = api.select_model(engine, selection.Policy(weights=QUALITY_ONLY))
+    assert "claude-3-haiku-20240307" not in [r.model_id for r in chosen.ranking]
+    reason = dict(chosen.excluded)["claude-3-haiku-20240307"]
     assert reason.startswith("hard budget 'cap' (provider:anthropic, daily) is exhausted")
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import demo
 
 DEMO_END = datetime(2026, 3, 10, tzinfo=UTC)
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -32,12 +32,12 @@ def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], AppTest]:
 @pytest.fixture
 def seeded(engine: Engine) -> Engine:
     """Return the test's engine with ten days of demo traffic ending 2026-03-10."""
-    api.seed_demo(engine, days=10, requests=3000, seed=3, end=DEMO_END)
+    demo.seed_demo(engine, days=10, requests=3000, seed=3, end=DEMO_END)
     return engine
 
 
 @pytest.fixture
 def live(engine: Engine) -> Engine:
     """Return the test's engine with two days of demo traffic ending now."""
-    api.seed_demo(engine, days=2, requests=2000, seed=8, end=datetime.now(UTC))
+    demo.seed_demo(engine, days=2, requests=2000, seed=8, end=datetime.now(UTC))
     return engine

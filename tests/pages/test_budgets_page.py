@@ -4,7 +4,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import api, budgets
 from tests.pages.conftest import shown
 
 
@@ -51,7 +51,8 @@ def test_an_invalid_budget_shows_the_field_at_fault_and_saves_nothing(
     at.text_input(key="add_budget_scope").input("team:ml")
     submit(at, "Add budget")
     assert [shown(e.value) for e in at.error] == [
-        "scope: 'team:ml' is not global, provider:NAME, model:ID or category:NAME"]
+        "scope: 'team:ml' is not global, provider:NAME, model:ID or category:NAME"
+    ]
     assert api.list_budgets(engine) == []
 
 
@@ -84,7 +85,7 @@ def test_a_budget_whose_period_holds_requests_of_unknown_cost_says_its_spend_exc
     app: Callable[[], AppTest], live: Engine
 ) -> None:
     api.add_budget(live, {"name": "all", "scope": "global", "period": "monthly", "amount_usd": 1000.0})
-    status = next(s for s in api.budget_status(live) if s.name == "all")
+    status = next(s for s in budgets.budget_status(live) if s.name == "all")
     assert status.requests_without_cost > 0
     at = budgets_page(app)
     assert not at.exception

@@ -9,4 +9,5 @@ def test_an_unreachable_database_is_a_short_message_never_a_traceback(monkeypatc
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "The database cannot be reached right now; try again in a minute. The server log says why."]
+        "The database cannot be reached right now; try again in a minute. The server log says why."
+    ]

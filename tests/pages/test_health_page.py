@@ -4,7 +4,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import api, health
 
 
 def health_page(app: Callable[[], AppTest]) -> AppTest:
@@ -22,7 +22,7 @@ def test_idle_system_without_traffic(app: Callable[[], AppTest], engine: Engine)
 
 def test_models_table_matches_the_manager(app: Callable[[], AppTest], live: Engine) -> None:
     at = health_page(app)
-    expected = {m.model_id: m.status for m in api.model_health(live)}
+    expected = {m.model_id: m.status for m in health.model_health(live)}
     table = at.dataframe[0].value
     assert dict(zip(table["model_id"], table["status"], strict=True)) == expected
     assert table["reason"].str.len().min() > 0

@@ -4,7 +4,8 @@ from datetime import date
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import api, export, usage
+from manager.window import read_window
 
 
 def test_empty_database_offers_demo_data_and_loading_it_shows_kpis(app: Callable[[], AppTest], engine: Engine) -> None:
@@ -18,7 +19,7 @@ def test_empty_database_offers_demo_data_and_loading_it_shows_kpis(app: Callable
 
 def test_kpis_match_the_manager_for_the_default_range(app: Callable[[], AppTest], seeded: Engine) -> None:
     at = app().run()
-    expected = api.kpis(seeded, date(2026, 2, 8), date(2026, 3, 9))
+    expected = usage.kpis(read_window(seeded, date(2026, 2, 8), date(2026, 3, 9)))
     assert not at.exception
     assert [m.value for m in at.metric[:2]] == [f"{expected.requests:,}", f"${expected.cost_usd:,.2f}"]
     assert at.get("plotly_chart")
@@ -27,7 +28,7 @@ def test_kpis_match_the_manager_for_the_default_range(app: Callable[[], AppTest]
 def test_changing_the_date_range_changes_the_figures(app: Callable[[], AppTest], seeded: Engine) -> None:
     at = app().run()
     at.date_input(key="date_range").set_value((date(2026, 3, 5), date(2026, 3, 5))).run()
-    expected = api.kpis(seeded, date(2026, 3, 5), date(2026, 3, 5))
+    expected = usage.kpis(read_window(seeded, date(2026, 3, 5), date(2026, 3, 5)))
     assert at.metric[0].value == f"{expected.requests:,}"
 
 
@@ -41,16 +42,16 @@ def test_model_table_lists_every_model_with_traffic(app: Callable[[], AppTest], 
     at = app().run()
     table = at.dataframe[0].value
     assert set(table["model_id"]) == {m["model_id"] for m in api.list_models(seeded)}
-    assert api.frame_csv(table).splitlines()[0].startswith("model_id,provider,requests")
+    assert export.frame_csv(table).splitlines()[0].startswith("model_id,provider,requests")
 
 
-def test_requests_without_usage_are_counted_and_said_to_be_left_out(
-    app: Callable[[], AppTest], seeded: Engine
-) -> None:
+def test_requests_without_usage_are_counted_and_said_to_be_left_out(app: Callable[[], AppTest], seeded: Engine) -> None:
     at = app().run()
-    expected = api.kpis(seeded, date(2026, 2, 8), date(2026, 3, 9))
+    expected = usage.kpis(read_window(seeded, date(2026, 2, 8), date(2026, 3, 9)))
     assert expected.usage_unknown > 0  # the demo's streamed calls without usage reporting
-    assert any(f"{expected.usage_unknown:,} of {expected.requests:,} requests reported no token usage" in c.value
-               for c in at.caption)
+    assert any(
+        f"{expected.usage_unknown:,} of {expected.requests:,} requests reported no token usage" in c.value
+        for c in at.caption
+    )
     table = at.dataframe[0].value
     assert int(table["requests_without_usage"].sum()) == expected.usage_unknown

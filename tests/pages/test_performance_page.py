@@ -7,7 +7,8 @@ import numpy as np
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import performance
+from manager.window import read_window
 
 WINDOW = (date(2026, 2, 8), date(2026, 3, 9))
 
@@ -38,7 +39,7 @@ def test_empty_database_says_how_to_get_data(app: Callable[[], AppTest], engine:
 
 def test_ranking_table_matches_the_manager(app: Callable[[], AppTest], seeded: Engine) -> None:
     at = performance_page(app)
-    expected = api.performance_report(seeded, *WINDOW)
+    expected = performance.performance_report(read_window(seeded, *WINDOW))
     assert not at.exception
     assert at.dataframe[0].value["model_id"].tolist() == expected["model_id"].tolist()
 
@@ -61,8 +62,8 @@ def test_pareto_chart_draws_the_frontier(app: Callable[[], AppTest], seeded: Eng
     at = performance_page(app)
     figure = charts(at)["Quality versus cost (bubble = requests)"]
     frontier = next(t for t in figure["data"] if t["name"] == "Pareto frontier")
-    report = api.performance_report(seeded, *WINDOW).set_index("model_id")
-    expected = report.loc[api.frontier(report.reset_index()), "cost_per_request_usd"].tolist()
+    report = performance.performance_report(read_window(seeded, *WINDOW)).set_index("model_id")
+    expected = report.loc[performance.frontier(report.reset_index()), "cost_per_request_usd"].tolist()
     assert values(frontier["x"]) == expected
 
 
@@ -70,5 +71,5 @@ def test_drill_down_follows_the_chosen_model(app: Callable[[], AppTest], seeded:
     at = performance_page(app)
     at.selectbox(key="perf_model").set_value("llama2:latest").run()
     assert "Latency distribution of llama2:latest" in charts(at)
-    expected = api.performance_report(seeded, *WINDOW).set_index("model_id").loc["llama2:latest"]
+    expected = performance.performance_report(read_window(seeded, *WINDOW)).set_index("model_id").loc["llama2:latest"]
     assert at.metric[0].value == f"{int(expected['requests']):,}"

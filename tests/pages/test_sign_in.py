@@ -149,9 +149,7 @@ def test_local_mode_refuses_to_serve_beyond_this_machine(
     assert "listens on 0.0.0.0" in at.error[0].value
 
 
-def test_the_local_user_who_adds_the_first_admin_becomes_that_admin(
-    app: Callable[[], AppTest], engine: Engine
-) -> None:
+def test_the_local_user_who_adds_the_first_admin_becomes_that_admin(app: Callable[[], AppTest], engine: Engine) -> None:
     at = app().run()
     at.switch_page("pages/users.py").run()
     assert at.selectbox(key="new_account_role").value == "admin"

@@ -4,7 +4,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import api, usage, window
+from manager.window import read_window
 from tests.pages.conftest import DEMO_END
 
 
@@ -43,12 +44,10 @@ def test_filters_narrow_the_table_to_what_was_chosen(app: Callable[[], AppTest],
     at.selectbox(key="usage_group_by").set_value("language").run()
     table = at.dataframe[0].value
     start, end = DEMO_END.date().replace(day=1), DEMO_END.date()
-    expected = api.usage_series(
-        seeded,
-        start.replace(month=2, day=8),
-        end.replace(day=9),
+    expected = usage.usage_series(
+        read_window(seeded, start.replace(month=2, day=8), end.replace(day=9), usage.reads_for("day")),
         group_by="language",
-        filters=api.Filters(languages=("fr",)),
+        filters=window.Filters(languages=("fr",)),
     )
     assert set(table["group"]) == {"fr"}
     assert table["requests"].sum() == expected["requests"].sum()

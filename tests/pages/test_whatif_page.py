@@ -5,7 +5,8 @@ from datetime import date, timedelta
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from manager import api
+from manager import api, selection, usage, window
+from manager.window import read_window
 from tests.pages.conftest import shown
 
 WEIGHTS = ["quality", "reliability", "language", "cost", "speed", "category", "priority"]
@@ -43,7 +44,7 @@ def test_all_weight_on_cost_puts_a_free_model_on_top(app: Callable[[], AppTest],
 
 def test_all_weight_on_quality_puts_the_best_rated_on_top(app: Callable[[], AppTest], live: Engine) -> None:
     at = only(whatif_page(app), "quality")
-    best = api.select_model(live, api.Policy(weights={w: float(w == "quality") for w in WEIGHTS})).ranking[0]
+    best = api.select_model(live, selection.Policy(weights={w: float(w == "quality") for w in WEIGHTS})).ranking[0]
     assert f"Top choice: **{best.model_id}**" in shown(at.caption[1].value)
 
 
@@ -60,7 +61,7 @@ def test_replay_follows_the_policy(app: Callable[[], AppTest], live: Engine) -> 
     at = only(at, "quality")
     assert at.metric[0].value != cheap
     replay = [d.value for d in at.dataframe if "chosen_model" in d.value.columns][0]
-    assert replay["requests"].sum() == api.kpis(live, *_window(live)).requests
+    assert replay["requests"].sum() == usage.kpis(read_window(live, *_window(live))).requests
 
 
 def test_saved_scenarios_are_compared_side_by_side(app: Callable[[], AppTest], live: Engine) -> None:
@@ -79,7 +80,7 @@ def test_saved_scenarios_are_compared_side_by_side(app: Callable[[], AppTest], l
 
 
 def _window(engine: Engine) -> tuple[date, date]:
-    last = api.data_span(engine)[1]
+    last = window.data_span(engine)[1]
     return last - timedelta(days=29), last
 
 

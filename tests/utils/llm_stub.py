@@ -108,8 +108,19 @@ class _Handler(BaseHTTPRequestHandler):
                 not stream or api != "openai" or bool((body.get("stream_options") or {}).get("include_usage"))
             )
             self.stub.answers.append(
-                Answer(call.number, api, body.get("model", ""), status, stream, usage_sent, call.input_tokens,
-                       call.output_tokens, call.cache_read, call.cache_write, call.delay_s)
+                Answer(
+                    call.number,
+                    api,
+                    body.get("model", ""),
+                    status,
+                    stream,
+                    usage_sent,
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.cache_read,
+                    call.cache_write,
+                    call.delay_s,
+                )
             )
         time.sleep(call.delay_s)
         if status != 200:
@@ -155,55 +166,109 @@ _TEXT = "buenos días"
 def _full_answer(api: str, model: str, call: Call) -> dict[str, Any]:
     if api == "anthropic":
         return {
-            "id": f"msg_{call.number}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": _TEXT}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
-                      "cache_read_input_tokens": call.cache_read, "cache_creation_input_tokens": call.cache_write},
+            "id": f"msg_{call.number}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": _TEXT}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": call.input_tokens,
+                "output_tokens": call.output_tokens,
+                "cache_read_input_tokens": call.cache_read,
+                "cache_creation_input_tokens": call.cache_write,
+            },
         }
     if api == "ollama":
         return {
-            "model": model, "created_at": "2026-11-24T10:00:00Z", "message": {"role": "assistant", "content": _TEXT},
-            "done": True, "done_reason": "stop", "prompt_eval_count": call.input_tokens,
+            "model": model,
+            "created_at": "2026-11-24T10:00:00Z",
+            "message": {"role": "assistant", "content": _TEXT},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": call.input_tokens,
             "eval_count": call.output_tokens,
         }
     return {
-        "id": f"chatcmpl-{call.number}", "object": "chat.completion", "created": 1_790_000_000, "model": model,
+        "id": f"chatcmpl-{call.number}",
+        "object": "chat.completion",
+        "created": 1_790_000_000,
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": _TEXT}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": call.input_tokens, "completion_tokens": call.output_tokens,
-                  "total_tokens": call.input_tokens + call.output_tokens},
+        "usage": {
+            "prompt_tokens": call.input_tokens,
+            "completion_tokens": call.output_tokens,
+            "total_tokens": call.input_tokens + call.output_tokens,
+        },
     }
 
 
 def _stream_chunks(api: str, model: str, call: Call, usage_sent: bool) -> Iterator[dict[str, Any]]:
     if api == "anthropic":
-        yield {"type": "message_start", "message": {
-            "id": f"msg_{call.number}", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": call.input_tokens, "output_tokens": 1,
-                      "cache_read_input_tokens": call.cache_read, "cache_creation_input_tokens": call.cache_write}}}
+        yield {
+            "type": "message_start",
+            "message": {
+                "id": f"msg_{call.number}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": call.input_tokens,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": call.cache_read,
+                    "cache_creation_input_tokens": call.cache_write,
+                },
+            },
+        }
         yield {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
         yield {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": _TEXT}}
         yield {"type": "content_block_stop", "index": 0}
-        yield {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-               "usage": {"output_tokens": call.output_tokens}}
+        yield {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": call.output_tokens},
+        }
         yield {"type": "message_stop"}
         return
     if api == "ollama":
-        yield {"model": model, "created_at": "2026-11-24T10:00:00Z",
-               "message": {"role": "assistant", "content": _TEXT}, "done": False}
-        yield {"model": model, "created_at": "2026-11-24T10:00:00Z", "message": {"role": "assistant", "content": ""},
-               "done": True, "done_reason": "stop", "prompt_eval_count": call.input_tokens,
-               "eval_count": call.output_tokens}
+        yield {
+            "model": model,
+            "created_at": "2026-11-24T10:00:00Z",
+            "message": {"role": "assistant", "content": _TEXT},
+            "done": False,
+        }
+        yield {
+            "model": model,
+            "created_at": "2026-11-24T10:00:00Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": call.input_tokens,
+            "eval_count": call.output_tokens,
+        }
         return
-    base = {"id": f"chatcmpl-{call.number}", "object": "chat.completion.chunk", "created": 1_790_000_000,
-            "model": model}
-    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": _TEXT},
-                                "finish_reason": None}]}
+    base = {
+        "id": f"chatcmpl-{call.number}",
+        "object": "chat.completion.chunk",
+        "created": 1_790_000_000,
+        "model": model,
+    }
+    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": _TEXT}, "finish_reason": None}]}
     yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     if usage_sent:
-        yield {**base, "choices": [], "usage": {"prompt_tokens": call.input_tokens,
-                                                "completion_tokens": call.output_tokens,
-                                                "total_tokens": call.input_tokens + call.output_tokens}}
+        yield {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": call.input_tokens,
+                "completion_tokens": call.output_tokens,
+                "total_tokens": call.input_tokens + call.output_tokens,
+            },
+        }
 
 
 class _Server(ThreadingHTTPServer):

@@ -72,8 +72,9 @@ def _make_call(stub: StubLLM, planned: Planned) -> None:
         elif planned.client == "anthropic":
             messages = anthropic.Anthropic(base_url=stub.url, api_key="test", max_retries=2).messages
             if planned.stream:
-                with messages.stream(model=planned.model, max_tokens=256,
-                                     messages=[{"role": "user", "content": prompt}]) as events:
+                with messages.stream(
+                    model=planned.model, max_tokens=256, messages=[{"role": "user", "content": prompt}]
+                ) as events:
                     for _ in events:
                         pass
             else:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from manager.errors import UnusableFile
-from manager.records import EARLIEST, LATEST, RowError
+from manager.ledger.validate import EARLIEST, LATEST, RowError
 
 FORMATS = ("auto", "csv", "jsonl", "otlp")
 MAX_RAW = 4000  # characters of a refused record kept in the rejects file

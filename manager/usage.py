@@ -1,25 +1,31 @@
-"""Reports read from the hourly rollups (never the raw request log): KPIs, cost over time, usage per day."""
+"""Usage: headline figures, cost per day, per-model summaries and usage series, pure functions of a Window."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
 
-from manager import histogram
-from manager.db import data_version
-from manager.models import ModelConfig, UsageDaily, UsageHourly
+from manager.ledger import histogram
 from manager.money import NANOS_PER_USD, format_usd
-from manager.rollups import as_utc, read_rollups, rollup_table
+from manager.window import ALL_TRAFFIC, Filters, Reads, Window
 
-HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
-DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
-REGISTRY = ModelConfig.__table__  # type: ignore[attr-defined]
-
+GRANULARITIES = {"hour": "h", "day": "D", "week": "W"}
+DIMENSIONS = {"model": "model_id", "provider": "provider", "language": "language", "request type": "request_type"}
+SEGMENT_DIMENSIONS = ("language", "request type")
+USAGE_MEASURES = [
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "requests_without_usage",
+    "requests_without_cost",
+]
 USAGE_COLUMNS = [
     "date",
     "model_id",
@@ -40,81 +46,17 @@ USAGE_COLUMNS = [
     "p95_response_time_ms",
     "avg_quality_rating",
 ]
-
-
-def day_window(start: date, end: date) -> tuple[datetime, datetime]:
-    """Return the UTC instants bounding the inclusive dates start..end."""
-    if end < start:
-        raise ValueError(f"the end date {end} is before the start date {start}")
-    return (datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC))
-
-
-def data_span(engine: Engine) -> tuple[date, date] | None:
-    """Return the first and last UTC dates that have traffic, or None when there is none."""
-    with engine.connect() as conn:
-        # Two queries: each of MIN and MAX alone is one seek on the primary key, together they scan.
-        first = conn.execute(select(func.min(HOURLY.c.hour))).scalar()
-        last = conn.execute(select(func.max(HOURLY.c.hour))).scalar()
-    if first is None or last is None:
-        return None
-    return as_utc(_as_datetime(first)).date(), as_utc(_as_datetime(last)).date()
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    # SQLite's MIN/MAX hand back the stored text rather than a datetime.
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def providers(engine: Engine) -> dict[str, str]:
-    """Return each registered model's provider."""
-    with engine.connect() as conn:
-        return {str(m): str(p) for m, p in conn.execute(select(REGISTRY.c.model_id, REGISTRY.c.provider))}
-
-
-def daily_rows(engine: Engine, start: date, end: date, *, per_model: bool = False) -> pd.DataFrame:
-    """Return the daily rollup rows of the inclusive UTC dates; column `start` is each row's UTC day.
-
-    per_model reads the rows summed over request types and languages (no such columns): a few per day.
-    """
-    return _rows(engine, rollup_table("day", per_model), "day", *day_window(start, end))
-
-
-def hourly_rows(engine: Engine, start: date, end: date, *, per_model: bool = False) -> pd.DataFrame:
-    """Return the hourly rollup rows of the inclusive UTC dates; column `start` is each row's UTC hour."""
-    return rollup_rows(engine, *day_window(start, end), per_model=per_model)
-
-
-def rollup_rows(engine: Engine, low: datetime, high: datetime, *, per_model: bool = False) -> pd.DataFrame:
-    """Return the hourly rollup rows whose hour starts in [low, high); column `start` is the hour."""
-    return _rows(engine, rollup_table("hour", per_model), "hour", low, high)
-
-
-# Recent rollup reads, keyed on the database, its data version and the range: a page that asks several
-# reports about the same days reads the rows once, and any write (which bumps the version) retires them.
-_CACHE: OrderedDict[tuple[str, int, str, datetime, datetime], pd.DataFrame] = OrderedDict()
-_CACHE_SIZE = 16
-
-
-def _rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
-    key = (engine.url.render_as_string(), data_version(engine), table.name, low, high)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key].copy()
-    frame = _read_rows(engine, table, grain, low, high)
-    _CACHE[key] = frame
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return frame.copy()
-
-
-def clear_cache() -> None:
-    """Forget every cached rollup read (benchmarks use it to time cold reads)."""
-    _CACHE.clear()
-
-
-def _read_rows(engine: Engine, table: Any, grain: str, low: datetime, high: datetime) -> pd.DataFrame:
-    with engine.connect() as conn:
-        return read_rollups(conn, table, grain, table.c[grain] >= low, table.c[grain] < high)
+MODEL_SUMMARY_COLUMNS = [
+    "model_id",
+    "provider",
+    "requests",
+    "success_rate",
+    "cost_usd",
+    "requests_without_usage",
+    "avg_response_time_ms",
+    "p95_response_time_ms",
+    "avg_quality_rating",
+]
 
 
 @dataclass(frozen=True)
@@ -153,9 +95,9 @@ def usage_note(requests: int, usage_unknown: int, cost_unknown: int) -> str | No
     return text + " (streamed calls without usage reporting, for example)."
 
 
-def kpis(engine: Engine, start: date, end: date) -> Kpis:
-    """Return requests, cost, success rate and latency over the inclusive UTC dates."""
-    frame = daily_rows(engine, start, end, per_model=True)
+def kpis(window: Window) -> Kpis:
+    """Return requests, cost, success rate and latency over the window's days."""
+    frame = window.daily()
     if frame.empty:
         return Kpis(0, 0, 0, None, None, None, 0, 0)
     requests = int(frame["requests"].sum())
@@ -174,34 +116,38 @@ def kpis(engine: Engine, start: date, end: date) -> Kpis:
     )
 
 
-def cost_by_day(engine: Engine, start: date, end: date) -> pd.DataFrame:
+def cost_by_day(window: Window) -> pd.DataFrame:
     """Return cost in dollars and requests per UTC day and model (columns date, model_id, cost_usd, requests)."""
-    frame = daily_rows(engine, start, end, per_model=True)
+    frame = window.daily()
     if frame.empty:
         return pd.DataFrame(columns=["date", "model_id", "cost_usd", "requests"])
-    frame["date"] = frame["start"].dt.tz_localize(None)
+    frame = frame.assign(date=frame["start"].dt.tz_localize(None))
     daily = frame.groupby(["date", "model_id"], as_index=False)[["cost_nanos", "requests"]].sum()
     daily["cost_usd"] = daily["cost_nanos"] / NANOS_PER_USD
     return daily[["date", "model_id", "cost_usd", "requests"]]
 
 
-def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def usage_by_day(window: Window) -> list[list[object]]:
     """Return one row per UTC day and model under USAGE_COLUMNS, cost as an exact decimal string."""
-    frame = daily_rows(engine, start, end, per_model=True)
+    frame = window.daily()
     if frame.empty:
         return []
-    owner = providers(engine)
-    frame["day"] = frame["start"].dt.strftime("%Y-%m-%d")
+    frame = frame.assign(day=frame["start"].dt.strftime("%Y-%m-%d"))
     rows: list[list[object]] = []
     for (day, model_id), part in frame.groupby(["day", "model_id"], sort=True):
         requests = int(part["requests"].sum())
         merged = histogram.merge_stored(part["latency_hist"])
         quality_count = int(part["quality_count"].sum())
+        info = window.registry.get(str(model_id))
         rows.append(
             [
                 day,
                 model_id,
-                owner.get(str(model_id), ""),
+                info.provider if info else "",
                 requests,
                 int(part["successes"].sum()),
                 int(part["failures"].sum()),
@@ -222,38 +168,21 @@ def usage_by_day(engine: Engine, start: date, end: date) -> list[list[object]]:
     return rows
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-MODEL_SUMMARY_COLUMNS = [
-    "model_id",
-    "provider",
-    "requests",
-    "success_rate",
-    "cost_usd",
-    "requests_without_usage",
-    "avg_response_time_ms",
-    "p95_response_time_ms",
-    "avg_quality_rating",
-]
-
-
-def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
-    """Return one row per model over the inclusive UTC dates under MODEL_SUMMARY_COLUMNS, busiest first."""
-    frame = daily_rows(engine, start, end, per_model=True)
+def usage_by_model(window: Window) -> pd.DataFrame:
+    """Return one row per model over the window's days under MODEL_SUMMARY_COLUMNS, busiest first."""
+    frame = window.daily()
     if frame.empty:
         return pd.DataFrame(columns=MODEL_SUMMARY_COLUMNS)
-    owner = providers(engine)
     rows = []
     for model_id, part in frame.groupby("model_id"):
         requests = int(part["requests"].sum())
         merged = histogram.merge_stored(part["latency_hist"])
         quality_count = int(part["quality_count"].sum())
+        info = window.registry.get(str(model_id))
         rows.append(
             {
                 "model_id": model_id,
-                "provider": owner.get(str(model_id), ""),
+                "provider": info.provider if info else "",
                 "requests": requests,
                 "success_rate": float(part["successes"].sum()) / requests,
                 "cost_usd": int(part["cost_nanos"].sum()) / NANOS_PER_USD,
@@ -264,3 +193,72 @@ def usage_by_model(engine: Engine, start: date, end: date) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=MODEL_SUMMARY_COLUMNS).sort_values("requests", ascending=False, ignore_index=True)
+
+
+def filter_options(window: Window) -> dict[str, list[str]]:
+    """Return the values each filter can take in the window (it must hold rows per segment)."""
+    frame = window.segments if window.segments is not None else window.daily(by_segment=True)
+    return {
+        "models": sorted(frame["model_id"].unique().tolist()),
+        "providers": sorted(frame["provider"].unique().tolist()),
+        "languages": sorted(frame["language"].unique().tolist()),
+        "request_types": sorted(frame["request_type"].unique().tolist()),
+    }
+
+
+def period_of(moments: pd.Series, granularity: str) -> pd.Series:
+    """Return each UTC hour or day as the start of its period (hour, day or Monday-started week), naive UTC."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity {granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    naive = moments.dt.tz_localize(None)
+    if granularity == "week":  # weeks start on Monday
+        return naive.dt.to_period("W-SUN").dt.start_time
+    return naive.dt.floor(GRANULARITIES[granularity])
+
+
+def usage_series(
+    window: Window, *, granularity: str = "day", group_by: str = "model", filters: Filters = ALL_TRAFFIC
+) -> pd.DataFrame:
+    """Return requests, outcomes, tokens and cost per period (UTC) and group."""
+    if group_by not in DIMENSIONS:
+        raise ValueError(f"group_by {group_by!r} is not one of {', '.join(DIMENSIONS)}")
+    by_segment = group_by in SEGMENT_DIMENSIONS
+    if granularity == "hour":
+        frame = window.hourly(filters, by_segment=by_segment)
+    else:
+        frame = window.daily(filters, by_segment=by_segment)
+    columns = ["period", "group", *USAGE_MEASURES]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame = frame.assign(
+        period=period_of(frame["start"], granularity),
+        group=frame[DIMENSIONS[group_by]],
+        requests_without_usage=frame["usage_unknown"],
+        requests_without_cost=frame["cost_unknown"],
+    )
+    summed = [name for name in USAGE_MEASURES if name != "cost_usd"]
+    sums = frame.groupby(["period", "group"], as_index=False)[[*summed, "cost_nanos"]].sum()
+    sums["cost_usd"] = sums["cost_nanos"] / NANOS_PER_USD
+    return sums[columns].sort_values(["period", "group"], ignore_index=True)
+
+
+def period_totals(series: pd.DataFrame) -> pd.DataFrame:
+    """Return a usage series summed over its groups per period, with the running cost total."""
+    totals = series.groupby("period", as_index=False)[USAGE_MEASURES].sum()
+    totals["cumulative_cost_usd"] = totals["cost_usd"].cumsum()
+    return totals
+
+
+def series_usage_note(series: pd.DataFrame) -> str | None:
+    """Return what a usage series leaves out because requests reported no token usage; None when nothing is."""
+    return usage_note(
+        int(series["requests"].sum()),
+        int(series["requests_without_usage"].sum()),
+        int(series["requests_without_cost"].sum()),
+    )
+
+
+def reads_for(granularity: str) -> Reads:
+    """Return what a usage series at a granularity, and the filter options beside it, read."""
+    grain = "hour" if granularity == "hour" else "day"
+    return Reads(segments=grain, chosen_hours=grain == "hour")

@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Float, Integer, insert, select, type_coerce, update
-from sqlalchemy.types import NullType
+from sqlalchemy import Connection, insert, select, update
 
-from manager import histogram
 from manager.db import sqlite_timestamps
 from manager.errors import ManagerError
-from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, UsageDaily, UsageHourly
-
-RollupKey = tuple[datetime, str, str, str]
-# A BIGINT holds up to 2**63 - 1; refusing stored totals from 2**62 on leaves room for float64's rounding in
-# the checks below, which read sums as floats precisely because int64 sums would wrap silently.
-LARGEST_TOTAL = 2**62
-HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
-DAILY = UsageDaily.__table__  # type: ignore[attr-defined]
-MODEL_HOURLY = ModelUsageHourly.__table__  # type: ignore[attr-defined]
-MODEL_DAILY = ModelUsageDaily.__table__  # type: ignore[attr-defined]
-STATS = ModelUsageStats.__table__  # type: ignore[attr-defined]
-
-
-@dataclass
-class Totals:
-    """Sums over a set of requests: what one rollup row or one model's usage stats hold."""
-
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    usage_unknown: int = 0
-    cost_unknown: int = 0
-    cost_nanos: int = 0
-    latency_sum_ms: float = 0.0
-    quality_sum: float = 0.0
-    quality_count: int = 0
-    hist: dict[int, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    first: datetime | None = None
-    last: datetime | None = None
+from manager.ledger import histogram
+from manager.ledger.grains import (
+    COUNTERS,
+    KEYS,
+    LARGEST_TOTAL,
+    MODEL_KEYS,
+    STATS,
+    TOKEN_COUNTERS,
+    Totals,
+    decode_counts,
+    encode_counts,
+    merge_counts,
+    rollup_table,
+)
+from manager.ledger.rollup_read import read_rollups
+from manager.timeutil import as_utc
 
 
 class TotalTooLarge(ManagerError):
@@ -74,73 +49,6 @@ def _largest(name: str) -> str:
     return f"${LARGEST_TOTAL / 10**9:,.0f}" if "cost" in name else f"{LARGEST_TOTAL:,}"
 
 
-def encode_counts(counts: Mapping[str, int]) -> str:
-    """Return counts per label as compact JSON text."""
-    return json.dumps(dict(sorted(counts.items())), separators=(",", ":"))
-
-
-def decode_counts(text: str | None) -> dict[str, int]:
-    """Return counts per label stored as JSON text."""
-    return {str(k): int(v) for k, v in json.loads(text).items()} if text else {}
-
-
-def merge_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Return the sum of several counts per label."""
-    total: dict[str, int] = {}
-    for part in parts:
-        for label, count in part.items():
-            total[label] = total.get(label, 0) + count
-    return total
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Return a datetime read back from the database as timezone-aware UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
-    """Return hourly sums folded into one Totals per model."""
-    per_model: dict[str, Totals] = {}
-    for (_, model_id, _, _), part in hourly.items():
-        total = per_model.setdefault(model_id, Totals())
-        total.requests += part.requests
-        total.successes += part.successes
-        total.failures += part.failures
-        for name in _TOKEN_COUNTERS:
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        total.cost_nanos += part.cost_nanos
-        total.quality_sum += part.quality_sum
-        total.quality_count += part.quality_count
-        assert part.first is not None and part.last is not None
-        total.first = part.first if total.first is None else min(total.first, part.first)
-        total.last = part.last if total.last is None else max(total.last, part.last)
-    return per_model
-
-
-_TOKEN_COUNTERS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "usage_unknown",
-    "cost_unknown",
-)
-COUNTERS = (
-    "requests",
-    "successes",
-    "failures",
-    *_TOKEN_COUNTERS,
-    "cost_nanos",
-    "latency_sum_ms",
-    "quality_sum",
-    "quality_count",
-)
-
-
-KEYS = ["start", "model_id", "request_type", "language"]
-
-
 def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     """Return validated rows summed per (hour or day, model, request type, language), one table row per key.
 
@@ -161,7 +69,7 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     sums = grouped.agg(
         requests=("model_id", "size"),
         successes=("success", "sum"),
-        **{name: (name, "sum") for name in _TOKEN_COUNTERS},
+        **{name: (name, "sum") for name in TOKEN_COUNTERS},
         cost_nanos=("cost_nanos", "sum"),
         latency_sum_ms=("response_time_ms", "sum"),
         quality_sum=("quality", "sum"),
@@ -173,9 +81,7 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
         sums[name] = sums[name].astype(np.int64)
     sums["failures"] = sums["requests"] - sums["successes"]
     key_of_row = grouped.ngroup().to_numpy()
-    _refuse_past_largest(
-        sums.reset_index(), {"cost_nanos": grouped["cost_float"].sum().to_numpy()}, grain
-    )
+    _refuse_past_largest(sums.reset_index(), {"cost_nanos": grouped["cost_float"].sum().to_numpy()}, grain)
     sums["latency_hist"] = histogram.pack_groups(
         key_of_row, frame["bucket"].to_numpy(), np.ones(len(frame), dtype=np.int64), len(sums)
     )
@@ -190,15 +96,7 @@ def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     return sums.reset_index()
 
 
-MODEL_KEYS = ["start", "model_id"]
 _SUMS = [*COUNTERS, "latency_hist", "error_types"]
-
-
-def rollup_table(grain: str, per_model: bool = False) -> Any:
-    """Return the rollup table of a grain ('hour' or 'day'), per segment or per model."""
-    if per_model:
-        return MODEL_HOURLY if grain == "hour" else MODEL_DAILY
-    return HOURLY if grain == "hour" else DAILY
 
 
 def by_model(sums: pd.DataFrame) -> pd.DataFrame:
@@ -210,9 +108,7 @@ def merge_sums(sums: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Return rollup_frame rows summed per distinct value of `keys` (counters added, histograms and error types
     merged, first and last kept): the same rows, whichever batches they were summed in."""
     grouped = sums.groupby(keys, sort=True)
-    per_model = grouped.agg(
-        **{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max")
-    )
+    per_model = grouped.agg(**{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max"))
     owners = grouped.ngroup().to_numpy()
     per_model["latency_hist"] = histogram.merge_by_group(owners, sums["latency_hist"].tolist(), len(per_model))
     errors: dict[int, list[dict[str, int]]] = {}
@@ -222,37 +118,6 @@ def merge_sums(sums: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     encoded = {owner: encode_counts(merge_counts(parts)) for owner, parts in errors.items()}
     per_model["error_types"] = [encoded.get(i, "{}") for i in range(len(per_model))]
     return per_model.reset_index()
-
-
-def read_rollups(conn: Connection, table: Any, grain: str, *conditions: Any) -> pd.DataFrame:
-    """Return a rollup table's rows matching the conditions as a frame; column `start` is each row's period.
-
-    The driver's own values (no per-value type processing, no SQLAlchemy Row objects, which cost as much
-    as the read), turned into one typed column each.
-    """
-    query = select(*(type_coerce(c, NullType()) for c in table.c)).where(*conditions)
-    rows = conn.execute(query).cursor.fetchall()
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(table.c)
-    data: dict[str, Any] = {}
-    for column, column_values in zip(table.c, values, strict=True):
-        if column.name == grain:
-            data["start"] = pd.to_datetime(pd.Series(column_values, dtype=object), utc=True, format="ISO8601")
-        elif isinstance(column.type, Integer):
-            data[column.name] = _exact_integers(column_values)
-        elif isinstance(column.type, Float):
-            data[column.name] = np.array(column_values, dtype=np.float64)
-        else:
-            data[column.name] = pd.Series(column_values, dtype=object)
-    return pd.DataFrame(data)
-
-
-def _exact_integers(values: Sequence[int]) -> np.ndarray:
-    """Return stored integers as int64, or as exact Python ints when their sum would not fit int64 (so that
-    a report summing them can never wrap)."""
-    array = np.array(values, dtype=np.int64)
-    if np.abs(array.astype(float)).sum() >= LARGEST_TOTAL:
-        return np.array([int(v) for v in values], dtype=object)
-    return array
 
 
 def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +148,7 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
             both,
             {
                 name: both[name].to_numpy(dtype=float) + both[f"{name}_old"].to_numpy(dtype=float)
-                for name in ("cost_nanos", *_TOKEN_COUNTERS)
+                for name in ("cost_nanos", *TOKEN_COUNTERS)
             },
             grain,
         )
@@ -317,16 +182,16 @@ def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: l
     if conn.dialect.name == "sqlite":
         columns = [sqlite_timestamps(rows["start"]), *(rows[name].tolist() for name in value_names)]
         placeholders = ", ".join("?" * len(names))
-        driver.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}){upsert}",
-                           zip(*columns, strict=True))
+        driver.executemany(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}){upsert}", zip(*columns, strict=True)
+        )
         return
     columns = [rows["start"].dt.to_pydatetime().tolist(), *(rows[name].tolist() for name in value_names)]
     target = f"fold_{table.name}" if replace else table.name
     with driver.cursor() as cursor:
         if replace:
             cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {table.name} INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
+                f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
         with cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy:
             for row in zip(*columns, strict=True):
@@ -341,7 +206,7 @@ def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: l
 def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
     """Return a batch's daily rollup_frame folded into one Totals per model, for the usage stats."""
     # Summed as Python ints: a model's days can add up past int64 within one batch.
-    exact = daily.assign(**{name: daily[name].astype(object) for name in ("cost_nanos", *_TOKEN_COUNTERS)})
+    exact = daily.assign(**{name: daily[name].astype(object) for name in ("cost_nanos", *TOKEN_COUNTERS)})
     per_model = exact.groupby("model_id").agg(
         **{name: (name, "sum") for name in COUNTERS}, first=("first", "min"), last=("last", "max")
     )
@@ -357,7 +222,7 @@ def stats_of(daily: pd.DataFrame) -> dict[str, Totals]:
             first=row.first.to_pydatetime(),
             last=row.last.to_pydatetime(),
         )
-        for name in _TOKEN_COUNTERS:
+        for name in TOKEN_COUNTERS:
             setattr(totals, name, int(getattr(row, name)))
     return stats
 
@@ -411,60 +276,6 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
                 }
             )
         )
-
-
-def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey, Totals]:
-    """Return a frame of validated rows summed per (hour or day, model, request type, language), with histograms."""
-    if rows.empty:
-        return {}
-    frame = rows.assign(
-        hour=rows["timestamp"].dt.floor("h" if grain == "hour" else "D"),
-        bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
-        rated=rows["quality_rating"].notna(),
-        quality=rows["quality_rating"].fillna(0.0),
-        failed=~rows["success"],
-        error=rows["error_type"].fillna("unknown"),
-        usage_unknown=~rows["usage_known"].astype(bool),
-        cost_unknown=~rows["cost_known"].astype(bool),
-    )
-    keys = ["hour", "model_id", "request_type", "language"]
-    sums = frame.groupby(keys, sort=False).agg(
-        requests=("model_id", "size"),
-        successes=("success", "sum"),
-        **{name: (name, "sum") for name in _TOKEN_COUNTERS},
-        cost_nanos=("cost_nanos", "sum"),
-        latency_sum_ms=("response_time_ms", "sum"),
-        quality_sum=("quality", "sum"),
-        quality_count=("rated", "sum"),
-        first=("timestamp", "min"),
-        last=("timestamp", "max"),
-    )
-    hists: dict[tuple, dict[int, int]] = {}
-    for (*key, bucket), count in frame.groupby([*keys, "bucket"], sort=False).size().items():
-        hists.setdefault(tuple(key), {})[int(bucket)] = int(count)
-    errors: dict[tuple, dict[str, int]] = {}
-    failed = frame[frame["failed"]]
-    for (*key, kind), count in failed.groupby([*keys, "error"], sort=False).size().items():
-        errors.setdefault(tuple(key), {})[str(kind)] = int(count)
-    totals: dict[RollupKey, Totals] = {}
-    for key, row in zip(sums.index, sums.itertuples(index=False), strict=True):
-        requests, successes = int(row.requests), int(row.successes)
-        hour = key[0].to_pydatetime()
-        totals[(hour, str(key[1]), str(key[2]), str(key[3]))] = Totals(
-            requests=requests,
-            successes=successes,
-            failures=requests - successes,
-            **{name: int(getattr(row, name)) for name in _TOKEN_COUNTERS},
-            cost_nanos=int(row.cost_nanos),
-            latency_sum_ms=float(row.latency_sum_ms),
-            quality_sum=float(row.quality_sum),
-            quality_count=int(row.quality_count),
-            hist=hists[key],
-            errors=errors.get(key, {}),
-            first=row.first.to_pydatetime(),
-            last=row.last.to_pydatetime(),
-        )
-    return totals
 
 
 def fold_rollups(conn: Connection, rows: pd.DataFrame) -> None:

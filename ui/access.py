@@ -10,10 +10,11 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from manager import api
-from manager.accounts import LOCAL_ACTOR
+from manager.accounts import LOCAL_ACTOR, role_allows
 from manager.errors import SignInRefused
+from manager.models import Role
 from manager.settings import session_timeout
-from pages import common
+from ui import data, shell, view
 
 ACCOUNT_KEY = "signed_in_as"
 LAST_SEEN_KEY = "last_activity_at"
@@ -39,7 +40,7 @@ def _client_address() -> str:
 
 def local_mode() -> bool:
     """Return True when no account exists: one local user, no sign-in."""
-    return _account_count(common.engine(), common.data_version()) == 0
+    return _account_count(data.engine(), data.data_version()) == 0
 
 
 def account() -> dict[str, Any] | None:
@@ -47,7 +48,7 @@ def account() -> dict[str, Any] | None:
     name = st.session_state.get(ACCOUNT_KEY)
     if name is None:
         return None
-    return _account(common.engine(), common.data_version(), name)
+    return _account(data.engine(), data.data_version(), name)
 
 
 def actor() -> str:
@@ -59,20 +60,23 @@ def actor() -> str:
 def can_edit() -> bool:
     """Return True when this session may change the registry and budgets."""
     current = account()
-    return local_mode() or (current is not None and current["role"] in ("editor", "admin"))
+    return local_mode() or (current is not None and role_allows(current["role"], Role.EDITOR))
 
 
 def can_manage_accounts() -> bool:
     """Return True when this session may manage accounts (an admin, or the local user with no accounts yet)."""
     current = account()
-    return local_mode() or (current is not None and current["role"] == "admin")
+    return local_mode() or (current is not None and role_allows(current["role"], Role.ADMIN))
 
 
 def read_only_notice() -> None:
     """Tell a viewer why the editing widgets on this page are disabled."""
     if not can_edit():
-        st.info("You are signed in as a viewer: you can see everything here but not change it. "
-                "An admin can give you the editor role.", icon=":material/visibility:")
+        st.info(
+            "You are signed in as a viewer: you can see everything here but not change it. "
+            "An admin can give you the editor role.",
+            icon=":material/visibility:",
+        )
 
 
 def sign_out(notice: str | None = None) -> None:
@@ -90,8 +94,9 @@ def _check_session() -> None:
     idle = now - st.session_state.get(LAST_SEEN_KEY, now)
     timeout = session_timeout()
     if idle > timeout:
-        sign_out(f"Your session expired after {int(timeout.total_seconds() // 60)} minutes without activity. "
-                 "Sign in again.")
+        sign_out(
+            f"Your session expired after {int(timeout.total_seconds() // 60)} minutes without activity. Sign in again."
+        )
     elif account() is None:
         sign_out("Your account was removed. Ask an admin.")
     else:
@@ -108,15 +113,16 @@ def sign_in_page() -> None:
             st.warning(notice)
         with st.form("sign_in", border=True):
             name = st.text_input("Name", key="sign_in_name", autocomplete="username")
-            password = st.text_input("Password", type="password", key="sign_in_password",
-                                     autocomplete="current-password")
+            password = st.text_input(
+                "Password", type="password", key="sign_in_password", autocomplete="current-password"
+            )
             submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
         if not submitted:
             return
         try:
-            signed_in = api.sign_in(common.engine(), name, password, client=_client_address())
+            signed_in = api.sign_in(data.engine(), name, password, client=_client_address())
         except SignInRefused as error:
-            st.error(f"Not signed in: {common.plain(error)}.")
+            st.error(f"Not signed in: {view.plain(error)}.")
             return
         st.session_state[ACCOUNT_KEY] = signed_in["name"]
         st.session_state[LAST_SEEN_KEY] = datetime.now(UTC)
@@ -152,13 +158,10 @@ def gate() -> None:
     """
     if _admitted():
         return
-    st.session_state[common.SHELL_KEY] = True
+    st.session_state[shell.SHELL_KEY] = True
     # Every page's address leads to the form, so a deep link opens there after signing in.
     pages = [st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]
-    pages += [
-        st.Page(sign_in_page, title=title, url_path=Path(script).stem)
-        for _, script, title, _ in common.PAGES[1:]
-    ]
+    pages += [st.Page(sign_in_page, title=title, url_path=Path(script).stem) for _, script, title, _ in shell.PAGES[1:]]
     st.navigation(pages, position="hidden").run()
     st.stop()
 
@@ -172,8 +175,8 @@ def page_guard() -> None:
     a sidebar listing every file. Registering the pages turns that mode off for the process, and the rerun
     goes through app.py. A page run alone for any other reason still checks the session itself.
     """
-    if not st.session_state.get(common.SHELL_KEY):
-        common.navigation()
+    if not st.session_state.get(shell.SHELL_KEY):
+        shell.navigation()
         st.rerun()
     if not _admitted():
         sign_in_page()
@@ -187,7 +190,7 @@ def sidebar() -> None:
     with st.sidebar:
         if current is None:
             return
-        st.caption(f":material/person: Signed in as **{common.plain(current['name'])}** ({current['role']})")
+        st.caption(f":material/person: Signed in as **{view.plain(current['name'])}** ({current['role']})")
         st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=sign_out, args=("Signed out.",))
 
 

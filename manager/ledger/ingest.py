@@ -15,15 +15,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
-from manager.batch import COLUMNS, validate_batch
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
-from manager.export import safe_cell
+from manager.ledger.formats import Item, read_records
+from manager.ledger.rollups import TotalTooLarge, fold_rollups
+from manager.ledger.validate import COLUMNS, Prices, RowError, validate_batch
 from manager.models import ModelConfig
-from manager.readers import Item, read_records
-from manager.records import Prices, RowError
-from manager.rollups import TotalTooLarge, fold_rollups
+from manager.spreadsheet import safe_cell
 
 BATCH_SIZE = 20_000
 # A typed frame needs no per-record work, so bigger batches spread the fixed cost of each transaction thinner.

@@ -10,10 +10,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from manager import histogram
 from manager.db import INGEST_LOCK_KEY, write_transaction
-from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
-from manager.rollups import (
+from manager.ledger import histogram
+from manager.ledger.grains import (
     COUNTERS,
     DAILY,
     HOURLY,
@@ -21,18 +20,15 @@ from manager.rollups import (
     MODEL_DAILY,
     MODEL_HOURLY,
     STATS,
+    TOKEN_COUNTERS,
     RollupKey,
     Totals,
-    as_utc,
     decode_counts,
-    fold_rollups,
     merge_counts,
-    merge_sums,
-    model_totals,
-    rollup_frame,
-    totals_from_frame,
-    write_rollups,
 )
+from manager.ledger.rollups import fold_rollups, merge_sums, rollup_frame, write_rollups
+from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
+from manager.timeutil import as_utc
 
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
 SCAN_CHUNK = 200_000
@@ -155,9 +151,13 @@ def verify(engine: Engine) -> list[Drift]:
         stats = {row["model_id"]: row for row in conn.execute(select(STATS)).mappings()}
     for model_id, want in sorted(model_totals(daily).items()):
         have = stats.get(model_id)
-        pairs = {"total_requests": want.requests, "failed_requests": want.failures,
-                 "total_cost_nanos": want.cost_nanos, "usage_unknown_requests": want.usage_unknown,
-                 "cost_unknown_requests": want.cost_unknown}
+        pairs = {
+            "total_requests": want.requests,
+            "failed_requests": want.failures,
+            "total_cost_nanos": want.cost_nanos,
+            "usage_unknown_requests": want.usage_unknown,
+            "cost_unknown_requests": want.cost_unknown,
+        }
         for name, value in pairs.items():
             if have is None or int(have[name]) != value:
                 drift.append(Drift("model_usage_stats", model_id, name, None if have is None else have[name], value))
@@ -179,7 +179,7 @@ def rebuild_rollups(engine: Engine) -> int:
     sums = {grain: merge_sums(pd.concat(found, ignore_index=True), KEYS) for grain, found in parts.items() if found}
     with write_transaction(engine, lock=True) as conn:
         for table in (UsageHourly, UsageDaily, ModelUsageHourly, ModelUsageDaily, ModelUsageStats):
-            conn.execute(delete(table.__table__))  # type: ignore[attr-defined, union-attr]
+            conn.execute(delete(table.__table__))  # type: ignore[union-attr]
         if sums:
             write_rollups(conn, sums)
         for frame in _log_chunks(conn, LOG.c.id > last_id):
@@ -206,3 +206,76 @@ def _snapshot(engine: Engine) -> Iterator[tuple[Connection, int]]:
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({INGEST_LOCK_KEY})")
         yield conn, last_id
+
+
+def model_totals(hourly: dict[RollupKey, Totals]) -> dict[str, Totals]:
+    """Return hourly sums folded into one Totals per model."""
+    per_model: dict[str, Totals] = {}
+    for (_, model_id, _, _), part in hourly.items():
+        total = per_model.setdefault(model_id, Totals())
+        total.requests += part.requests
+        total.successes += part.successes
+        total.failures += part.failures
+        for name in TOKEN_COUNTERS:
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.cost_nanos += part.cost_nanos
+        total.quality_sum += part.quality_sum
+        total.quality_count += part.quality_count
+        assert part.first is not None and part.last is not None
+        total.first = part.first if total.first is None else min(total.first, part.first)
+        total.last = part.last if total.last is None else max(total.last, part.last)
+    return per_model
+
+
+def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey, Totals]:
+    """Return a frame of validated rows summed per (hour or day, model, request type, language), with histograms."""
+    if rows.empty:
+        return {}
+    frame = rows.assign(
+        hour=rows["timestamp"].dt.floor("h" if grain == "hour" else "D"),
+        bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
+        rated=rows["quality_rating"].notna(),
+        quality=rows["quality_rating"].fillna(0.0),
+        failed=~rows["success"],
+        error=rows["error_type"].fillna("unknown"),
+        usage_unknown=~rows["usage_known"].astype(bool),
+        cost_unknown=~rows["cost_known"].astype(bool),
+    )
+    keys = ["hour", "model_id", "request_type", "language"]
+    sums = frame.groupby(keys, sort=False).agg(
+        requests=("model_id", "size"),
+        successes=("success", "sum"),
+        **{name: (name, "sum") for name in TOKEN_COUNTERS},
+        cost_nanos=("cost_nanos", "sum"),
+        latency_sum_ms=("response_time_ms", "sum"),
+        quality_sum=("quality", "sum"),
+        quality_count=("rated", "sum"),
+        first=("timestamp", "min"),
+        last=("timestamp", "max"),
+    )
+    hists: dict[tuple[Any, ...], dict[int, int]] = {}
+    for (*key, bucket), count in frame.groupby([*keys, "bucket"], sort=False).size().items():
+        hists.setdefault(tuple(key), {})[int(bucket)] = int(count)
+    errors: dict[tuple[Any, ...], dict[str, int]] = {}
+    failed = frame[frame["failed"]]
+    for (*key, kind), count in failed.groupby([*keys, "error"], sort=False).size().items():
+        errors.setdefault(tuple(key), {})[str(kind)] = int(count)
+    totals: dict[RollupKey, Totals] = {}
+    for key, row in zip(sums.index, sums.itertuples(index=False), strict=True):
+        requests, successes = int(row.requests), int(row.successes)
+        hour = key[0].to_pydatetime()
+        totals[(hour, str(key[1]), str(key[2]), str(key[3]))] = Totals(
+            requests=requests,
+            successes=successes,
+            failures=requests - successes,
+            **{name: int(getattr(row, name)) for name in TOKEN_COUNTERS},
+            cost_nanos=int(row.cost_nanos),
+            latency_sum_ms=float(row.latency_sum_ms),
+            quality_sum=float(row.quality_sum),
+            quality_count=int(row.quality_count),
+            hist=hists[key],
+            errors=errors.get(key, {}),
+            first=row.first.to_pydatetime(),
+            last=row.last.to_pydatetime(),
+        )
+    return totals

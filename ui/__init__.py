@@ -1,0 +1,1 @@
+"""Shared page code: the app shell (navigation, sidebar, sign-in gate), cached reads, and drawing helpers."""

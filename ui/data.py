@@ -1,0 +1,129 @@
+"""Cached reads for the pages: the engine, the data version, and one Window per render keyed on the version.
+
+Every figure on a page is a pure function of the Window it reads here (see manager.window); this is the one
+cache, keyed on the data version (every write bumps it) and, for what depends on the clock, the minute.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import astuple
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from manager import api, budgets, whatif
+from manager import db as database
+from manager.selection import Policy
+from manager.settings import database_url
+from manager.whatif import ReplayResult
+from manager.window import Reads, Window, data_span, read_window
+
+DEFAULT_DAYS = 30
+DAYS_ONLY = Reads()  # the per-model daily rows of the sidebar's days, and the registry
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    engine = api.open_engine(url)
+    # Once per process: move everything alive now (the imported Streamlit, pandas, Plotly and SQLAlchemy,
+    # about a million objects that never become garbage) out of the collector's sight, so the full
+    # collections that reading rollup rows triggers do not walk them again on every page run.
+    gc.freeze()
+    return engine
+
+
+def engine() -> Engine:
+    """Return the process's one engine for DATABASE_URL, with the schema upgraded and default models loaded."""
+    return _engine(database_url())
+
+
+def data_version() -> str:
+    """Return the database's identity and data version; every write bumps it, which retires cached reads."""
+    current = engine()
+    return f"{current.url.render_as_string(hide_password=True)}@{database.data_version(current)}"
+
+
+def this_minute() -> datetime:
+    """Return the current UTC minute: what depends on the clock is recomputed once a minute."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _data_span(_engine: Engine, version: str) -> tuple[date, date] | None:
+    return data_span(_engine)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _window(_engine: Engine, version: str, start: date, end: date, at: datetime, reads: tuple[Any, ...]) -> Window:
+    return read_window(_engine, start, end, Reads(*reads), at=at)
+
+
+def window(reads: Reads = DAYS_ONLY, at: datetime | None = None) -> Window:
+    """Return the Window of the sidebar's days at a minute (default this one): the registry, budgets and each
+    rollup grain the reads need."""
+    start, end = date_range()
+    return _window(engine(), data_version(), start, end, at or this_minute(), astuple(reads))
+
+
+def budget_status(current: Window) -> list[budgets.BudgetStatus]:
+    """Return every budget's status at the window's moment, recording crossings not yet recorded."""
+    return budgets.budget_status(engine(), current.at, window=current)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _budget_alerts(_engine: Engine, _window: Window, version: str) -> pd.DataFrame:
+    return budgets.alerts_table(_engine, window=_window)
+
+
+def budget_alerts(current: Window) -> pd.DataFrame:
+    """Return the recorded budget alerts, newest first (cached per data version)."""
+    return _budget_alerts(engine(), current, data_version())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def models(_engine: Engine, version: str) -> pd.DataFrame:
+    """Return the registry as a table (cached per data version)."""
+    return pd.DataFrame(api.list_models(_engine))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def audit_trail(_engine: Engine, version: str, entity: str | None) -> pd.DataFrame:
+    """Return the newest changes, of one kind of entity or all (cached per data version)."""
+    trail = api.audit_trail(_engine, entity=entity)
+    return trail.drop(columns=["entity"]) if entity else trail
+
+
+def has_traffic() -> bool:
+    """Return True when any request is stored."""
+    return _data_span(engine(), data_version()) is not None
+
+
+def default_range() -> tuple[date, date]:
+    """Return the last DEFAULT_DAYS days that end on the newest day with traffic (today when none)."""
+    span = _data_span(engine(), data_version())
+    end = span[1] if span else datetime.now(UTC).date()
+    return end - timedelta(days=DEFAULT_DAYS - 1), end
+
+
+def date_range() -> tuple[date, date]:
+    """Return the sidebar's inclusive date range (a single picked day counts as both ends)."""
+    picked = st.session_state.get("date_range") or default_range()
+    if isinstance(picked, date):
+        return picked, picked
+    if len(picked) == 1:
+        return picked[0], picked[0]
+    return picked[0], picked[1]
+
+
+@st.cache_data(show_spinner="Replaying traffic...", max_entries=32, hash_funcs={Policy: repr})
+def _replay(_window: Window, version: str, start: date, end: date, at: datetime, policy: Policy) -> ReplayResult:
+    return whatif.replay(_window, policy)
+
+
+def replay(current: Window, policy: Policy) -> ReplayResult:
+    """Return the what-if replay of the window under a policy (cached per data version, days, minute and policy)."""
+    return _replay(current, data_version(), current.start, current.end, current.at, policy)

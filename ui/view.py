@@ -1,0 +1,110 @@
+"""Drawing helpers every page shares: user text shown as itself, tables with their CSV download, labels, icons."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from manager.export import frame_csv
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Return a table as safe CSV bytes for a download button."""
+    return frame_csv(frame).encode("utf-8")
+
+
+# Characters Streamlit's Markdown gives a meaning to (links, emphasis, code, icons, colours, maths, HTML-like).
+_MARKDOWN = re.compile(r"([\\`*_\[\]()<>$|~:])")
+# Characters that mean something only where a line starts: headings, lists, quotes, numbered lists.
+_LINE_START = re.compile(r"^(\s*)([#+\->=]|\d+[.)])")
+_AUTOLINK = re.compile(r"(?i)(\\:/|www\.|@)")
+
+
+def plain(text: object) -> str:
+    """Return user-controlled text (model ids, budget and account names, error types) to show as itself inside
+    Markdown: st.warning, st.caption, st.toast, expander and button labels all render Markdown."""
+    escaped = _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")
+    escaped = _LINE_START.sub(lambda found: found.group(1) + found.group(2)[:-1] + "\\" + found.group(2)[-1], escaped)
+    # GitHub-flavoured Markdown links bare addresses after escapes are undone: a zero-width space breaks them.
+    return _AUTOLINK.sub(lambda found: found.group(0)[:-1] + "\u200b" + found.group(0)[-1], escaped)
+
+
+def plain_html(text: object) -> str:
+    """Return user-controlled text for a Plotly title, which renders a subset of HTML (links among it)."""
+    return html.escape(str(text))
+
+
+def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict[str, Any] | None = None) -> None:
+    """Draw a table and a CSV download of exactly what it shows."""
+    st.dataframe(frame, key=key, hide_index=True, column_config=column_config, width="stretch")
+    st.download_button(
+        "Download CSV",
+        csv_bytes(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"download_{key}",
+        icon=":material/download:",
+    )
+
+
+COLUMN_LABELS: dict[str, object] = {
+    "model_id": "Model",
+    "provider": "Provider",
+    "category": "Category",
+    "requests": st.column_config.NumberColumn("Requests", format="localized"),
+    "successes": st.column_config.NumberColumn("Successes", format="localized"),
+    "failures": st.column_config.NumberColumn("Failures", format="localized"),
+    "input_tokens": st.column_config.NumberColumn("Input tokens", format="localized"),
+    "output_tokens": st.column_config.NumberColumn("Output tokens", format="localized"),
+    "cache_read_tokens": st.column_config.NumberColumn("Cache-read tokens", format="localized"),
+    "cache_write_tokens": st.column_config.NumberColumn("Cache-write tokens", format="localized"),
+    "reasoning_tokens": st.column_config.NumberColumn("Reasoning tokens", format="localized"),
+    "requests_without_usage": st.column_config.NumberColumn(
+        "No usage", format="localized", help="Requests that reported no token usage: tokens and cost not counted"
+    ),
+    "success_rate": st.column_config.NumberColumn("Success rate", format="percent"),
+    "cost_usd": st.column_config.NumberColumn("Cost (USD)", format="dollar"),
+    "cost_per_request_usd": st.column_config.NumberColumn("Cost / request (USD)", format="$%.6f"),
+    "cost_per_1k_tokens_usd": st.column_config.NumberColumn("Cost / 1k tokens (USD)", format="$%.6f"),
+    "avg_response_time_ms": st.column_config.NumberColumn("Avg latency (ms)", format="%.0f"),
+    "p50_response_time_ms": st.column_config.NumberColumn("p50 (ms)", format="%.0f"),
+    "p90_response_time_ms": st.column_config.NumberColumn("p90 (ms)", format="%.0f"),
+    "p95_response_time_ms": st.column_config.NumberColumn("p95 (ms)", format="%.0f"),
+    "p99_response_time_ms": st.column_config.NumberColumn("p99 (ms)", format="%.0f"),
+    "avg_quality_rating": st.column_config.NumberColumn("Avg rating (0-5)", format="%.2f"),
+    "ratings": st.column_config.NumberColumn("Ratings", format="localized"),
+    "score": st.column_config.ProgressColumn(
+        "Performance score",
+        min_value=0.0,
+        max_value=1.0,
+        format="%.3f",
+        help="The composite of quality, success rate, p95 speed and cost",
+    ),
+    "rank": st.column_config.NumberColumn("Rank"),
+    "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "actor": "Who",
+    "action": "Action",
+    "field": "Field",
+    "old_value": "Old value",
+    "new_value": "New value",
+    "usd_at_stake": st.column_config.NumberColumn("At stake (USD)", format="dollar"),
+}
+
+
+STATE_ICONS = {
+    "ok": ":material/check_circle:",
+    "warning": ":material/warning:",
+    "alert": ":material/error:",
+    "exhausted": ":material/block:",
+    "healthy": ":material/check_circle:",
+    "idle": ":material/bedtime:",
+    "degraded": ":material/warning:",
+    "unhealthy": ":material/error:",
+    "maintenance": ":material/build:",
+    "disabled": ":material/block:",
+}
