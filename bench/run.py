@@ -25,6 +25,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import paths
+
 from manager import api, performance, whatif
 from manager.demo import DEMO_MODELS, LANGUAGES, REQUEST_TYPES
 from manager.ledger import ingest
@@ -135,7 +137,7 @@ def raw_sqlite_seconds(frame: pd.DataFrame, path: Path, *, indexed: bool = False
 
 
 def raw_copy_seconds(frame: pd.DataFrame, url: str) -> float:
-    """Time psycopg COPY of the rows into a bare table with the same columns (the PostgreSQL reference)."""
+    """Time psycopg COPY of the rows into a table with the log's columns and its two indexes (the reference)."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
@@ -145,6 +147,8 @@ def raw_copy_seconds(frame: pd.DataFrame, url: str) -> float:
             "response_time_ms DOUBLE PRECISION, cost_nanos BIGINT, quality_rating DOUBLE PRECISION, "
             "success BOOLEAN, error_type TEXT)"
         )
+        conn.execute("CREATE UNIQUE INDEX bare_request_id ON bare_log (request_id)")
+        conn.execute("CREATE INDEX bare_time ON bare_log (timestamp)")
         rows = list(
             zip(
                 frame["request_id"],
@@ -305,20 +309,52 @@ def main() -> None:
     ingest_rows_text = f"{ingest_rows:,} rows"
     results = [
         (
-            "Ingest on SQLite, rollups included",
+            "`ingest_frame` on SQLite, rollups included",
             f"{ingest_rows / ours:,.0f} rows/s",
-            f"{reference / ours:.2f}x raw sqlite3 executemany ({ingest_rows / reference:,.0f} rows/s)",
-            ">= 0.35x",
-            reference / ours >= 0.35,
+            f"{indexed / ours:.2f}x sqlite3 executemany into the log's indexed table "
+            f"({ingest_rows / indexed:,.0f} rows/s)",
+            ">= 0.5x",
+            indexed / ours >= 0.5,
         ),
         (
-            "(context) raw sqlite3 executemany into the log's own indexes",
-            f"{ingest_rows / indexed:,.0f} rows/s",
-            f"{reference / indexed:.2f}x the bare table; ingest is {indexed / ours:.2f}x of it",
+            "(context) the same executemany into a bare table, no indexes",
+            f"{ingest_rows / reference:,.0f} rows/s",
+            f"ingest_frame is {reference / ours:.2f}x of it",
             "",
             None,
         ),
     ]
+    files = paths.write_files(frame, work)
+    for fmt, path in files.items():
+        cli = paths.cli_ingest_seconds(path, work / f"cli-{fmt}.db")
+        stdlib = paths.reference_seconds(fmt, path, work)
+        label = {"csv": "CSV", "jsonl": "JSON Lines", "otlp": "OTLP/JSON"}[fmt]
+        reader = "csv" if fmt == "csv" else "json"
+        results.append(
+            (
+                f"`python -m manager ingest` of a {label} file, rollups included",
+                f"{ingest_rows / cli:,.0f} rows/s",
+                f"{stdlib / cli:.2f}x Python's {reader} module + executemany into the indexed table "
+                f"({ingest_rows / stdlib:,.0f} rows/s)",
+                ">= 0.5x",
+                stdlib / cli >= 0.5,
+            )
+        )
+    receiver_rows = min(ingest_rows, 100_000)
+    part = frame.head(receiver_rows)
+    spans = paths.genai_spans(part)
+    received = paths.receiver_seconds(spans, work / "receiver.db", free_port())
+    prepared = paths.prepared_reference_seconds(part, work)
+    results.append(
+        (
+            f"`serve-otlp`, {paths.EXPORTERS} real OTLP/HTTP exporters, {paths.SPANS_PER_BATCH}-span batches",
+            f"{receiver_rows / received:,.0f} spans/s",
+            f"{prepared / received:.2f}x executemany of the same rows, built, into the indexed table "
+            f"({receiver_rows / prepared:,.0f} rows/s)",
+            ">= 0.5x",
+            prepared / received >= 0.5,
+        )
+    )
     with postgres_server() as server:
         import sqlalchemy
 
@@ -332,11 +368,11 @@ def main() -> None:
         copy = raw_copy_seconds(frame, f"{server}/bench")
     results.append(
         (
-            "Ingest on PostgreSQL, rollups included",
+            "`ingest_frame` on PostgreSQL, rollups included",
             f"{ingest_rows / ours_pg:,.0f} rows/s",
-            f"{copy / ours_pg:.2f}x psycopg COPY ({ingest_rows / copy:,.0f} rows/s)",
-            ">= 100k rows/s",
-            ingest_rows / ours_pg >= 100_000,
+            f"{copy / ours_pg:.2f}x psycopg COPY into the log's indexed table ({ingest_rows / copy:,.0f} rows/s)",
+            ">= 0.5x",
+            copy / ours_pg >= 0.5,
         )
     )
 
@@ -400,8 +436,11 @@ def main() -> None:
     )
     note(
         f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `ingest.ingest_frame` (validation, "
-        "de-duplication, hourly and daily rollups per segment and per model, usage stats) against the "
-        "driver's bare bulk path into a table with the same columns and no indexes. Pages: AppTest rerun of "
+        "de-duplication, hourly and daily rollups per segment and per model, usage stats), through `python -m "
+        "manager ingest` on the same rows written as CSV, JSON Lines and OTLP/JSON files (the command timed whole, "
+        "interpreter start included), and through `serve-otlp` fed by the real OTLP/HTTP exporter; each against the "
+        "driver's plain path into a table with the log's columns and its unique request-id and timestamp indexes "
+        "(bench/paths.py). Pages: AppTest rerun of "
         "each page with Streamlit's cache (the only one) cleared, median of "
         f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -17,7 +20,7 @@ from sqlalchemy import Engine
 from manager import api, budgets, demo, export, health, overview, schema, selection, whatif, window
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
-from manager.ledger import ingest, verify
+from manager.ledger import ingest, receiver, verify
 from manager.ledger.formats import FORMATS
 from manager.ledger.ingest import IngestStopped
 from manager.ledger.validate import parse_timestamp
@@ -26,21 +29,30 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    """A one-line progress bar on stderr (rows, rows/s, time left when the total is known), drawn only when
+    stderr is a terminal and the output is not JSON."""
 
-    def __init__(self, total: int | None, label: str):
+    def __init__(self, total: int | None, label: str, *, as_json: bool = False):
         self.total, self.label = total, label
-        self.active = sys.stderr.isatty()
+        self.active = sys.stderr.isatty() and not as_json
+        self.started = time.monotonic()
+        self.drawn = 0.0
 
     def __call__(self, done: int) -> None:
         if not self.active:
             return
+        now = time.monotonic()
+        if now - self.drawn < 0.1 and done != self.total:
+            return
+        self.drawn = now
+        rate = done / max(now - self.started, 1e-6)
+        text = f"{done:,} rows, {rate:,.0f} rows/s"
         if self.total:
             filled = int(30 * min(done, self.total) / self.total)
+            left = max(self.total - done, 0) / rate if rate else 0.0
             bar = "#" * filled + "." * (30 - filled)
-            sys.stderr.write(f"\r{self.label} [{bar}] {done:,}/{self.total:,} rows")
-        else:
-            sys.stderr.write(f"\r{self.label} {done:,} rows")
+            text = f"[{bar}] {done:,}/{self.total:,} rows, {rate:,.0f} rows/s, {left:,.0f} s left"
+        sys.stderr.write(f"\r{self.label} {text}\033[K")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -91,7 +103,7 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
             lambda d: "the database already holds requests; no demo data added",
         )
         return EXIT_OK
-    bar = ProgressBar(args.requests, "seeding")
+    bar = ProgressBar(args.requests, "seeding", as_json=args.json)
     result = demo.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
     bar.close()
     _print(
@@ -101,7 +113,7 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(engine: Engine, args: argparse.Namespace) -> int:
-    bar = ProgressBar(None, "ingesting")
+    bar = ProgressBar(None, "ingesting", as_json=args.json)
     result = ingest.ingest_file(engine, args.file, fmt=args.format, progress=bar)
     bar.close()
     summary = result.as_dict()
@@ -303,8 +315,44 @@ def cmd_whatif(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve_otlp(engine: Engine, args: argparse.Namespace) -> int:
+    token = os.environ.get("MANAGER_OTLP_TOKEN") or None
+    if reason := receiver.refuse_open_binding(args.host, token):
+        raise InvalidInput([reason])
+    server, tally = receiver.make_server(engine, args.host, args.port, token)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"receiving OTLP/HTTP traces at http://{host}:{port}/v1/traces (Ctrl-C stops)", file=sys.stderr)
+    # SIGTERM (a service manager, a container stop) ends the loop as Ctrl-C does; shutdown() waits for the
+    # loop, so it runs on a thread of its own. A batch being written finishes or rolls back, never half.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    _print(
+        dict(tally.__dict__),
+        args.json,
+        lambda d: (
+            f"stopped: {d['accepted']:,} spans stored, {d['duplicates']:,} already there, "
+            f"{d['rejected']:,} refused, {d['skipped']:,} not GenAI spans, over {d['requests']:,} export requests"
+        ),
+    )
+    return EXIT_OK
+
+
+def _scan_bar(engine: Engine, args: argparse.Namespace, label: str) -> ProgressBar:
+    bar = ProgressBar(None, label, as_json=args.json)
+    if bar.active:
+        bar.total = verify.log_rows(engine)
+    return bar
+
+
 def cmd_verify(engine: Engine, args: argparse.Namespace) -> int:
-    drift = [d.as_dict() for d in verify.verify(engine)]
+    bar = _scan_bar(engine, args, "verifying")
+    drift = [d.as_dict() for d in verify.verify(engine, progress=bar)]
+    bar.close()
     _print(
         {"drift": drift, "ok": not drift},
         args.json,
@@ -321,7 +369,9 @@ def cmd_verify(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(engine: Engine, args: argparse.Namespace) -> int:
-    rows = verify.rebuild_rollups(engine)
+    bar = _scan_bar(engine, args, "rebuilding")
+    rows = verify.rebuild_rollups(engine, progress=bar)
+    bar.close()
     _print({"rollup_rows": rows}, args.json, lambda d: f"rebuilt {d['rollup_rows']:,} rollup rows from the request log")
     return EXIT_OK
 
@@ -472,6 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (default: first traffic)")
     whatif.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date (default: last traffic)")
     whatif.add_argument("--routes", help="also write the routing table (JSON) to this file")
+
+    serve = command("serve-otlp", "receive OTLP/HTTP traces (POST /v1/traces) into the ledger", cmd_serve_otlp)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    serve.add_argument("--port", type=int, default=4318, help="port (default 4318, OTLP/HTTP's own)")
 
     command("verify", "recompute the rollups from the request log and report any drift (exit 1 if any)", cmd_verify)
     command(

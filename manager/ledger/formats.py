@@ -159,6 +159,11 @@ def _read_otlp(path: Path) -> Iterator[Item]:
     return _otlp_items(documents)
 
 
+def otlp_items(document: Any) -> Iterator[Item]:
+    """Yield each span of one OTLP/JSON-shaped export request (a receiver's body, decoded) as an item."""
+    return _otlp_items([(1, document)])
+
+
 def _otlp_items(documents: list[tuple[int, Any]]) -> Iterator[Item]:
     """Yield each span of each export request; every structure that is not what OTLP/JSON says is a reject
     naming its JSON path, never skipped."""

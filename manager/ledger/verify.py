@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -81,16 +81,22 @@ def _log_chunks(conn: Connection, *conditions: Any) -> Iterator[pd.DataFrame]:
         yield frame
 
 
-def recompute(conn: Connection) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
+def recompute(
+    conn: Connection, progress: Callable[[int], None] | None = None
+) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
     """Return the hourly and daily rollups as the raw request log says they should be (one full scan).
 
     This sums with the row-by-key Totals path, independent of the vectorised one that ingest writes with.
     """
     hourly: dict[RollupKey, Totals] = {}
     daily: dict[RollupKey, Totals] = {}
+    done = 0
     for frame in _log_chunks(conn):
         _add(hourly, totals_from_frame(frame, "hour"))
         _add(daily, totals_from_frame(frame, "day"))
+        done += len(frame)
+        if progress:
+            progress(done)
     return hourly, daily
 
 
@@ -140,10 +146,11 @@ def _compare(table: str, stored: dict[RollupKey, dict[str, Any]], expected: dict
     return drift
 
 
-def verify(engine: Engine) -> list[Drift]:
-    """Return every difference between the stored rollups and usage stats and a recomputation from the raw log."""
+def verify(engine: Engine, *, progress: Callable[[int], None] | None = None) -> list[Drift]:
+    """Return every difference between the stored rollups and usage stats and a recomputation from the raw log
+    (`progress` is told the rows scanned so far)."""
     with engine.connect() as conn, conn.begin():
-        hourly, daily = recompute(conn)
+        hourly, daily = recompute(conn, progress)
         drift = _compare("usage_hourly", _stored(conn, HOURLY, "hour"), hourly)
         drift += _compare("usage_daily", _stored(conn, DAILY, "day"), daily)
         drift += _compare("usage_model_hourly", _stored(conn, MODEL_HOURLY, "hour"), _per_model(hourly))
@@ -164,7 +171,7 @@ def verify(engine: Engine) -> list[Drift]:
     return drift
 
 
-def rebuild_rollups(engine: Engine) -> int:
+def rebuild_rollups(engine: Engine, *, progress: Callable[[int], None] | None = None) -> int:
     """Replace the rollups and usage stats with a recomputation from the raw log; return the rollup rows written.
 
     The recomputation reads a snapshot of the log without any lock, so ingests, sign-ins and edits go on while
@@ -173,9 +180,13 @@ def rebuild_rollups(engine: Engine) -> int:
     """
     with _snapshot(engine) as (conn, last_id):
         parts: dict[str, list[pd.DataFrame]] = {"hour": [], "day": []}
+        done = 0
         for frame in _log_chunks(conn, LOG.c.id <= last_id):
             for grain, found in parts.items():
                 found.append(rollup_frame(frame, grain))
+            done += len(frame)
+            if progress:
+                progress(done)
     sums = {grain: merge_sums(pd.concat(found, ignore_index=True), KEYS) for grain, found in parts.items() if found}
     with write_transaction(engine, lock=True) as conn:
         for table in (UsageHourly, UsageDaily, ModelUsageHourly, ModelUsageDaily, ModelUsageStats):
@@ -279,3 +290,9 @@ def totals_from_frame(rows: pd.DataFrame, grain: str = "hour") -> dict[RollupKey
             last=row.last.to_pydatetime(),
         )
     return totals
+
+
+def log_rows(engine: Engine) -> int:
+    """Return how many requests the raw log holds (what a scan of it will go through)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(LOG)).scalar_one())

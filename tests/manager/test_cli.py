@@ -223,3 +223,39 @@ def test_a_writer_blocked_past_the_busy_timeout_fails_in_one_line_and_writes_not
     assert (code, len(error)) == (1, 1)
     assert "the database is busy" in error[0] and "trying again is safe" in error[0]
     assert api.is_empty(api.open_engine(url))
+
+
+def _stderr_of(args: list[str], *, terminal: bool) -> str:
+    """Run the CLI in a child process with stderr on a pseudo-terminal or a pipe; return what it wrote there."""
+    import os
+    import pty
+
+    command = [sys.executable, "-m", "manager", *args]
+    if not terminal:
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False).stderr
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    child.wait()
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    "command", [["verify"], ["rebuild-rollups"], ["seed-demo", "--requests", "3000", "--days", "2"]]
+)
+def test_long_work_shows_progress_on_a_terminal_only(db_url: str, engine: Engine, command: list[str]) -> None:
+    api.ingest_records(engine, generated_records(500))
+    shown = _stderr_of(["--db", db_url, *command], terminal=True)
+    assert "rows/s" in shown
+    assert "rows/s" not in _stderr_of(["--db", db_url, *command], terminal=False)
+    assert "rows/s" not in _stderr_of(["--db", db_url, *command, "--json"], terminal=True)

@@ -7,13 +7,14 @@ line, hex ids).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -104,15 +105,25 @@ def _hex_ids(value: Any) -> Any:
     return value
 
 
-def record_traffic(stub: StubLLM, plan: list[Planned], path: Path, *, per_line: int = 25) -> int:
-    """Make every planned call and write their spans as OTLP/JSON lines to `path`; return the number of spans."""
+def finished_spans(stub: StubLLM, plan: list[Planned]) -> list[ReadableSpan]:
+    """Make every planned call with the real instrumented clients; return the spans they finished."""
     _instrument()
     _exporter.clear()
     for planned in plan:
         _make_call(stub, planned)
-    spans = _exporter.get_finished_spans()
-    with path.open("w", encoding="utf-8") as handle:
-        for start in range(0, len(spans), per_line):
-            request = MessageToDict(encode_spans(spans[start : start + per_line]))
-            handle.write(json.dumps(_hex_ids(request)) + "\n")
+    return list(_exporter.get_finished_spans())
+
+
+def export_request_lines(spans: Sequence[ReadableSpan], *, per_line: int = 25) -> list[str]:
+    """Return the spans as the Collector's file exporter writes them: one OTLP/JSON export request per line."""
+    return [
+        json.dumps(_hex_ids(MessageToDict(encode_spans(spans[start : start + per_line]))))
+        for start in range(0, len(spans), per_line)
+    ]
+
+
+def record_traffic(stub: StubLLM, plan: list[Planned], path: Path, *, per_line: int = 25) -> int:
+    """Make every planned call and write their spans as OTLP/JSON lines to `path`; return the number of spans."""
+    spans = finished_spans(stub, plan)
+    path.write_text("".join(line + "\n" for line in export_request_lines(spans, per_line=per_line)), encoding="utf-8")
     return len(spans)
