@@ -1,6 +1,8 @@
 """The OTLP/HTTP trace receiver: `POST /v1/traces` as the OpenTelemetry protocol specification defines it.
 
-Each request is one batch, written in one transaction or not at all, so a 2xx means it is committed. Spans
+Each request is stored whole in one transaction or not at all, and a 2xx means that transaction committed.
+One writer thread takes every request waiting for it into the next transaction (group commit), so concurrent
+exporters share the cost of a write instead of queueing for the lock one by one. Spans
 are de-duplicated by trace and span id exactly as `ingest` does, so an exporter's retry of a batch that did
 land adds nothing. Spans that are not GenAI spans are skipped (counted, not rejected); GenAI spans that are
 refused come back as `partial_success.rejected_spans` with the first reasons in `error_message`.
@@ -15,6 +17,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +48,7 @@ RETRY_AFTER_SECONDS = 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TRACES_PATH = "/v1/traces"
 REASONS_SHOWN = 3
+GROUP_SPANS = 20_000  # a transaction takes the requests waiting for it, up to about this many spans
 
 log = logging.getLogger("manager.receiver")
 
@@ -170,16 +175,97 @@ def _response(media: str, rejected: int, message: str) -> Answer:
     return Answer(200, MessageToJson(response, indent=None).encode(), JSON)
 
 
+@dataclass
+class _Request:
+    """One export request's spans waiting for the writer, and what became of them."""
+
+    records: list[Any]
+    refused: list[Reject]
+    done: threading.Event = field(default_factory=threading.Event)
+    rejects: list[Reject] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class GroupWriter:
+    """The one thread that writes: requests that arrive while a transaction is open wait, then go into the next
+    transaction together (group commit). Each request is in exactly one transaction, so it is stored whole or
+    not at all, and is answered only after that transaction commits."""
+
+    def __init__(self, engine: Engine, tally: Tally, *, group_spans: int = GROUP_SPANS) -> None:
+        self.engine, self.tally, self.group_spans = engine, tally, group_spans
+        self.queue: queue.Queue[_Request] = queue.Queue()
+        threading.Thread(target=self._run, name="otlp-writer", daemon=True).start()
+
+    def store(self, records: list[Any], refused: list[Reject]) -> _Request:
+        """Queue one request's records (and what its decoding refused); return it once its transaction ended."""
+        request = _Request(records, refused)
+        self.queue.put(request)
+        request.done.wait()
+        return request
+
+    def _run(self) -> None:
+        while True:
+            group = [self.queue.get()]
+            size = len(group[0].records)
+            while size < self.group_spans:
+                try:
+                    group.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+                size += len(group[-1].records)
+            self._write(group)
+
+    def _write(self, group: list[_Request]) -> None:
+        try:
+            result = self._ingest(group)
+        except IngestStopped as error:
+            if len(group) > 1:  # one request's batch was refused: the others need not be
+                for request in group:
+                    self._write([request])
+                return
+            result, group[0].error = None, error
+        except Exception as error:  # noqa: BLE001 (every waiting request is told, whatever went wrong)
+            result = None
+            for request in group:
+                request.error = error
+        if result is not None:
+            self.tally.requests += len(group)
+            self.tally.accepted += result.accepted
+            self.tally.duplicates += result.duplicates
+            self.tally.rejected += result.rejected
+        for request in group:
+            request.done.set()
+
+    def _ingest(self, group: list[_Request]) -> Any:
+        """Store the group's records in one transaction; hand each request back its own rejects."""
+        records: list[Any] = []
+        lines: list[int] = []
+        refused: list[Reject] = []
+        owner: list[_Request] = []
+        for request in group:
+            for record in request.records:
+                records.append(record)
+                lines.append(len(owner) + 1)
+                owner.append(request)
+            for reject in request.refused:
+                refused.append(Reject(len(owner) + 1, reject.column, reject.reason, reject.raw))
+                owner.append(request)
+        result = ingest_batches(self.engine, [Batch(records, lines, [""] * len(records), refused)])
+        for reject in result.rejects:
+            owner[reject.line - 1].rejects.append(reject)
+        return result
+
+
 def receive(
-    engine: Engine,
+    writer: GroupWriter,
     body: bytes,
     content_type: str | None,
     content_encoding: str | None,
-    tally: Tally,
     *,
     max_body: int = MAX_BODY_BYTES,
 ) -> Answer:
-    """Store one export request's GenAI spans as one batch and return the answer the specification asks for."""
+    """Store one export request's GenAI spans whole (with whatever arrived beside it) and return the answer the
+    specification asks for."""
     media = _media(content_type)
     if media not in (PROTOBUF, JSON):
         return _status(415, f"Content-Type {content_type!r} is not {PROTOBUF} or {JSON}", JSON)
@@ -190,31 +276,25 @@ def receive(
     except ValueError as error:
         return _status(400, str(error), media)
     items = list(protobuf_items(document) if isinstance(document, ExportTraceServiceRequest) else otlp_items(document))
-    records, lines, raws, refused = [], [], [], []
-    for position, (_, record, raw) in enumerate(items, start=1):
-        if isinstance(record, RowError):
-            refused.append(Reject(position, record.column, record.reason, raw))
-        else:
-            records.append(record)
-            lines.append(position)
-            raws.append(raw)
-    try:
-        result = ingest_batches(engine, [Batch(records, lines, raws, refused)])
-    except (DatabaseBusy, OperationalError):
-        return _status(503, "the database is busy; retry", media, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    except DatabaseUnavailable as error:
-        return _status(503, str(error), media, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    except IngestStopped as error:
-        return _status(400, str(error), media)
-    tally.requests += 1
-    tally.accepted += result.accepted
-    tally.duplicates += result.duplicates
-    tally.rejected += result.rejected
-    tally.skipped += _span_count(document) - len(items)
-    reasons = [f"{r.column}: {r.reason}" for r in result.rejects[:REASONS_SHOWN]]
-    more = result.rejected - len(reasons)
+    records = [record for _, record, _ in items if not isinstance(record, RowError)]
+    refused = [Reject(0, r.column, r.reason, raw) for _, r, raw in items if isinstance(r, RowError)]
+    request = writer.store(records, refused)
+    if isinstance(request.error, (DatabaseBusy, OperationalError, DatabaseUnavailable)):
+        reason = (
+            "the database is busy; retry" if not isinstance(request.error, DatabaseUnavailable) else str(request.error)
+        )
+        return _status(503, reason, media, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(request.error, IngestStopped):
+        return _status(400, str(request.error), media)
+    if request.error is not None:
+        log.error("storing an export request failed", exc_info=request.error)
+        return _status(500, "the receiver could not store this batch; its log says why", media)
+    writer.tally.skipped += _span_count(document) - len(items)
+    rejects = request.rejects
+    reasons = [f"{r.column}: {r.reason}" for r in rejects[:REASONS_SHOWN]]
+    more = len(rejects) - len(reasons)
     message = "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
-    return _response(media, result.rejected, message)
+    return _response(media, len(rejects), message)
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -230,6 +310,7 @@ def make_server(
 ) -> tuple[ThreadingHTTPServer, Tally]:
     """Return a threading HTTP server answering OTLP/HTTP traces and /health, not yet serving, and its tally."""
     tally = Tally()
+    writer = GroupWriter(engine, tally)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "ai-model-manager-otlp"
@@ -282,11 +363,10 @@ def make_server(
                 return
             body = self.rfile.read(int(length))
             answer = receive(
-                engine,
+                writer,
                 body,
                 self.headers.get("Content-Type"),
                 self.headers.get("Content-Encoding"),
-                tally,
                 max_body=max_body,
             )
             self._send(answer)

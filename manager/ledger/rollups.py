@@ -138,12 +138,13 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
     stored = _stored_rows(conn, table, grain, sums)
-    # Only the batch's rows in periods that already have stored rows can meet one: merge just those.
+    # Only the batch's rows in periods that already have stored rows can meet one: match just those.
     meets = sums["start"].isin(stored["start"].unique()).to_numpy()
-    merged = sums[meets].merge(stored, on=keys, how="left", suffixes=("", "_old"), indicator=True)
-    old = (merged.pop("_merge") == "both").to_numpy()
-    if old.any():
-        both = merged[old]
+    candidates = sums[meets]
+    # An inner join keeps every counter's own dtype (a left join would turn int64 into float64 through NaN).
+    both = candidates.merge(stored, on=keys, how="inner", suffixes=("", "_old"))
+    twin = candidates.merge(stored[keys], on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    if not both.empty:
         _refuse_past_largest(
             both,
             {
@@ -152,21 +153,24 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
             },
             grain,
         )
-        for name in COUNTERS:
-            merged.loc[old, name] = merged.loc[old, name] + merged.loc[old, f"{name}_old"]
-        summed = histogram.add_stored(
-            merged.loc[old, "latency_hist"].tolist(), merged.loc[old, "latency_hist_old"].tolist()
+        # Summed a whole column at a time (no masked assignment per column).
+        summed: dict[str, Any] = {name: both[name] + both[f"{name}_old"] for name in COUNTERS}
+        summed["latency_hist"] = pd.Series(
+            histogram.add_stored(both["latency_hist"].tolist(), both["latency_hist_old"].tolist()), dtype=object
         )
-        merged.loc[old, "latency_hist"] = pd.Series(summed, index=merged.index[old], dtype=object)
-        both = old & (merged["error_types"] != "{}").to_numpy() & (merged["error_types_old"] != "{}").to_numpy()
-        for i in np.flatnonzero(both):
-            parts = [decode_counts(merged.at[i, "error_types"]), decode_counts(merged.at[i, "error_types_old"])]
-            merged.at[i, "error_types"] = encode_counts(merge_counts(parts))
-        only_old = old & (merged["error_types"] == "{}").to_numpy()
-        merged.loc[only_old, "error_types"] = merged.loc[only_old, "error_types_old"]
+        errors = both["error_types"].tolist()
+        for i, (mine, theirs) in enumerate(zip(errors, both["error_types_old"].tolist(), strict=True)):
+            if theirs != "{}":
+                errors[i] = (
+                    theirs
+                    if mine == "{}"
+                    else encode_counts(merge_counts([decode_counts(mine), decode_counts(theirs)]))
+                )
+        summed["error_types"] = pd.Series(errors, dtype=object)
+        both = both.assign(**summed)
     # Under the ingest lock nothing else writes rollups, so rows with no stored twin are plain inserts.
-    _write(conn, table, grain, sums[~meets], keys, replace=False)
-    _write(conn, table, grain, merged, keys, replace=True)
+    _write(conn, table, grain, pd.concat([sums[~meets], candidates[~twin]]), keys, replace=False)
+    _write(conn, table, grain, both, keys, replace=True)
 
 
 def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str], *, replace: bool) -> None:
