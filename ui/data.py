@@ -69,9 +69,15 @@ def window(reads: Reads = DAYS_ONLY, at: datetime | None = None) -> Window:
     return _window(engine(), data_version(), start, end, at or this_minute(), astuple(reads))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _budget_status(_engine: Engine, _window: Window, version: str, at: datetime) -> list[budgets.BudgetStatus]:
+    return budgets.budget_status(_engine, at, window=_window)
+
+
 def budget_status(current: Window) -> list[budgets.BudgetStatus]:
-    """Return every budget's status at the window's moment, recording crossings not yet recorded."""
-    return budgets.budget_status(engine(), current.at, window=current)
+    """Return every budget's status at the window's moment, recording crossings not yet recorded (cached per data
+    version and minute: what a budget reads is the same in every window read with `budgets.reads` at a moment)."""
+    return _budget_status(engine(), current, data_version(), current.at)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
