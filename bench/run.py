@@ -2,7 +2,7 @@
 replay time and the dashboard's peak memory. Writes the figures into BENCHMARKS.md.
 
     python bench/run.py            # 100k, 1M and 10M requests (about 20 minutes on 2 cores)
-    python bench/run.py --quick    # smaller sizes, under two minutes
+    python bench/run.py --quick    # smaller sizes, under three minutes
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ def sizes_label(size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under two minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under three minutes")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the report")
     args = parser.parse_args()
     sizes = [20_000, 100_000] if args.quick else [100_000, 1_000_000, 10_000_000]
