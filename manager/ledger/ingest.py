@@ -113,13 +113,32 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
     if rows.empty:
         return 0, 0
     with write_transaction(engine, lock=True) as conn:
-        ids = rows["request_id"].dropna().tolist()
-        stored = _stored_request_ids(conn, ids) if ids else set()
-        fresh = rows[~rows["request_id"].isin(stored)] if stored else rows
+        fresh = _insert_fresh(conn, rows)
         if not fresh.empty:
-            _insert_rows(conn, fresh)
             fold_rollups(conn, fresh)
     return len(fresh), len(rows) - len(fresh)
+
+
+def _insert_fresh(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
+    """Insert the rows whose request_id is not stored yet and return them.
+
+    Optimistic, because new rows are the rule: all of them go in at once under a savepoint, and only when the
+    unique request_id index refuses one are the stored ids looked up and the insert made again without them.
+    """
+    savepoint = conn.begin_nested()
+    try:
+        _insert_rows(conn, rows)
+    except conn.dialect.loaded_dbapi.IntegrityError:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+        return rows
+    ids = rows["request_id"].dropna().tolist()
+    stored = _stored_request_ids(conn, ids) if ids else set()
+    fresh = rows[~rows["request_id"].isin(stored)]
+    if not fresh.empty:
+        _insert_rows(conn, fresh)
+    return fresh
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -49,51 +51,106 @@ def _largest(name: str) -> str:
     return f"${LARGEST_TOTAL / 10**9:,.0f}" if "cost" in name else f"{LARGEST_TOTAL:,}"
 
 
-def rollup_frame(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
-    """Return validated rows summed per (hour or day, model, request type, language), one table row per key.
+_PERIOD_NANOS = {"hour": 3600 * 10**9, "day": 86400 * 10**9}
 
-    Columns: KEYS, the counters, `latency_hist` (stored bytes), `error_types` (JSON text), `first` and `last`.
-    Everything is vectorised; nothing runs per key in Python but slicing the packed histograms apart.
+
+def _utc(nanos: np.ndarray) -> pd.DatetimeIndex:
+    """Return nanoseconds since the epoch as UTC datetimes."""
+    return pd.DatetimeIndex(nanos.view("datetime64[ns]")).tz_localize(UTC)
+
+
+class _Rows:
+    """A batch's per-row figures as numpy arrays, computed once for every rollup made from it."""
+
+    def __init__(self, rows: pd.DataFrame):
+        self.rows = rows
+        self.stamps = rows["timestamp"]
+        success = rows["success"].to_numpy(dtype=bool)
+        quality = rows["quality_rating"].to_numpy(dtype=float, na_value=np.nan)
+        rated = ~np.isnan(quality)
+        self.counters: dict[str, np.ndarray] = {
+            "successes": success.astype(np.int64),
+            **{name: rows[name].to_numpy(dtype=np.int64) for name in TOKEN_COUNTERS[:5]},
+            "usage_unknown": (~rows["usage_known"].to_numpy(dtype=bool)).astype(np.int64),
+            "cost_unknown": (~rows["cost_known"].to_numpy(dtype=bool)).astype(np.int64),
+            "cost_nanos": rows["cost_nanos"].to_numpy(dtype=np.int64),
+            "latency_sum_ms": rows["response_time_ms"].to_numpy(dtype=float),
+            "quality_sum": np.where(rated, quality, 0.0),
+            "quality_count": rated.astype(np.int64),
+        }
+        self.buckets = histogram.buckets_of(self.counters["latency_sum_ms"])
+        self.failed = np.flatnonzero(~success)
+        self.errors = rows["error_type"].to_numpy(dtype=object)[self.failed]
+        self.nanos = self.stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+    def starts(self, grain: str) -> np.ndarray:
+        """Return the start of each row's hour or day, in nanoseconds since the epoch (UTC)."""
+        period = _PERIOD_NANOS[grain]
+        starts: np.ndarray = self.nanos // period * period
+        return starts
+
+
+def rollup_frame(rows: pd.DataFrame, grain: str, keys: list[str] = KEYS) -> pd.DataFrame:
+    """Return validated rows summed per (hour or day, model, request type, language), or per other `keys`
+    (MODEL_KEYS: per hour or day and model), one table row per key, in key order.
+
+    Columns: the keys, the counters, `latency_hist` (stored bytes), `error_types` (JSON text), `first` and `last`.
+    The rows are sorted by key once and every counter summed with np.add.reduceat: integer sums stay exact
+    integers (only cost is also summed as floats, to refuse a total that would wrap), and nothing runs per key
+    in Python but slicing the packed histograms apart and encoding the few keys that saw failures.
     """
-    frame = rows.assign(
-        start=rows["timestamp"].dt.floor("h" if grain == "hour" else "D"),
-        bucket=histogram.buckets_of(rows["response_time_ms"].to_numpy(dtype=float)),
-        rated=rows["quality_rating"].notna(),
-        quality=rows["quality_rating"].fillna(0.0),
-        error=rows["error_type"].fillna("unknown"),
-        usage_unknown=~rows["usage_known"].astype(bool),
-        cost_unknown=~rows["cost_known"].astype(bool),
-        cost_float=rows["cost_nanos"].astype(float),  # a sum that cannot wrap, to check the exact one by
-    )
-    grouped = frame.groupby(KEYS, sort=True)
-    sums = grouped.agg(
-        requests=("model_id", "size"),
-        successes=("success", "sum"),
-        **{name: (name, "sum") for name in TOKEN_COUNTERS},
-        cost_nanos=("cost_nanos", "sum"),
-        latency_sum_ms=("response_time_ms", "sum"),
-        quality_sum=("quality", "sum"),
-        quality_count=("rated", "sum"),
-        first=("timestamp", "min"),
-        last=("timestamp", "max"),
-    )
-    for name in ("successes", "quality_count", "usage_unknown", "cost_unknown"):
-        sums[name] = sums[name].astype(np.int64)
+    return _sum_rows(_Rows(rows), grain, keys)
+
+
+def _sum_rows(batch: _Rows, grain: str, keys: list[str]) -> pd.DataFrame:
+    n = len(batch.rows)
+    if n == 0:
+        return pd.DataFrame(columns=[*keys, *COUNTERS, "latency_hist", "error_types", "first", "last"])
+    columns: list[Any] = [batch.starts(grain), *(batch.rows[name] for name in keys[1:])]
+    combined = np.zeros(n, dtype=np.int64)
+    for column in columns:  # codes in sorted order of each key, so the combined code sorts as the keys do
+        codes, uniques = pd.factorize(column, sort=True)
+        combined = combined * len(uniques) + codes
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    first_of_group = np.empty(n, dtype=bool)
+    first_of_group[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first_of_group[1:])
+    bounds = np.flatnonzero(first_of_group)
+    group_of_row = np.empty(n, dtype=np.int64)
+    group_of_row[order] = np.cumsum(first_of_group) - 1
+    leaders = order[bounds]
+    sums = pd.DataFrame({name: column.iloc[leaders].reset_index(drop=True) for name, column in zip(keys[1:], columns[1:])})
+    sums.insert(0, "start", _utc(columns[0][leaders]))
+    sums["requests"] = np.diff(np.append(bounds, n))
+    for name, values in batch.counters.items():
+        sums[name] = np.add.reduceat(values[order], bounds)
     sums["failures"] = sums["requests"] - sums["successes"]
-    key_of_row = grouped.ngroup().to_numpy()
-    _refuse_past_largest(sums.reset_index(), {"cost_nanos": grouped["cost_float"].sum().to_numpy()}, grain)
-    sums["latency_hist"] = histogram.pack_groups(
-        key_of_row, frame["bucket"].to_numpy(), np.ones(len(frame), dtype=np.int64), len(sums)
-    )
-    errors: dict[int, dict[str, int]] = {}
-    failed = ~frame["success"].to_numpy(dtype=bool)
-    if failed.any():
-        kinds = pd.DataFrame({"key": key_of_row[failed], "error": frame["error"].to_numpy()[failed]})
-        for (key, kind), count in kinds.groupby(["key", "error"], sort=True).size().items():
-            errors.setdefault(int(key), {})[str(kind)] = int(count)
-    encoded = {key: encode_counts(counts) for key, counts in errors.items()}
-    sums["error_types"] = [encoded.get(i, "{}") for i in range(len(sums))]
-    return sums.reset_index()
+    sums = sums[[*keys, *COUNTERS]]
+    costs = np.add.reduceat(batch.counters["cost_nanos"][order].astype(float), bounds)
+    _refuse_past_largest(sums, {"cost_nanos": costs}, grain)
+    sums["latency_hist"] = histogram.pack_groups(group_of_row, batch.buckets, np.ones(n, dtype=np.int64), len(sums))
+    sums["error_types"] = _error_counts(group_of_row[batch.failed], batch.errors, len(sums))
+    nanos = batch.nanos[order]
+    for name, reduce in (("first", np.minimum), ("last", np.maximum)):
+        sums[name] = _utc(reduce.reduceat(nanos, bounds))
+    return sums
+
+
+def _error_counts(groups: np.ndarray, errors: np.ndarray, size: int) -> list[str]:
+    """Return each group's failures counted per error type, as encode_counts writes them ("{}" for none)."""
+    encoded = ["{}"] * size
+    if not len(groups):
+        return encoded
+    kinds = pd.DataFrame({"group": groups, "error": pd.Series(errors, dtype=object).fillna("unknown")})
+    counted = kinds.groupby(["group", "error"], sort=True).size()  # sorted: each group's types in label order
+    labels = {kind: json.dumps(str(kind)) for kind in counted.index.get_level_values("error").unique()}
+    parts: dict[int, list[str]] = {}
+    for (group, kind), count in zip(counted.index.tolist(), counted.tolist(), strict=True):
+        parts.setdefault(group, []).append(f"{labels[kind]}:{count}")
+    for group, found in parts.items():
+        encoded[group] = "{" + ",".join(found) + "}"
+    return encoded
 
 
 _SUMS = [*COUNTERS, "latency_hist", "error_types"]
@@ -284,10 +341,10 @@ def fold_into_stats(conn: Connection, per_model: dict[str, Totals]) -> None:
 
 def fold_rollups(conn: Connection, rows: pd.DataFrame) -> None:
     """Add validated rows to every rollup: hourly and daily, per segment and per model, and the usage stats."""
+    batch = _Rows(rows)
     for grain in ("hour", "day"):
-        sums = rollup_frame(rows, grain)
-        fold_frame(conn, grain, sums)
-        per_model = by_model(sums)
+        fold_frame(conn, grain, _sum_rows(batch, grain, KEYS))
+        per_model = _sum_rows(batch, grain, MODEL_KEYS)
         fold_frame(conn, grain, per_model, per_model=True)
     fold_into_stats(conn, stats_of(per_model))
 

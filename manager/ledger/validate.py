@@ -554,12 +554,14 @@ def validate_batch(
 
     usage_known = ~no_usage | ~success.to_numpy(dtype=bool)
     cost_text, blank_cost = _texts(frame, "cost")
-    parts = cost_text.str.extract(_DECIMAL)
-    given = ~blank_cost & parts[0].notna()
+    parts = cost_text[~blank_cost].str.extract(_DECIMAL)  # only stated costs: the regex runs per row
+    given = pd.Series(False, index=frame.index)
+    given[parts.index[parts[0].notna()]] = True
     nanos = np.zeros(n, dtype=np.int64)
     if given.any():
-        whole = parts[0][given].astype(np.int64).to_numpy()
-        fraction = parts[1][given].fillna("").str.ljust(9, "0").replace("", "0").astype(np.int64).to_numpy()
+        stated = parts[parts[0].notna()]
+        whole = stated[0].astype(np.int64).to_numpy()
+        fraction = stated[1].fillna("").str.ljust(9, "0").replace("", "0").astype(np.int64).to_numpy()
         nanos[given.to_numpy()] = whole * 10**9 + fraction
     rates = _rates(prices)
     free = (tokens_in == 0) & (tokens_out == 0)  # nothing to price, priced or not
