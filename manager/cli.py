@@ -22,7 +22,7 @@ from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, U
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
 from manager.ledger.formats import FORMATS
-from manager.ledger.ingest import IngestStopped
+from manager.ledger.ingest import FILE_BATCH_SIZE, IngestStopped
 from manager.ledger.validate import parse_timestamp
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -112,9 +112,19 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rows_per_batch(value: str) -> int:
+    try:
+        rows = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 100 <= rows <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{value!r} is not from 100 to 1,000,000")
+    return rows
+
+
 def cmd_ingest(engine: Engine, args: argparse.Namespace) -> int:
     bar = ProgressBar(None, "ingesting", as_json=args.json)
-    result = ingest.ingest_file(engine, args.file, fmt=args.format, progress=bar)
+    result = ingest.ingest_file(engine, args.file, fmt=args.format, batch_size=args.batch_rows, progress=bar)
     bar.close()
     summary = result.as_dict()
     _print(
@@ -430,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = command("ingest", "load request logs from CSV, JSON Lines or OTLP/JSON", cmd_ingest)
     ingest.add_argument("file", type=Path, help="the file to load")
     ingest.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
+    ingest.add_argument(
+        "--batch-rows",
+        type=_rows_per_batch,
+        default=FILE_BATCH_SIZE,
+        help=f"rows per transaction (default {FILE_BATCH_SIZE:,}); fewer hold the write lock for less time",
+    )
 
     models = command("models", "list, show, change, add or remove registry models", cmd_models, parents=())
     actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")

@@ -6,7 +6,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,26 +18,18 @@ from sqlmodel import Session, select
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
-from manager.ledger.formats import Item, read_records
+from manager.ledger.formats import Batch, Item, Reject, item_batches, read_batches
 from manager.ledger.rollups import TotalTooLarge, fold_rollups
-from manager.ledger.validate import COLUMNS, Prices, RowError, validate_batch
+from manager.ledger.validate import COLUMNS, Prices, validate_batch
 from manager.models import ModelConfig
 from manager.spreadsheet import safe_cell
 
 BATCH_SIZE = 20_000
 # A typed frame needs no per-record work, so bigger batches spread the fixed cost of each transaction thinner.
 FRAME_BATCH_SIZE = 200_000
+# Files are read into columns by pyarrow, chunk by chunk: a chunk is a batch.
+FILE_BATCH_SIZE = 100_000
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A refused input row: where it was, which column, why, and its original text."""
-
-    line: int
-    column: str
-    reason: str
-    raw: str
 
 
 @dataclass
@@ -141,16 +133,6 @@ def _insert_fresh(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     return fresh
 
 
-@dataclass
-class Batch:
-    """Records to validate together, with each one's input line and text, and what the reader already refused."""
-
-    records: Sequence[Mapping[str, Any]] | pd.DataFrame
-    lines: Sequence[int]
-    raws: Sequence[str] | None = None
-    refused: list[Reject] = field(default_factory=list)
-
-
 class IngestStopped(ManagerError):
     """A batch was refused whole after earlier batches were stored: `kept` rows are in, rerunning is safe."""
 
@@ -196,7 +178,7 @@ def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResul
         result.rejects += batch.refused
         rows, errors = validate_batch(batch.records, range(len(batch.lines)), prices)
         result.rejects += [
-            Reject(batch.lines[i], e.column, e.reason, batch.raws[i] if batch.raws else "") for i, e in errors
+            Reject(batch.lines[i], e.column, e.reason, str(batch.raws[i]) if batch.raws else "") for i, e in errors
         ]
         ids = rows["request_id"]
         known = pd.Series([i in seen for i in ids.tolist()], index=ids.index, dtype=bool)
@@ -215,31 +197,11 @@ def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResul
             progress(result.accepted + result.duplicates + len(result.rejects))
 
 
-def _item_batches(items: Iterable[Item], size: int) -> Iterator[Batch]:
-    """Group a reader's items into batches; items the reader could not read are refused with their own text."""
-    records: list[Mapping[str, Any]] = []
-    lines: list[int] = []
-    raws: list[str] = []
-    refused: list[Reject] = []
-    for line, record, raw in items:
-        if isinstance(record, RowError):
-            refused.append(Reject(line, record.column, record.reason, raw))
-        else:
-            records.append(record)
-            lines.append(line)
-            raws.append(raw)
-        if len(lines) + len(refused) >= size:
-            yield Batch(records, lines, raws, refused)
-            records, lines, raws, refused = [], [], [], []
-    if lines or refused:
-        yield Batch(records, lines, raws, refused)
-
-
 def ingest_items(
     engine: Engine, items: Iterable[Item], *, batch_size: int = BATCH_SIZE, progress: Progress | None = None
 ) -> IngestResult:
     """Validate and store a reader's records batch by batch; each batch is one transaction."""
-    return ingest_batches(engine, _item_batches(items, batch_size), progress=progress)
+    return ingest_batches(engine, item_batches(items, batch_size), progress=progress)
 
 
 def ingest_records(
@@ -294,16 +256,16 @@ def ingest_file(
     path: Path | str,
     *,
     fmt: str = "auto",
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = FILE_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> IngestResult:
     """Load a CSV, JSON Lines or OTLP/JSON file; bad rows go to `<file>.rejects.csv`."""
     path = Path(path)
     if rejects_path(path).is_symlink():
         raise UnusableFile(f"{rejects_path(path)}: is a symbolic link; the rejects file is never written through one")
-    items = read_records(path, fmt)
+    batches = read_batches(path, fmt, batch_size)
     try:
-        result = ingest_items(engine, items, batch_size=batch_size, progress=progress)
+        result = ingest_batches(engine, batches, progress=progress)
     except IngestStopped as stopped:
         _write_or_clear_rejects(path, stopped.result)  # the rejects of the batches that were stored
         raise

@@ -37,8 +37,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from manager.errors import DatabaseBusy, DatabaseUnavailable
-from manager.ledger.formats import MAX_RAW, Item, otlp_items, span_record
-from manager.ledger.ingest import Batch, IngestStopped, Reject, ingest_batches
+from manager.ledger.formats import MAX_RAW, Batch, Item, Reject, otlp_items, span_record
+from manager.ledger.ingest import IngestStopped, ingest_batches
 from manager.ledger.validate import RowError
 
 PROTOBUF = "application/x-protobuf"
@@ -277,7 +277,7 @@ def receive(
         return _status(400, str(error), media)
     items = list(protobuf_items(document) if isinstance(document, ExportTraceServiceRequest) else otlp_items(document))
     records = [record for _, record, _ in items if not isinstance(record, RowError)]
-    refused = [Reject(0, r.column, r.reason, raw) for _, r, raw in items if isinstance(r, RowError)]
+    refused = [Reject(0, r.column, r.reason, str(raw)) for _, r, raw in items if isinstance(r, RowError)]
     request = writer.store(records, refused)
     if isinstance(request.error, (DatabaseBusy, OperationalError, DatabaseUnavailable)):
         reason = (

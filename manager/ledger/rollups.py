@@ -120,7 +120,7 @@ def _sum_rows(batch: _Rows, grain: str, keys: list[str]) -> pd.DataFrame:
     group_of_row = np.empty(n, dtype=np.int64)
     group_of_row[order] = np.cumsum(first_of_group) - 1
     leaders = order[bounds]
-    sums = pd.DataFrame({name: column.iloc[leaders].reset_index(drop=True) for name, column in zip(keys[1:], columns[1:])})
+    sums = pd.DataFrame({name: batch.rows[name].iloc[leaders].reset_index(drop=True) for name in keys[1:]})
     sums.insert(0, "start", _utc(columns[0][leaders]))
     sums["requests"] = np.diff(np.append(bounds, n))
     for name, values in batch.counters.items():

@@ -72,7 +72,7 @@ def test_the_cli_exits_3_with_one_line_when_a_later_batch_is_refused(
     cheap = [record(request_id=f"c-{i}", cost="0.01", timestamp="2026-03-01T10:00:00Z") for i in range(20_000)]
     cheap[7]["model_id"] = "gpt-9"  # refused in the first batch, which is stored
     path = write_csv(tmp_path / "log.csv", cheap + dear(5_000, hours_apart=0))
-    assert main(["--db", db_url, "ingest", str(path)]) == 3
+    assert main(["--db", db_url, "ingest", str(path), "--batch-rows", "20000"]) == 3
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "19,999 rows of earlier batches were kept" in error[0]
     rejects = (tmp_path / "log.csv.rejects.csv").read_text().splitlines()
