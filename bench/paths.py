@@ -89,27 +89,36 @@ def _value(value: object) -> dict[str, object]:
     return {"stringValue": str(value)}
 
 
-def indexed_table(path: Path) -> sqlite3.Connection:
-    """Return a connection to a fresh table with the log's columns and its unique request-id and time indexes."""
+def log_table(path: Path, *, indexed: bool = True) -> sqlite3.Connection:
+    """Return a connection to a fresh copy of the request log's own table (its columns, types and defaults) with
+    its unique request-id and timestamp indexes, or without any index."""
+    import sqlalchemy
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from manager.models import RequestLog
+
+    table = RequestLog.__table__  # type: ignore[attr-defined]
+    dialect = sqlalchemy.create_engine("sqlite://").dialect
+    create = str(CreateTable(table).compile(dialect=dialect))
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE request_log (id INTEGER PRIMARY KEY, request_id TEXT, timestamp TEXT, model_id TEXT, "
-        "request_type TEXT, language TEXT, input_tokens INTEGER, output_tokens INTEGER, "
-        "response_time_ms REAL, quality_rating REAL, success INTEGER, error_type TEXT)"
-    )
-    conn.execute("CREATE UNIQUE INDEX request_id ON request_log (request_id)")
-    conn.execute("CREATE INDEX request_time ON request_log (timestamp)")
+    if not indexed:
+        create = create.replace("UNIQUE (request_id)", "CHECK (1)")
+    conn.execute(create)
+    if indexed:
+        for index in table.indexes:
+            conn.execute(str(CreateIndex(index).compile(dialect=dialect)))
     return conn
 
 
-INSERT = f"INSERT INTO request_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# The files' columns, and the one log column without a default that the files do not give.
+INSERT = f"INSERT INTO request_log ({', '.join(COLUMNS)}, cost_nanos) VALUES ({', '.join('?' * len(COLUMNS))}, 0)"
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]], statement: str = INSERT) -> None:
     for chunk in range(0, len(rows), 20_000):
-        conn.executemany(INSERT, rows[chunk : chunk + 20_000])
+        conn.executemany(statement, rows[chunk : chunk + 20_000])
         conn.commit()
 
 
@@ -138,8 +147,8 @@ def _otlp_rows(line: str) -> list[tuple[object, ...]]:
 
 
 def reference_seconds(fmt: str, path: Path, work: Path) -> float:
-    """Time the standard library reading the file and sqlite3 executemany into the indexed table."""
-    conn = indexed_table(work / f"reference-{fmt}.db")
+    """Time the standard library reading the file and sqlite3 executemany of its rows into the log's table."""
+    conn = log_table(work / f"reference-{fmt}.db")
     start = time.perf_counter()
     with path.open(encoding="utf-8", newline="") as handle:
         if fmt == "csv":
@@ -154,13 +163,30 @@ def reference_seconds(fmt: str, path: Path, work: Path) -> float:
     return elapsed
 
 
-def prepared_reference_seconds(frame: pd.DataFrame, work: Path) -> float:
-    """Time executemany of the rows, already built as tuples, into the indexed table."""
-    conn = indexed_table(work / "reference-prepared.db")
-    rows = list(frame[COLUMNS].astype(object).where(frame[COLUMNS].notna(), None).itertuples(index=False))
-    rows = [tuple(str(v) if isinstance(v, pd.Timestamp) else v for v in row) for row in rows]
+def stored_rows(frame: pd.DataFrame, *, sqlite: bool = True) -> tuple[list[str], list[tuple[object, ...]]]:
+    """Return the log's column names and the rows as ingest stores them, built as tuples in the driver's types
+    (timestamps as SQLite's text, or as datetimes for PostgreSQL)."""
+    from manager.db import sqlite_timestamps
+    from manager.demo import DEMO_MODELS
+    from manager.ledger.validate import COLUMNS as STORED
+    from manager.ledger.validate import Prices, validate_batch
+
+    rows, _ = validate_batch(frame, range(len(frame)), {m: Prices(0.001, 0.002) for m in DEMO_MODELS})
+    stamps = sqlite_timestamps(rows["timestamp"]) if sqlite else rows["timestamp"].dt.to_pydatetime().tolist()
+    columns = [
+        stamps if name == "timestamp" else rows[name].astype(object).where(rows[name].notna(), None).tolist()
+        for name in STORED
+    ]
+    return list(STORED), list(zip(*columns, strict=True))
+
+
+def prepared_reference_seconds(frame: pd.DataFrame, work: Path, *, indexed: bool = True) -> float:
+    """Time executemany of the rows, already built as the log stores them, into the log's table."""
+    conn = log_table(work / f"reference-prepared-{indexed}.db", indexed=indexed)
+    names, rows = stored_rows(frame)
+    statement = f"INSERT INTO request_log ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     start = time.perf_counter()
-    _insert(conn, rows)
+    _insert(conn, rows, statement)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed

@@ -69,7 +69,8 @@ def outcome(result: ingest.IngestResult) -> tuple[int, list[tuple[int, str]]]:
 def test_a_csv_file_is_read_as_its_rows_one_by_one(engine: Engine, tmp_path_factory: Any, rows: list[dict]) -> None:
     records = [{"request_id": uuid4().hex, **row} for row in rows]
     path = tmp_path_factory.mktemp("csv") / "log.csv"
-    path.write_text("\n".join([",".join(records[0]), *(",".join(r.values()) for r in records)]) + "\n")
+    header = list(records[0])
+    path.write_text("\n".join([",".join(header), *(",".join(r[c] for c in header) for r in records)]) + "\n")
     assert outcome(ingest.ingest_file(engine, path)) == expected(records, engine, first_line=2)
 
 
