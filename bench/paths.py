@@ -240,13 +240,23 @@ def genai_spans(frame: pd.DataFrame) -> list[object]:
 
 def receiver_seconds(spans: list[object], database: Path, port: int) -> float:
     """Time four concurrent real OTLP/HTTP exporters sending the spans, 512 a batch, to `serve-otlp`."""
+    url = f"sqlite:///{database}"
+    subprocess.run([sys.executable, "-m", "manager", "--db", url, "init"], cwd=ROOT, check=True, capture_output=True)
+    command = [sys.executable, "-m", "manager", "--db", url, "serve-otlp", "--port", str(port)]
+    return _exporters_seconds(spans, command, port)
+
+
+def null_receiver_seconds(spans: list[object], port: int) -> float:
+    """Time the same exporters sending the spans to a receiver that stores nothing: their own ceiling."""
+    return _exporters_seconds(spans, [sys.executable, str(ROOT / "bench" / "null_receiver.py"), str(port)], port)
+
+
+def _exporters_seconds(spans: list[object], server_command: list[str], port: int) -> float:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from tests.utils.servers import wait_for_port
 
-    url = f"sqlite:///{database}"
-    subprocess.run([sys.executable, "-m", "manager", "--db", url, "init"], cwd=ROOT, check=True, capture_output=True)
     batches = [spans[i : i + SPANS_PER_BATCH] for i in range(0, len(spans), SPANS_PER_BATCH)]
     failures: list[int] = []
 
@@ -256,12 +266,7 @@ def receiver_seconds(spans: list[object], database: Path, port: int) -> float:
             if exporter.export(batch) != SpanExportResult.SUCCESS:  # type: ignore[arg-type]
                 failures.append(len(batch))
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "manager", "--db", url, "serve-otlp", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = subprocess.Popen(server_command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         threads = [threading.Thread(target=send, args=(batches[i::EXPORTERS],)) for i in range(EXPORTERS)]

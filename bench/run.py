@@ -269,6 +269,7 @@ def main() -> None:
     spans = paths.genai_spans(part)
     received = paths.receiver_seconds(spans, work / "receiver.db", free_port())
     prepared = paths.prepared_reference_seconds(part, work)
+    ceiling = paths.null_receiver_seconds(spans, free_port())
     results.append(
         (
             f"`serve-otlp`, {paths.EXPORTERS} real OTLP/HTTP exporters, {paths.SPANS_PER_BATCH}-span batches",
@@ -277,6 +278,16 @@ def main() -> None:
             f"({receiver_rows / prepared:,.0f} rows/s)",
             ">= 0.5x",
             prepared / received >= 0.5,
+        )
+    )
+    results.append(
+        (
+            "(context) the same exporters into a receiver that stores nothing (bench/null_receiver.py)",
+            f"{receiver_rows / ceiling:,.0f} spans/s",
+            f"serve-otlp is {ceiling / received:.2f}x of it; the reference is "
+            f"{ceiling / prepared:.1f}x what the exporters can send",
+            "",
+            None,
         )
     )
     with postgres_server() as server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC
 from typing import Any
 
@@ -120,34 +121,33 @@ def _sum_rows(batch: _Rows, grain: str, keys: list[str]) -> pd.DataFrame:
     group_of_row = np.empty(n, dtype=np.int64)
     group_of_row[order] = np.cumsum(first_of_group) - 1
     leaders = order[bounds]
-    sums = pd.DataFrame({name: batch.rows[name].iloc[leaders].reset_index(drop=True) for name in keys[1:]})
-    sums.insert(0, "start", _utc(columns[0][leaders]))
-    sums["requests"] = np.diff(np.append(bounds, n))
+    data: dict[str, Any] = {"start": _utc(columns[0][leaders])}
+    for name in keys[1:]:
+        data[name] = batch.rows[name].iloc[leaders].to_numpy(dtype=object)
+    data["requests"] = np.diff(np.append(bounds, n))
     for name, values in batch.counters.items():
-        sums[name] = np.add.reduceat(values[order], bounds)
-    sums["failures"] = sums["requests"] - sums["successes"]
-    sums = sums[[*keys, *COUNTERS]]
+        data[name] = np.add.reduceat(values[order], bounds)
+    data["failures"] = data["requests"] - data["successes"]
+    sums = pd.DataFrame({name: data[name] for name in [*keys, *COUNTERS]})
     costs = np.add.reduceat(batch.counters["cost_nanos"][order].astype(float), bounds)
     _refuse_past_largest(sums, {"cost_nanos": costs}, grain)
-    sums["latency_hist"] = histogram.pack_groups(group_of_row, batch.buckets, np.ones(n, dtype=np.int64), len(sums))
-    sums["error_types"] = _error_counts(group_of_row[batch.failed], batch.errors, len(sums))
     nanos = batch.nanos[order]
-    for name, reduce in (("first", np.minimum), ("last", np.maximum)):
-        sums[name] = _utc(reduce.reduceat(nanos, bounds))
-    return sums
+    return sums.assign(
+        latency_hist=histogram.pack_groups(group_of_row, batch.buckets, np.ones(n, dtype=np.int64), len(sums)),
+        error_types=_error_counts(group_of_row[batch.failed], batch.errors, len(sums)),
+        first=_utc(np.minimum.reduceat(nanos, bounds)),
+        last=_utc(np.maximum.reduceat(nanos, bounds)),
+    )
 
 
 def _error_counts(groups: np.ndarray, errors: np.ndarray, size: int) -> list[str]:
     """Return each group's failures counted per error type, as encode_counts writes them ("{}" for none)."""
     encoded = ["{}"] * size
-    if not len(groups):
-        return encoded
-    kinds = pd.DataFrame({"group": groups, "error": pd.Series(errors, dtype=object).fillna("unknown")})
-    counted = kinds.groupby(["group", "error"], sort=True).size()  # sorted: each group's types in label order
-    labels = {kind: json.dumps(str(kind)) for kind in counted.index.get_level_values("error").unique()}
+    counted = Counter(zip(groups.tolist(), [e if isinstance(e, str) else "unknown" for e in errors], strict=True))
+    labels = {kind: json.dumps(kind) for _, kind in counted}
     parts: dict[int, list[str]] = {}
-    for (group, kind), count in zip(counted.index.tolist(), counted.tolist(), strict=True):
-        parts.setdefault(group, []).append(f"{labels[kind]}:{count}")
+    for group, kind in sorted(counted):  # each group's types in label order, as encode_counts writes them
+        parts.setdefault(group, []).append(f"{labels[kind]}:{counted[group, kind]}")
     for group, found in parts.items():
         encoded[group] = "{" + ",".join(found) + "}"
     return encoded
@@ -188,46 +188,64 @@ def _stored_rows(conn: Connection, table: Any, grain: str, sums: pd.DataFrame) -
 def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: bool = False) -> None:
     """Add a batch's rollup_frame (or its by_model sums) to the hourly ('hour') or daily ('day') rows.
 
-    The caller holds the write lock.
+    The caller holds the write lock, so nothing else writes rollups meanwhile: rows with no stored twin are
+    plain inserts, the others replace their twin with the sum of both.
     """
     if sums.empty:
         return
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
     stored = _stored_rows(conn, table, grain, sums)
-    # Only the batch's rows in periods that already have stored rows can meet one: match just those.
-    meets = sums["start"].isin(stored["start"].unique()).to_numpy()
-    candidates = sums[meets]
-    # An inner join keeps every counter's own dtype (a left join would turn int64 into float64 through NaN).
-    both = candidates.merge(stored, on=keys, how="inner", suffixes=("", "_old"))
-    twin = candidates.merge(stored[keys], on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
-    if not both.empty:
-        _refuse_past_largest(
-            both,
-            {
-                name: both[name].to_numpy(dtype=float) + both[f"{name}_old"].to_numpy(dtype=float)
-                for name in ("cost_nanos", *TOKEN_COUNTERS)
-            },
-            grain,
-        )
-        # Summed a whole column at a time (no masked assignment per column).
-        summed: dict[str, Any] = {name: both[name] + both[f"{name}_old"] for name in COUNTERS}
-        summed["latency_hist"] = pd.Series(
-            histogram.add_stored(both["latency_hist"].tolist(), both["latency_hist_old"].tolist()), dtype=object
-        )
-        errors = both["error_types"].tolist()
-        for i, (mine, theirs) in enumerate(zip(errors, both["error_types_old"].tolist(), strict=True)):
-            if theirs != "{}":
-                errors[i] = (
-                    theirs
-                    if mine == "{}"
-                    else encode_counts(merge_counts([decode_counts(mine), decode_counts(theirs)]))
-                )
-        summed["error_types"] = pd.Series(errors, dtype=object)
-        both = both.assign(**summed)
-    # Under the ingest lock nothing else writes rollups, so rows with no stored twin are plain inserts.
-    _write(conn, table, grain, pd.concat([sums[~meets], candidates[~twin]]), keys, replace=False)
-    _write(conn, table, grain, both, keys, replace=True)
+    twin = _twins(sums, stored, keys)
+    new = twin < 0
+    _write(conn, table, grain, sums[new], keys, replace=False)
+    if not new.all():
+        _write(conn, table, grain, _added(sums[~new], stored.iloc[twin[~new]], grain), keys, replace=True)
+
+
+def _period_nanos(starts: pd.Series) -> list[int]:
+    """Return periods as integer nanoseconds since the epoch (UTC), whatever the unit they were read in."""
+    nanos: list[int] = starts.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).tolist()
+    return nanos
+
+
+def _twins(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Return, for each batch row, the position of the stored row with its key, or -1 when there is none."""
+    if stored.empty:
+        return np.full(len(sums), -1, dtype=np.int64)
+
+    def key_tuples(frame: pd.DataFrame) -> Any:
+        return zip(_period_nanos(frame["start"]), *(frame[name].tolist() for name in keys[1:]), strict=True)
+
+    position = {key: i for i, key in enumerate(key_tuples(stored))}
+    return np.fromiter((position.get(key, -1) for key in key_tuples(sums)), dtype=np.int64, count=len(sums))
+
+
+def _added(mine: pd.DataFrame, theirs: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Return batch rows with the sums of their stored twins added (row i of one to row i of the other)."""
+    mine, theirs = mine.reset_index(drop=True), theirs.reset_index(drop=True)
+    _refuse_past_largest(
+        mine,
+        {
+            name: mine[name].to_numpy(dtype=float) + theirs[name].to_numpy(dtype=float)
+            for name in ("cost_nanos", *TOKEN_COUNTERS)
+        },
+        grain,
+    )
+    added = mine.copy()
+    for name in COUNTERS:  # stored totals past int64 come as exact Python ints; adding keeps them exact
+        added[name] = mine[name].to_numpy() + theirs[name].to_numpy()
+    added["latency_hist"] = histogram.add_stored(mine["latency_hist"].tolist(), theirs["latency_hist"].tolist())
+    errors = mine["error_types"].tolist()
+    for i, stored in enumerate(theirs["error_types"].tolist()):
+        if stored != "{}":
+            errors[i] = (
+                stored
+                if errors[i] == "{}"
+                else encode_counts(merge_counts([decode_counts(errors[i]), decode_counts(stored)]))
+            )
+    added["error_types"] = errors
+    return added
 
 
 def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str], *, replace: bool) -> None:
