@@ -182,7 +182,7 @@ def stored_rows(frame: pd.DataFrame, *, sqlite: bool = True) -> tuple[list[str],
 
 def prepared_reference_seconds(frame: pd.DataFrame, work: Path, *, indexed: bool = True) -> float:
     """Time executemany of the rows, already built as the log stores them, into the log's table."""
-    conn = log_table(work / f"reference-prepared-{indexed}.db", indexed=indexed)
+    conn = log_table(work / f"reference-prepared-{len(frame)}-{indexed}.db", indexed=indexed)
     names, rows = stored_rows(frame)
     statement = f"INSERT INTO request_log ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     start = time.perf_counter()

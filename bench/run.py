@@ -312,6 +312,8 @@ def main() -> None:
         )
     )
 
+    for row in results:
+        print(" | ".join(str(cell) for cell in row), flush=True)
     page_times: dict[str, dict[int, float]] = {page: {} for page in PAGES}
     databases = {}
     for size in sizes:

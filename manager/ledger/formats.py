@@ -373,7 +373,20 @@ def _resource_items(line: int, resource: dict[str, Any], path: str) -> Iterator[
 
 
 def _scope_items(line: int, scope: dict[str, Any], path: str) -> Iterator[Item]:
-    yield from _nested(line, scope, "spans", path, _span_item)
+    # The spans level is walked here rather than through _nested: it runs once per span, so it makes no
+    # generator and no path text per span (a refused span's path is written only into its reject).
+    where = f"{path}.spans" if path else "spans"
+    spans = scope.get("spans", [])
+    if not isinstance(spans, list):
+        yield line, RowError(where, "not a list"), str(spans)[:MAX_RAW]
+        return
+    for index, span in enumerate(spans):
+        if not isinstance(span, dict):
+            yield line, RowError(f"{where}[{index}]", "not an object"), str(span)[:MAX_RAW]
+            continue
+        item = _span_item(line, span, where, index)
+        if item is not None:
+            yield item
 
 
 # Attributes that carry what people wrote or models answered: the manager never keeps any of it.
@@ -420,38 +433,55 @@ class SpanText:
     """A span as the rejects file shows it, written out only if the span is refused: its JSON path first (with a
     whole document on "line 1", the path is what finds the span), then the span without its content."""
 
-    __slots__ = ("path", "span")
+    __slots__ = ("index", "span", "where")
 
-    def __init__(self, path: str, span: dict[str, Any]):
-        self.path, self.span = path, span
+    def __init__(self, where: str, index: int, span: dict[str, Any]):
+        self.where, self.index, self.span = where, index, span
 
     def __str__(self) -> str:
         shown = json.dumps(_span_without_content(self.span), separators=(",", ":"), default=str)
-        return f"{self.path} {shown}"[:MAX_RAW]
+        return f"{self.where}[{self.index}] {shown}"[:MAX_RAW]
 
 
-def _span_item(line: int, span: dict[str, Any], path: str) -> Iterator[Item]:
-    raw = SpanText(path, span)
+def _span_item(line: int, span: dict[str, Any], where: str, index: int) -> Item | None:
+    """Return a span's item, or None for a span that is not a GenAI span (ignored, not refused)."""
+    raw = SpanText(where, index, span)
     items = span.get("attributes", [])
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        yield line, RowError(f"{path}.attributes", "not a list of {key, value} objects"), raw
-        return
+    if not isinstance(items, list):
+        return line, RowError(f"{where}[{index}].attributes", "not a list of {key, value} objects"), raw
     attributes = _attributes(items)
-    if not any(key.startswith("gen_ai.") for key in attributes):
-        return  # not a GenAI span: ignored, not rejected
+    if attributes is None:
+        return line, RowError(f"{where}[{index}].attributes", "not a list of {key, value} objects"), raw
+    for key in attributes:
+        if key.startswith("gen_ai."):
+            break
+    else:
+        return None
     try:
-        yield line, span_record(span, attributes), raw
+        return line, span_record(span, attributes), raw
     except RowError as error:
-        yield line, error, raw
+        return line, error, raw
 
 
-def _attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
+_VALUE_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue")
+
+
+def _attributes(items: list[Any]) -> dict[str, Any] | None:
+    """Return the scalar attributes by key (the first kind of value each has), or None when an item is not an
+    object."""
     values: dict[str, Any] = {}
     for item in items:
+        if not isinstance(item, dict):
+            return None
         value = item.get("value")
         if not isinstance(value, dict):
             continue
-        for kind in ("stringValue", "intValue", "doubleValue", "boolValue"):
+        if len(value) == 1:  # the usual shape: one kind of value
+            ((kind, found),) = value.items()
+            if kind in _VALUE_KINDS:
+                values[str(item.get("key", ""))] = found
+            continue
+        for kind in _VALUE_KINDS:
             if kind in value:
                 values[str(item.get("key", ""))] = value[kind]
                 break
