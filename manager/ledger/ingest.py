@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
-from manager.ledger.formats import Batch, Item, Reject, item_batches, read_batches
+from manager.ledger.formats import Batch, Item, Reject, collector_paused, item_batches, read_batches
 from manager.ledger.rollups import TotalTooLarge, fold_rollups
 from manager.ledger.validate import COLUMNS, Prices, validate_batch
 from manager.models import ModelConfig
@@ -173,7 +173,6 @@ def _finish(result: IngestResult) -> None:
 
 def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResult, progress: Progress | None) -> None:
     prices = registry_prices(engine)
-    seen: set[str] = set()
     for batch in batches:
         result.rejects += batch.refused
         rows, errors = validate_batch(batch.records, range(len(batch.lines)), prices)
@@ -181,9 +180,9 @@ def _store_batches(engine: Engine, batches: Iterable[Batch], result: IngestResul
             Reject(batch.lines[i], e.column, e.reason, str(batch.raws[i]) if batch.raws else "") for i, e in errors
         ]
         ids = rows["request_id"]
-        known = pd.Series([i in seen for i in ids.tolist()], index=ids.index, dtype=bool)
-        repeated = ids.notna() & (ids.duplicated() | known)
-        seen.update(ids.dropna().tolist())
+        # Repeats within the batch are dropped here; a repeat of an earlier batch's row is already stored,
+        # so the store skips it like any stored request_id.
+        repeated = ids.notna() & ids.duplicated()
         result.duplicates += int(repeated.sum())
         try:
             stored, skipped = write_frame(engine, rows[~repeated])
@@ -265,7 +264,8 @@ def ingest_file(
         raise UnusableFile(f"{rejects_path(path)}: is a symbolic link; the rejects file is never written through one")
     batches = read_batches(path, fmt, batch_size)
     try:
-        result = ingest_batches(engine, batches, progress=progress)
+        with collector_paused():
+            result = ingest_batches(engine, batches, progress=progress)
     except IngestStopped as stopped:
         _write_or_clear_rejects(path, stopped.result)  # the rejects of the batches that were stored
         raise

@@ -41,6 +41,12 @@ def test_ingest_of_an_unusable_file_exits_2_naming_it(db_url: str, tmp_path: Pat
     assert "missing.csv" in err
 
 
+def test_ingest_in_smaller_transactions_stores_the_same(db_url: str, tmp_path: Path, capsys) -> None:
+    path = write_csv(tmp_path / "log.csv", generated_records(250))
+    code, out, _ = run(db_url, "ingest", str(path), "--batch-rows", "100", "--json", capsys=capsys)
+    assert (code, json.loads(out)["accepted"]) == (0, 250)
+
+
 def test_models_list_json_uses_spec_field_names(db_url: str, capsys) -> None:
     code, out, _ = run(db_url, "models", "list", "--json", capsys=capsys)
     haiku = next(m for m in json.loads(out) if m["model_id"] == "claude-3-haiku-20240307")
@@ -186,6 +192,8 @@ def test_init_creates_the_database_readable_by_its_owner_only(tmp_path: Path) ->
             "amount_usd",
         ),
         (["health", "--window", "1e9d"], "not a window from 1m to 365 days"),
+        (["ingest", "log.csv", "--batch-rows", "5"], "--batch-rows: '5' is not from 100 to 1,000,000"),
+        (["ingest", "log.csv", "--batch-rows", "many"], "--batch-rows: 'many' is not a whole number"),
     ],
 )
 def test_absurd_numbers_are_refused_in_one_line(db_url: str, args: list[str], words: str, capsys) -> None:
