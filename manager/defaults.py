@@ -1,12 +1,12 @@
-"""The five models every installation starts with (from the seed), loaded once and idempotently."""
+"""The five models every installation starts with (from the seed), loaded once: never again after their removal."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from manager.models import ModelConfig
+from manager.models import AuditEntry, ModelConfig
 from manager.registry import add_model
 
 DEFAULT_MODELS: list[dict[str, Any]] = [
@@ -92,10 +92,17 @@ DEFAULT_MODELS: list[dict[str, Any]] = [
 
 
 def load_default_models(*, session: Session) -> int:
-    """Add whichever default models are missing (never overwriting edits); return how many were added."""
+    """Add the default models that are missing, never overwriting edits; return how many were added.
+
+    A default someone removed stays removed: its removal is in the audit trail, and `init` (which the
+    dashboard's start script runs every time) does not bring it back.
+    """
+    removed = set(
+        session.exec(select(AuditEntry.entity_id).where(AuditEntry.entity == "model", AuditEntry.action == "delete"))
+    )
     added = 0
     for data in DEFAULT_MODELS:
-        if session.get(ModelConfig, data["model_id"]) is None:
+        if data["model_id"] not in removed and session.get(ModelConfig, data["model_id"]) is None:
             add_model(session=session, data=data)
             added += 1
     return added

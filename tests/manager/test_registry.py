@@ -19,6 +19,12 @@ def test_init_loads_the_five_default_models_once(engine: Engine) -> None:
     ]
 
 
+def test_a_removed_default_model_stays_removed_after_init(engine: Engine) -> None:
+    api.remove_model(engine, "llama2:latest")
+    assert schema.initialize(engine) == 0
+    assert "llama2:latest" not in [m["model_id"] for m in api.list_models(engine)]
+
+
 def test_cloud_defaults_carry_catalog_prices_and_local_ones_are_free(engine: Engine) -> None:
     haiku = api.get_model(engine, "claude-3-haiku-20240307")
     llama = api.get_model(engine, "llama2:latest")
