@@ -397,7 +397,9 @@ def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _overview_text(data: dict[str, Any]) -> str:
-    lines = [f"{data['total_requests']:,} requests, ${data['total_cost_usd']:,.2f}"]
+    lines = [
+        f"{data['from']} to {data['to']} (UTC): {data['total_requests']:,} requests, ${data['total_cost_usd']:,.2f}"
+    ]
     if data["success_rate"] is not None:
         lines[0] += f", {data['success_rate']:.2%} succeeded"
     lines += [f"top {p['rank']}: {p['model_id']} (score {p['score']:.3f})" for p in data["top_performers"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from manager.money import NANOS_PER_USD, format_usd
 from manager.performance import performance_report
 from manager.recommendations import Recommendation, recommendations
-from manager.window import Window, data_span, read_window
+from manager.window import DEFAULT_DAYS, Window, data_span, default_days, read_window
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,15 @@ class SystemOverview:
     # Requests that reported no token usage, and those of them whose cost is unknown (not in total_cost_usd).
     requests_without_usage: int = 0
     requests_without_cost: int = 0
+    # The UTC days it covers, first and last included.
+    start: date | None = None
+    end: date | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the overview as JSON-ready data."""
         return {
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
             "total_requests": self.total_requests,
             "total_cost_usd": self.total_cost_usd,
             "requests_without_usage": self.requests_without_usage,
@@ -83,12 +88,17 @@ def system_overview(window: Window, *, top: int = 3, with_recommendations: bool 
         recommendations=recommendations(window, report) if with_recommendations else [],
         requests_without_usage=int(frame["usage_unknown"].sum()) if not frame.empty else 0,
         requests_without_cost=int(frame["cost_unknown"].sum()) if not frame.empty else 0,
+        start=window.start,
+        end=window.end,
     )
 
 
 def report(engine: Engine, start: date | None = None, end: date | None = None) -> SystemOverview:
-    """Return the system overview with recommendations over the dates (default: all traffic)."""
-    span = data_span(engine)
-    today = datetime.now(UTC).date()
-    first, last = span if span is not None else (today, today)
-    return system_overview(read_window(engine, start or first, end or last))
+    """Return the system overview with recommendations over the dates; by default the Overview page's window
+    (the last 30 days of traffic), and from a given first day up to the newest day with traffic."""
+    first, last = default_days(data_span(engine), datetime.now(UTC).date())
+    if start is None and end is not None:
+        first = end - timedelta(days=DEFAULT_DAYS - 1)
+    elif start is not None:
+        first = start
+    return system_overview(read_window(engine, first, end or max(first, last)))

@@ -134,6 +134,16 @@ def day_window(start: date, end: date) -> tuple[datetime, datetime]:
     return (datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC))
 
 
+DEFAULT_DAYS = 30
+
+
+def default_days(span: tuple[date, date] | None, today: date) -> tuple[date, date]:
+    """Return the window a report shows unless told otherwise: the last DEFAULT_DAYS days ending on the newest
+    day with traffic (on `today` when there is none). The dashboard's sidebar and `report` both use it."""
+    end = span[1] if span else today
+    return end - timedelta(days=DEFAULT_DAYS - 1), end
+
+
 def data_span(engine: Engine) -> tuple[date, date] | None:
     """Return the first and last UTC dates that have traffic, or None when there is none."""
     with engine.connect() as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import astuple
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -20,9 +20,8 @@ from manager import db as database
 from manager.selection import Policy
 from manager.settings import database_url
 from manager.whatif import ReplayResult
-from manager.window import Reads, Window, data_span, read_window
+from manager.window import Reads, Window, data_span, default_days, read_window
 
-DEFAULT_DAYS = 30
 DAYS_ONLY = Reads()  # the per-model daily rows of the sidebar's days, and the registry
 
 
@@ -109,10 +108,8 @@ def has_traffic() -> bool:
 
 
 def default_range() -> tuple[date, date]:
-    """Return the last DEFAULT_DAYS days that end on the newest day with traffic (today when none)."""
-    span = _data_span(engine(), data_version())
-    end = span[1] if span else datetime.now(UTC).date()
-    return end - timedelta(days=DEFAULT_DAYS - 1), end
+    """Return the sidebar's first window: the last 30 days that end on the newest day with traffic."""
+    return default_days(_data_span(engine(), data_version()), datetime.now(UTC).date())
 
 
 def date_range() -> tuple[date, date]:

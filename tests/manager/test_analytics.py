@@ -156,3 +156,14 @@ def test_report_cli_prints_totals_and_recommendations(
     assert data["total_requests"] == len(traffic)
     assert Decimal(str(data["total_cost_usd"])) == sum(Decimal(r["cost"]) for r in traffic)
     assert isinstance(data["recommendations"], list)
+    assert (data["from"], data["to"]) == ("2026-03-01", "2026-03-03")
+
+
+def test_report_covers_the_overview_pages_30_days_and_says_so(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.log_usage(engine, **record(request_id="old", timestamp="2026-01-01T10:00:00Z"))
+    api.log_usage(engine, **record(request_id="new", timestamp="2026-03-10T10:00:00Z"))
+    assert main(["--db", db_url, "report"]) == 0
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert first_line.startswith("2026-02-09 to 2026-03-10 (UTC): 1 request")
