@@ -40,7 +40,7 @@ def test_totals_past_what_int64_holds_add_up_exactly_in_reports(engine: Engine) 
     exact = 12_000 * 999_999_999_999_999  # $12 billion: past 2**63 nano-dollars
     assert exact > 2**63
     assert usage.kpis(read_window(engine, date(2026, 1, 1), date(2027, 12, 31))).cost_nanos == exact
-    assert overview.report(engine).total_cost_usd == pytest.approx(exact / 10**9)
+    assert overview.report(engine, date(2026, 1, 1), date(2027, 12, 31)).total_cost_usd == pytest.approx(exact / 10**9)
     usage_rows = export.export_csv(engine, "usage").splitlines()[1:]
     assert sum(Decimal(line.split(",")[12]) for line in usage_rows) == Decimal(exact) / 10**9
     assert verify.verify(engine) == []
