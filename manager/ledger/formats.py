@@ -269,7 +269,8 @@ _JSON_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())
 
 def _arrow_jsonl(numbered: list[tuple[int, str]]) -> Batch | None:
     """Return a chunk of JSON lines read by pyarrow, or None when only the json module reads it right."""
-    if not numbered:
+    # Only lines that look like one object each: a bare `null` line crashes pyarrow 26.0.1's reader (SIGSEGV).
+    if not numbered or not all(text.strip().startswith("{") and text.strip().endswith("}") for _, text in numbered):
         return None
     body = "".join(text if text.endswith("\n") else text + "\n" for _, text in numbered).encode()
     parse = arrow_json.ParseOptions(explicit_schema=_JSON_TEXT, unexpected_field_behavior="infer")

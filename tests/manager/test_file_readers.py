@@ -111,3 +111,11 @@ def test_a_chunk_with_a_quoted_cell_is_read_like_the_rest(engine: Engine, tmp_pa
     path.write_text("\n".join([",".join(header), *cells]) + "\n")
     result = ingest.ingest_file(engine, path)
     assert outcome(result) == (6, [])
+
+
+def test_json_lines_that_are_not_objects_are_refused_at_their_lines(engine: Engine, tmp_path: Path) -> None:
+    good = json.dumps(record(request_id="kept"))
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join([good, "null", "[1, 2]", "5", '"text"', json.dumps(record(request_id="too"))]) + "\n")
+    result = ingest.ingest_file(engine, path, fmt="jsonl")
+    assert outcome(result) == (2, [(2, "*"), (3, "*"), (4, "*"), (5, "*")])
