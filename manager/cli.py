@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from manager import api, budgets, demo, export, health, overview, schema, selection, whatif, window
+from manager import api, budgets, demo, export, health, health_rules, overview, schema, selection, whatif, window
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
@@ -256,7 +256,7 @@ def cmd_users(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_health(engine: Engine, args: argparse.Namespace) -> int:
-    thresholds = health.HealthThresholds(window=args.window)
+    thresholds = health_rules.HealthThresholds(window=args.window)
     models = health.model_health(engine, thresholds=thresholds, live_probe=args.probe)
     _print(
         [m.as_dict() for m in models],

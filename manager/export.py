@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from manager import api, registry
 from manager.budgets import budget_status
 from manager.errors import InvalidInput
+from manager.health import COLUMNS as HEALTH_COLUMNS
 from manager.health import model_health
 from manager.ledger.validate import RECORD_COLUMNS
 from manager.models import RequestLog
@@ -38,7 +39,6 @@ BUDGET_COLUMNS = [
     "alerts",
     "requests_without_cost",
 ]
-HEALTH_COLUMNS = ["model_id", "provider", "status", "requests", "error_rate", "p95_response_time_ms", "reason"]
 LOG_COLUMNS = list(RECORD_COLUMNS)
 
 

@@ -6,12 +6,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from manager import health
+from manager import health, health_rules
 from ui import access, data, view
 
 WINDOWS = {"1 hour": 1, "3 hours": 3, "6 hours": 6, "24 hours": 24}
 COLOURS = {
     "disabled": "#1f2937",
+    "inactive": "#6b7280",
+    "deprecated": "#9ca3af",
     "idle": "#e5e7eb",
     "healthy": "#22c55e",
     "maintenance": "#60a5fa",
@@ -28,7 +30,7 @@ window = st.selectbox(
     key="health_window",
     help="Error rate and p95 latency are judged over this window, at hourly resolution.",
 )
-thresholds = health.HealthThresholds(window=timedelta(hours=WINDOWS[window]))
+thresholds = health_rules.HealthThresholds(window=timedelta(hours=WINDOWS[window]))
 at = data.this_minute()
 judged = data.window(health.reads(at, thresholds), at)
 models = health.model_health(data.engine(), at, thresholds=thresholds, window=judged)
@@ -41,19 +43,24 @@ show = {
     "unhealthy": st.error,
 }.get(status, st.info)
 show(f"System: **{status}** ({view.plain(reason)})", icon=view.STATE_ICONS.get(status))
-st.caption(health.describe_thresholds(thresholds))
+st.caption(health_rules.describe_thresholds(thresholds))
 
 st.subheader("Models")
-model_table = pd.DataFrame([m.as_dict() for m in models])
+model_table = pd.DataFrame([m.as_dict() for m in models], columns=health.COLUMNS)
+first = ["status", "model_id", "reason", "requests", "error_rate", "p95_response_time_ms", "window_hours"]
 view.table(
-    model_table,
+    model_table[first + [c for c in model_table.columns if c not in first]],
     key="health_models",
     file_name="health-models.csv",
     column_config={
         **view.COLUMN_LABELS,
         "status": "Status",
-        "reason": st.column_config.TextColumn("Reason", width="large"),
+        "reason": st.column_config.TextColumn("Reason", width="medium", help="Why, in short; Detail has the figures"),
         "error_rate": st.column_config.NumberColumn("Error rate", format="percent"),
+        "window_hours": st.column_config.NumberColumn(
+            "Window (h)", format="%g", help="Hours judged: the trailing window, widened when it held too few requests"
+        ),
+        "detail": st.column_config.TextColumn("Detail", width="large"),
     },
 )
 
@@ -72,7 +79,7 @@ view.table(
 )
 
 st.subheader("Last 48 hours")
-timeline = health.timeline(judged, at)
+timeline = health.timeline(judged, at, thresholds=thresholds)
 if timeline.empty:
     st.info("No models in the registry.")
 else:
@@ -99,7 +106,9 @@ else:
         )
     )
     heatmap.update_layout(
-        title="Status per hour (each hour judged on its trailing hour)", xaxis_title="Hour (UTC)", yaxis_title="Model"
+        title=f"Status per hour (each hour judged on its trailing {window}, widened when quiet)",
+        xaxis_title="Hour (UTC)",
+        yaxis_title="Model",
     )
     st.plotly_chart(heatmap, key="health_timeline_chart")
     view.table(

@@ -59,7 +59,7 @@ def _plan() -> list[Planned]:
             plan.append(Planned(client, model, call, **options))  # type: ignore[arg-type]
 
     add("openai", "deepseek-chat", 40, {2: [429] * 3, 9: [429] * 3, 17: [500] * 3, 25: [429] * 3, 33: [500] * 3})
-    add("openai", "deepseek-chat", 10, {}, stream=True, include_usage=True)
+    add("openai", "deepseek-chat", 10, {3: [500] * 3, 6: [429] * 3, 8: [500] * 3}, stream=True, include_usage=True)
     add("openai", "mistral-small-latest", 20, {3: [500] * 3, 11: [500] * 3})
     add("openai", "mistral-small-latest", 20, {5: [500] * 3}, stream=True)  # no usage asked for
     add("anthropic", "claude-3-haiku-20240307", 25, {4: [529] * 3, 14: [529] * 3, 20: [429] * 3})

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from manager import budgets, health, overview, performance, selection, usage
+from manager.health_rules import HealthThresholds
 from manager.ledger.rollups import by_model, rollup_frame
 from manager.ledger.validate import Prices, validate_batch
 from manager.models import Budget
@@ -100,8 +101,10 @@ def test_the_ranking_and_the_overview_agree_on_the_window() -> None:
 
 def test_health_judges_the_last_hour_from_the_window() -> None:
     window = window_of(traffic(), AT.date(), AT.date())
-    judged = {m.model_id: m for m in health.judge_models(window, AT, health.HealthThresholds(min_requests=5), {}, {})}
-    assert judged["cheap"].status == "unhealthy"  # 5 of the 10 requests in the hours it spans failed
+    judged = {m: shown[-1] for m, shown in health.evaluate(window, health.grid(AT, 2), HealthThresholds()).items()}
+    # 5 of the 10 requests since 11:00 failed; widened to 20 requests, 11 of 22 have.
+    assert judged["cheap"].status == "unhealthy"
+    assert judged["cheap"].window_hours == 4
     assert judged["dear"].status == "healthy"
     assert judged["idle"].status == "idle"
 
