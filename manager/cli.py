@@ -11,13 +11,26 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from manager import api, budgets, demo, export, health, health_rules, overview, schema, selection, whatif, window
+from manager import (
+    api,
+    budgets,
+    demo,
+    explorer,
+    export,
+    health,
+    health_rules,
+    overview,
+    schema,
+    selection,
+    whatif,
+    window,
+)
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
@@ -96,7 +109,15 @@ def cmd_init(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
-    if args.if_empty and not api.is_empty(engine):
+    if (args.if_empty or args.top_up) and not api.is_empty(engine):
+        topped = demo.top_up(engine, seed=args.seed) if args.top_up else None
+        if topped is not None:
+            _print(
+                {**topped.as_dict(), "topped_up": True},
+                args.json,
+                lambda d: f"demo traffic topped up to now: {d['accepted']:,} requests added",
+            )
+            return EXIT_OK
         _print(
             {"accepted": 0, "skipped": "the database already holds requests"},
             args.json,
@@ -104,7 +125,9 @@ def cmd_seed_demo(engine: Engine, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     bar = ProgressBar(args.requests, "seeding", as_json=args.json)
-    result = demo.seed_demo(engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar)
+    result = demo.seed_demo(
+        engine, days=args.days, requests=args.requests, seed=args.seed, progress=bar, with_budgets=not args.no_budgets
+    )
     bar.close()
     _print(
         result.as_dict(), args.json, lambda d: f"{d['accepted']:,} requests stored, {d['duplicates']:,} already there"
@@ -407,6 +430,56 @@ def _overview_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _parse_bound(value: str) -> tuple[datetime, bool]:
+    """Return a --from/--to of the explorer as a UTC time, and whether it was a date alone."""
+    try:
+        if len(value.strip()) <= 10:
+            day = date.fromisoformat(value.strip())
+            return datetime(day.year, day.month, day.day, tzinfo=UTC), True
+        return _parse_moment(value), False
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+
+
+def _request_filters(args: argparse.Namespace) -> explorer.RequestFilters:
+    end = None
+    if args.date_to is not None:
+        # A date alone means the whole of that day.
+        end = args.date_to[0] + timedelta(days=1) if args.date_to[1] else args.date_to[0]
+    return explorer.RequestFilters(
+        start=args.date_from[0] if args.date_from else None,
+        end=end,
+        models=tuple(args.model),
+        providers=tuple(args.provider),
+        success=False if args.failed else True if args.succeeded else None,
+        error_types=tuple(args.error_type),
+        request_types=tuple(args.request_type),
+        languages=tuple(args.language),
+        min_latency_ms=args.min_latency_ms,
+    )
+
+
+def _requests_text(page: dict[str, Any]) -> str:
+    lines = [
+        f"{r['timestamp'][:19]}  {r['model_id']:<26} {'ok' if r['success'] else (r['error_type'] or 'failed'):<14} "
+        f"{r['response_time_ms']:>9,.0f} ms  {r['request_id']}"
+        for r in page["rows"]
+    ]
+    lines.append(f"next page: --after {page['next']}" if page["next"] else f"{len(page['rows'])} request(s), no more")
+    return "\n".join(lines)
+
+
+def cmd_requests(engine: Engine, args: argparse.Namespace) -> int:
+    filters = _request_filters(args)
+    if args.csv:
+        for chunk in explorer.requests_csv(engine, filters, max_rows=args.limit or explorer.CSV_LIMIT):
+            sys.stdout.write(chunk)
+        return EXIT_OK
+    page = explorer.find_requests(engine, filters, limit=args.limit or explorer.PAGE_SIZE, after=args.after)
+    _print(page.as_dict(), args.json, _requests_text)
+    return EXIT_OK
+
+
 def cmd_report(engine: Engine, args: argparse.Namespace) -> int:
     _print(overview.report(engine, args.date_from, args.date_to).as_dict(), args.json, _overview_text)
     return EXIT_OK
@@ -439,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--requests", type=int, default=20_000, help="number of requests (default 20000)")
     seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when any request is already stored")
+    seed.add_argument(
+        "--top-up",
+        action="store_true",
+        help="seed an empty database; when the newest stored request is demo traffic, add demo traffic up to now",
+    )
+    seed.add_argument(
+        "--no-budgets", action="store_true", help="do not add the demo budgets (added only when none exist)"
+    )
     ingest = command("ingest", "load request logs from CSV, JSON Lines or OTLP/JSON", cmd_ingest)
     ingest.add_argument("file", type=Path, help="the file to load")
     ingest.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
@@ -553,6 +634,22 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
     report.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
+
+    found = command("requests", "individual requests, newest first, filtered, a page at a time", cmd_requests)
+    found.add_argument("--from", dest="date_from", type=_parse_bound, help="first UTC date or time (inclusive)")
+    found.add_argument("--to", dest="date_to", type=_parse_bound, help="last UTC date (inclusive) or time (exclusive)")
+    found.add_argument("--model", action="append", default=[], help="model id (repeatable)")
+    found.add_argument("--provider", action="append", default=[], help="provider (repeatable)")
+    outcome = found.add_mutually_exclusive_group()
+    outcome.add_argument("--failed", action="store_true", help="failed requests only")
+    outcome.add_argument("--succeeded", action="store_true", help="successful requests only")
+    found.add_argument("--error-type", action="append", default=[], help="error type (repeatable)")
+    found.add_argument("--request-type", action="append", default=[], help="request type (repeatable)")
+    found.add_argument("--language", action="append", default=[], help="language (repeatable)")
+    found.add_argument("--min-latency-ms", type=float, help="only requests at least this slow")
+    found.add_argument("--limit", type=int, help="rows per page (default 100, at most 1000; with --csv, all rows)")
+    found.add_argument("--after", help="the cursor a previous page printed as next")
+    found.add_argument("--csv", action="store_true", help="write every matching row as CSV (at most --limit)")
 
     export = command("export", "write a report as CSV", cmd_export, parents=())
     export.add_argument("kind", choices=EXPORT_KINDS, help="which report")

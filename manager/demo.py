@@ -1,14 +1,31 @@
-"""Realistic, reproducible demo traffic for the default models, written through the ingest path."""
+"""Realistic, reproducible demo traffic for the default models, written through the ingest path.
+
+Every hour's traffic is drawn from its own random stream, keyed by the seed and the hour, and its request
+ids name the hour: the same hour always holds the same requests, so topping the demo up to the present adds
+only what is new. The traffic ends at the present minute and carries incidents placed relative to its end,
+so that a first look shows every status: a provider outage yesterday (mistral-small-latest failing), a
+model failing more than usual now (deepseek-chat) and a latency regression now (llama2:latest).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from manager import budgets
+from manager.db import read_session, write_session
 from manager.ledger.ingest import IngestResult, Progress, ingest_records
+from manager.models import Budget, RequestLog
+from manager.timeutil import as_utc
+from manager.usage import kpis
+from manager.window import Filters, read_window
+
+LOG = RequestLog.__table__  # type: ignore[attr-defined]
+BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 
 # model_id: (share of traffic, median latency ms, latency spread (log sigma), base error rate, mean rating)
 DEMO_MODELS: dict[str, tuple[float, float, float, float, float]] = {
@@ -32,58 +49,132 @@ ERROR_TYPES = np.array(["timeout", "rate_limit", "server_error", "invalid_respon
 # prompt-cached traffic reads part of its input from the cache.
 NO_USAGE_SHARE = {"mistral-small-latest": 0.06}
 CACHED_SHARE = {"claude-3-haiku-20240307": 0.4}
+DEFAULT_DAYS = 30
+DEFAULT_REQUESTS = 20_000
+HOUR = timedelta(hours=1)
+# Bad hours in which a third of a model's requests fail: about one a week per model.
+BURST_CHANCE = 1 / (7 * 24)
 
 
-def _choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
-    names = np.array(list(weights))
+@dataclass(frozen=True)
+class Incident:
+    """A stretch of hours, counted back from the traffic's end, in which one model misbehaves."""
+
+    model_id: str
+    from_hours_ago: float
+    to_hours_ago: float
+    error_rate: float | None = None
+    error_type: str | None = None
+    latency_factor: float = 1.0
+    what: str = ""
+
+
+INCIDENTS = (
+    Incident("mistral-small-latest", 30, 25, 0.85, "server_error", 1.5, "provider outage yesterday"),
+    Incident("deepseek-chat", 8, 0, 0.22, "rate_limit", what="rate limited for the last 8 hours"),
+    Incident("llama2:latest", 10, 0, latency_factor=3.5, what="3.5x slower for the last 10 hours"),
+)
+
+
+def _names(weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     p = np.array(list(weights.values()))
-    return names[rng.choice(len(names), size=n, p=p / p.sum())]
+    return np.array(list(weights)), p / p.sum()
+
+
+def _weight(moment: datetime, growth: float) -> float:
+    """Return an hour's share of traffic: busy in the European afternoon, quiet at night, lighter at weekends."""
+    daily = 1.15 + np.sin(2 * np.pi * (moment.hour - 9) / 24)
+    return float(daily * (0.6 if moment.weekday() >= 5 else 1.0) * growth)
+
+
+def _counts(weights: np.ndarray, total: int) -> np.ndarray:
+    """Return `total` split over the hours in proportion to their weights, whole numbers summing to it."""
+    exact = weights / weights.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(counts - exact, kind="stable")[: total - int(counts.sum())]] += 1
+    return np.asarray(counts, dtype=np.int64)
 
 
 def demo_records(
-    *, days: int = 30, requests: int = 20_000, seed: int = 7, end: datetime | None = None
+    *,
+    days: int = DEFAULT_DAYS,
+    requests: int = DEFAULT_REQUESTS,
+    seed: int = 7,
+    end: datetime | None = None,
+    start: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Return demo request records: daily and weekly seasonality, per-model latency, error bursts, ratings."""
+    """Return `requests` demo request records from `start` (default `days` before `end`) to `end` (default
+    now): daily and weekly seasonality, slow growth, per-model latency, error bursts, ratings, incidents."""
     if days < 1 or requests < 0:
         raise ValueError("days must be at least 1 and requests not negative")
-    rng = np.random.default_rng(seed)
-    end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=days)
-    hours = np.arange(days * 24)
-    moments = [start + timedelta(hours=int(h)) for h in hours]
-    hour_of_day = np.array([m.hour for m in moments])
-    weekend = np.array([m.weekday() >= 5 for m in moments])
-    # Busy in the European afternoon, quiet at night, lighter at weekends, slowly growing.
-    weight = (1.15 + np.sin(2 * np.pi * (hour_of_day - 9) / 24)) * np.where(weekend, 0.6, 1.0)
-    weight *= 1 + 0.3 * hours / len(hours)
-    chosen_hours = rng.choice(len(hours), size=requests, p=weight / weight.sum())
-    offsets = rng.uniform(0, 3600, size=requests)
-    models = _choice(rng, {m: v[0] for m, v in DEMO_MODELS.items()}, requests)
-    types = _choice(rng, REQUEST_TYPES, requests)
-    languages = _choice(rng, LANGUAGES, requests)
-    input_tokens = np.maximum(1, rng.lognormal(np.log(350), 0.7, requests)).astype(int)
-    output_tokens = np.maximum(1, rng.lognormal(np.log(220), 0.8, requests)).astype(int)
-    # Each model has a few bad hours in which a third of its requests fail.
-    bursts = {m: set(rng.choice(len(hours), size=max(1, days // 7), replace=False).tolist()) for m in DEMO_MODELS}
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    start = (start or end - timedelta(days=days)).astimezone(UTC)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = [first + HOUR * k for k in range(int((end - first) / HOUR) + (0 if (end - first) % HOUR == 0 else 1))]
+    if not hours:
+        return []
+    # Each hour counts for the part of it inside [start, end).
+    parts = [(min(h + HOUR, end) - max(h, start)) / HOUR for h in hours]
+    weights = np.array(
+        [_weight(h, 1 + 0.3 * k / len(hours)) * part for k, (h, part) in enumerate(zip(hours, parts, strict=True))]
+    )
     records: list[dict[str, Any]] = []
-    draws = rng.random(requests)
-    noise = rng.normal(0, 0.6, requests)
-    rated = rng.random(requests) < 0.3
-    # A stream of its own, so the draws above (and every figure they make) stay what they were.
-    extra = np.random.default_rng([seed, 1])
-    usage_draws, cache_draws, cached_part = extra.random(requests), extra.random(requests), extra.random(requests)
-    for i in range(requests):
+    for hour, part, count in zip(hours, parts, _counts(weights, requests).tolist(), strict=True):
+        if count:
+            records.extend(_hour_records(seed, hour, max(start, hour), part, count, (end - hour) / HOUR))
+    records.sort(key=lambda r: r["timestamp"])
+    return records
+
+
+def _incident(model: str, hours_ago: float) -> Incident | None:
+    for incident in INCIDENTS:
+        if incident.model_id == model and incident.to_hours_ago < hours_ago <= incident.from_hours_ago:
+            return incident
+    return None
+
+
+def _hour_records(
+    seed: int, hour: datetime, begin: datetime, part: float, count: int, hours_ago: float
+) -> list[dict[str, Any]]:
+    """Return one hour's `count` requests from `begin`, spread over `part` of the hour, drawn from a stream of
+    their own keyed by the seed and the minute they begin at, which also names them."""
+    rng = np.random.default_rng([seed, int(begin.timestamp()) // 60])
+    stamp = begin.strftime("%Y%m%d%H%M")
+    model_names, model_p = _names({m: v[0] for m, v in DEMO_MODELS.items()})
+    type_names, type_p = _names(REQUEST_TYPES)
+    language_names, language_p = _names(LANGUAGES)
+    bursting = {m for m in DEMO_MODELS if rng.random() < BURST_CHANCE}
+    offsets = rng.uniform(0, 3600 * part, count)
+    models = model_names[rng.choice(len(model_names), size=count, p=model_p)]
+    types = type_names[rng.choice(len(type_names), size=count, p=type_p)]
+    languages = language_names[rng.choice(len(language_names), size=count, p=language_p)]
+    input_tokens = np.maximum(1, rng.lognormal(np.log(350), 0.7, count)).astype(int)
+    output_tokens = np.maximum(1, rng.lognormal(np.log(220), 0.8, count)).astype(int)
+    draws, noise, rated = rng.random(count), rng.normal(0, 0.6, count), rng.random(count) < 0.3
+    usage_draws, cache_draws, cached_part = rng.random(count), rng.random(count), rng.random(count)
+    spreads = rng.standard_normal(count)
+    records = []
+    for i in range(count):
         model = str(models[i])
         _, median, sigma, error_rate, rating = DEMO_MODELS[model]
-        hour = int(chosen_hours[i])
-        failed = draws[i] < (0.33 if hour in bursts[model] else error_rate)
-        latency = float(rng.lognormal(np.log(median), sigma)) * (3.0 if failed and draws[i] < 0.1 else 1.0)
+        incident = _incident(model, hours_ago - offsets[i] / 3600)
+        error_type = str(ERROR_TYPES[i % len(ERROR_TYPES)])
+        if model in bursting:
+            error_rate = 0.33
+        if incident and incident.error_rate is not None:
+            error_rate = incident.error_rate
+            error_type = incident.error_type or error_type
+        failed = bool(draws[i] < error_rate)
+        latency = float(np.exp(np.log(median) + sigma * spreads[i]))
+        latency *= (3.0 if failed and draws[i] < error_rate * 0.3 else 1.0) * (
+            incident.latency_factor if incident else 1
+        )
         reported = not failed and usage_draws[i] >= NO_USAGE_SHARE.get(model, 0.0)
         cached = reported and cache_draws[i] < CACHED_SHARE.get(model, 0.0)
         records.append(
             {
-                "request_id": f"demo-{seed}-{i}",
-                "timestamp": moments[hour] + timedelta(seconds=float(offsets[i])),
+                "request_id": f"demo-{seed}-{stamp}-{i}",
+                "timestamp": begin + timedelta(seconds=float(offsets[i])),
                 "model_id": model,
                 "request_type": str(types[i]),
                 "language": str(languages[i]),
@@ -96,21 +187,89 @@ def demo_records(
                 if failed or not rated[i]
                 else float(np.clip(round((rating + noise[i]) * 2) / 2, 1, 5)),
                 "success": not failed,
-                "error_type": str(ERROR_TYPES[i % len(ERROR_TYPES)]) if failed else None,
+                "error_type": error_type if failed else None,
             }
         )
-    records.sort(key=lambda r: r["timestamp"])
     return records
 
 
 def seed_demo(
     engine: Engine,
     *,
-    days: int = 30,
-    requests: int = 20_000,
+    days: int = DEFAULT_DAYS,
+    requests: int = DEFAULT_REQUESTS,
     seed: int = 7,
     end: datetime | None = None,
     progress: Progress | None = None,
+    with_budgets: bool = False,
 ) -> IngestResult:
-    """Generate demo traffic and store it through the ingest path; reruns with the same seed add nothing."""
-    return ingest_records(engine, demo_records(days=days, requests=requests, seed=seed, end=end), progress=progress)
+    """Generate demo traffic and store it through the ingest path; reruns with the same seed and end add nothing.
+    With `with_budgets`, also add demo budgets (when there are none) that the traffic has crossed."""
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    result = ingest_records(engine, demo_records(days=days, requests=requests, seed=seed, end=end), progress=progress)
+    if with_budgets:
+        add_demo_budgets(engine, end)
+    return result
+
+
+def newest_request(engine: Engine) -> tuple[str | None, datetime] | None:
+    """Return the request id and time of the newest stored request, or None when there is none."""
+    with read_session(engine) as session:
+        row = session.execute(
+            select(LOG.c.request_id, LOG.c.timestamp).order_by(LOG.c.timestamp.desc()).limit(1)
+        ).first()
+    return None if row is None else (row[0], as_utc(row[1]))
+
+
+def top_up(
+    engine: Engine, *, seed: int = 7, end: datetime | None = None, progress: Progress | None = None
+) -> IngestResult | None:
+    """Add demo traffic, at the default rate, from the newest stored request up to `end` (default now) when that
+    request is demo traffic; return None (adding nothing) when the newest request is real traffic or there is
+    none. At most the default number of days is added."""
+    newest = newest_request(engine)
+    if newest is None or not (newest[0] or "").startswith("demo-"):
+        return None
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    start = max(newest[1], end - timedelta(days=DEFAULT_DAYS))
+    span_hours = max(0.0, (end - start) / HOUR)
+    rate = DEFAULT_REQUESTS / (DEFAULT_DAYS * 24)
+    records = demo_records(requests=round(rate * span_hours), seed=seed, start=start, end=end)
+    # The newest stored request itself is drawn again at its own instant: keep only what is after it.
+    records = [r for r in records if r["timestamp"] > newest[1]]
+    return ingest_records(engine, records, progress=progress)
+
+
+def add_demo_budgets(engine: Engine, at: datetime) -> list[str]:
+    """Add two demo budgets when no budget exists: a daily one on DeepSeek that today's traffic has crossed,
+    and a monthly total past its warning or forecast to pass its amount. Return the names added."""
+    with read_session(engine) as session:
+        if session.execute(select(BUDGETS.c.name).limit(1)).first() is not None:
+            return []
+    today = at.date()
+    month = read_window(engine, date(today.year, today.month, 1), today, at=at)
+    deepseek = month.daily(Filters(providers=("deepseek",)))
+    spent_today = int(deepseek[deepseek["start"].dt.date == today]["cost_nanos"].sum()) / 1e9
+    spent_month = kpis(month).cost_nanos / 1e9
+    month_start = datetime(today.year, today.month, 1, tzinfo=UTC)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    forecast = spent_month * (next_month - month_start) / max(at - month_start, HOUR)
+    added = [
+        {
+            "name": "demo-deepseek-daily",
+            "scope": "provider:deepseek",
+            "period": "daily",
+            "amount_usd": max(0.01, round(spent_today * 0.85, 2)),
+        },
+        {
+            "name": "demo-monthly-total",
+            "scope": "global",
+            "period": "monthly",
+            # Past its warning threshold, or forecast to pass the amount, whichever day of the month it is.
+            "amount_usd": max(0.01, round(max(spent_month / 0.9, (spent_month + forecast) / 2), 2)),
+        },
+    ]
+    with write_session(engine) as session:
+        for data in added:
+            budgets.add_budget(session=session, data=data, actor="demo")
+    return [str(d["name"]) for d in added]

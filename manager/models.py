@@ -178,9 +178,12 @@ class RequestLog(SQLModel, table=True):
     """One request of the managed application (the seed's model_performance_logs, extended)."""
 
     __tablename__ = "request_log"
-    # Reports read the rollups, so the log keeps only the indexes its own reads need (exports by
-    # time, de-duplication by request_id): each extra index slows every ingest.
-    __table_args__ = (Index("ix_request_log_timestamp", "timestamp"),)
+    # Reports read the rollups, so the log keeps only the indexes its own reads need (exports and the
+    # request explorer by time, the explorer by model, de-duplication by request_id): each index slows ingest.
+    __table_args__ = (
+        Index("ix_request_log_timestamp", "timestamp"),
+        Index("ix_request_log_model_timestamp", "model_id", "timestamp"),
+    )
     # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid.
     id: int | None = Field(default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     request_id: str | None = Field(default=None, max_length=128, unique=True)

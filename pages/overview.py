@@ -25,7 +25,7 @@ if not data.has_traffic():
         def report(done: int) -> None:
             bar.progress(min(done / total, 1.0), text=f"Stored {done:,} of {total:,} requests")
 
-        result = seed_demo(engine, requests=total, progress=report)
+        result = seed_demo(engine, requests=total, progress=report, with_budgets=True)
         st.session_state.pop("date_range", None)
         st.toast(f"Loaded {result.accepted:,} demo requests")
         st.rerun()

@@ -1,0 +1,305 @@
+"""The request explorer: individual requests, newest first, filtered, a page at a time by keyset.
+
+The per-model hourly rollups serve as a coarse index. From them each (hour, model) gets an upper bound on the
+requests that can match the filters: exact for model, provider, success and error type, the latency
+histogram's count at or above the minimum latency, the model's whole count when request type or language is
+filtered. The log is then read only over the newest stretch of hours whose bounds add up to the rows still
+wanted, for the models that can match there, through the (model_id, timestamp) index. A page costs about
+what it returns, however large the log and however rare the match, and hours that cannot match are never
+read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, or_, select
+
+from manager.db import read_session
+from manager.errors import InvalidInput
+from manager.ledger.grains import MODEL_HOURLY, decode_counts
+from manager.ledger.histogram import STORED, buckets_of
+from manager.models import RequestLog
+from manager.registry import registry_info
+from manager.spreadsheet import safe_cell
+from manager.timeutil import as_utc
+
+LOG = RequestLog.__table__  # type: ignore[attr-defined]
+HOUR = timedelta(hours=1)
+PAGE_SIZE = 100
+MAX_PAGE = 1_000
+CSV_LIMIT = 100_000
+COLUMNS = [
+    "timestamp",
+    "request_id",
+    "model_id",
+    "provider",
+    "request_type",
+    "language",
+    "success",
+    "error_type",
+    "response_time_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "quality_rating",
+]
+
+
+@dataclass(frozen=True)
+class RequestFilters:
+    """Which requests to list; empty tuples and None mean any."""
+
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    models: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    success: bool | None = None
+    error_types: tuple[str, ...] = ()
+    request_types: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    min_latency_ms: float | None = None
+
+    def query_string(self) -> dict[str, str | list[str]]:
+        """Return these filters as URL query parameters (what a link to the explorer page carries)."""
+        params: dict[str, str | list[str]] = {}
+        if self.start:
+            params["from"] = self.start.isoformat()
+        if self.end:
+            params["to"] = self.end.isoformat()
+        for name, values in (
+            ("model", self.models),
+            ("provider", self.providers),
+            ("error_type", self.error_types),
+            ("request_type", self.request_types),
+            ("language", self.languages),
+        ):
+            if values:
+                params[name] = list(values)
+        if self.success is not None:
+            params["outcome"] = "success" if self.success else "failure"
+        if self.min_latency_ms is not None:
+            params["min_latency_ms"] = f"{self.min_latency_ms:g}"
+        return params
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    """One page of requests and the cursor of the next (None on the last page)."""
+
+    rows: list[dict[str, Any]]
+    next: str | None = None
+    hours_read: int = 0  # hours of the log this page read, for the curious and the benchmark
+    bounds: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the CLI's JSON contract."""
+        return {"rows": self.rows, "next": self.next}
+
+
+def encode_cursor(moment: datetime, row_id: int) -> str:
+    """Return the opaque cursor after a row: its time in microseconds and its id."""
+    micros = round(as_utc(moment).timestamp() * 1_000_000)
+    return f"{micros}-{row_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Return the (time, id) a cursor stands for; InvalidInput names a malformed one."""
+    parts = cursor.strip().split("-")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 19 for p in parts):
+        raise InvalidInput([f"after: {cursor[:60]!r} is not a cursor this explorer gave (expected NUMBER-NUMBER)"])
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(parts[0]))
+    return moment, int(parts[1])
+
+
+def _check(filters: RequestFilters, limit: int) -> None:
+    problems = []
+    if not 1 <= limit <= MAX_PAGE:
+        problems.append(f"limit: {limit} is outside 1..{MAX_PAGE}")
+    if filters.start and filters.end and filters.end <= filters.start:
+        problems.append(f"to: {filters.end.isoformat()} is not after from {filters.start.isoformat()}")
+    if filters.min_latency_ms is not None and not (
+        math.isfinite(filters.min_latency_ms) and filters.min_latency_ms >= 0
+    ):
+        problems.append(f"min_latency_ms: {filters.min_latency_ms} is not a latency (0 or more ms)")
+    if problems:
+        raise InvalidInput(problems)
+
+
+def find_requests(
+    engine: Engine, filters: RequestFilters, *, limit: int = PAGE_SIZE, after: str | None = None
+) -> RequestPage:
+    """Return the newest `limit` requests matching the filters (after the cursor, when given)."""
+    _check(filters, limit)
+    cursor = decode_cursor(after) if after else None
+    with read_session(engine) as session:
+        info = registry_info(session=session)
+    models = _candidate_models(filters, {m: i.provider for m, i in info.items()})
+    high = min(filters.end or datetime.max.replace(tzinfo=UTC), _after_cursor(cursor))
+    low = filters.start or datetime.min.replace(tzinfo=UTC)
+    rows: list[dict[str, Any]] = []
+    hours_read = 0
+    with engine.connect() as conn:
+        bounds = _bounds(conn, filters, models, low, high)
+        hours = sorted(bounds, reverse=True)
+        position, factor = 0, 2
+        while len(rows) < limit + 1 and position < len(hours):
+            # The newest hours whose bounds cover what is still wanted, `factor` times over: a bound may be
+            # loose (request type, language, latency), so each further stretch reaches twice as far.
+            target, covered, chunk = factor * (limit + 1 - len(rows)), 0, list[datetime]()
+            while position < len(hours) and (covered < target or not chunk):
+                chunk.append(hours[position])
+                covered += sum(bounds[hours[position]].values())
+                position += 1
+            chunk_models = sorted({m for h in chunk for m, n in bounds[h].items() if n > 0})
+            chunk_low = max(low, chunk[-1])
+            chunk_high = min(high, chunk[0] + HOUR)
+            found = _read(conn, filters, chunk_models, chunk_low, chunk_high, cursor, limit + 1 - len(rows))
+            hours_read += len(chunk)
+            rows.extend(found)
+            factor *= 2
+    more = len(rows) > limit
+    rows = rows[:limit]
+    providers = {m: i.provider for m, i in info.items()}
+    page = [_public(row, providers) for row in rows]
+    next_cursor = encode_cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
+    return RequestPage(page, next_cursor, hours_read)
+
+
+def _after_cursor(cursor: tuple[datetime, int] | None) -> datetime:
+    # Rows at the cursor's own instant may still follow it (a smaller id): read up to just past it.
+    return cursor[0] + timedelta(microseconds=1) if cursor else datetime.max.replace(tzinfo=UTC)
+
+
+def _candidate_models(filters: RequestFilters, providers: Mapping[str, str]) -> set[str] | None:
+    """Return the models the filters allow (None: any, including unregistered ones)."""
+    if not filters.models and not filters.providers:
+        return None
+    wanted = set(filters.models) if filters.models else None
+    if filters.providers:
+        of_providers = {m for m, p in providers.items() if p in filters.providers}
+        wanted = of_providers if wanted is None else wanted & of_providers
+    return wanted
+
+
+def _bounds(
+    conn: Any, filters: RequestFilters, models: set[str] | None, low: datetime, high: datetime
+) -> dict[datetime, dict[str, int]]:
+    """Return, per hour and model, the most requests that can match the filters, from the hourly rollups."""
+    table = MODEL_HOURLY
+    conditions = [table.c.hour >= low.replace(minute=0, second=0, microsecond=0), table.c.hour < high]
+    if models is not None:
+        if not models:
+            return {}
+        conditions.append(table.c.model_id.in_(sorted(models)))
+    columns = [table.c.hour, table.c.model_id, table.c.requests, table.c.failures]
+    if filters.error_types:
+        columns.append(table.c.error_types)
+    if filters.min_latency_ms is not None:
+        columns.append(table.c.latency_hist)
+    lowest_bucket = int(buckets_of_one(filters.min_latency_ms)) if filters.min_latency_ms is not None else 0
+    bounds: dict[datetime, dict[str, int]] = {}
+    for row in conn.execute(select(*columns).where(*conditions)):
+        requests, failures = int(row.requests), int(row.failures)
+        bound = requests
+        if filters.success is True:
+            bound = requests - failures
+        elif filters.success is False:
+            bound = failures
+        if filters.error_types:
+            counts = decode_counts(row.error_types)
+            bound = 0 if filters.success is True else min(bound, sum(counts.get(e, 0) for e in filters.error_types))
+        if filters.min_latency_ms is not None:
+            bound = min(bound, _at_or_above(row.latency_hist, lowest_bucket))
+        if bound > 0:
+            hour = as_utc(row.hour if isinstance(row.hour, datetime) else datetime.fromisoformat(row.hour))
+            bounds.setdefault(hour, {})[str(row.model_id)] = bound
+    return bounds
+
+
+def buckets_of_one(latency_ms: float) -> int:
+    """Return the histogram bucket a latency falls in."""
+    return int(buckets_of(np.array([latency_ms], dtype=float))[0])
+
+
+def _at_or_above(stored: bytes | None, bucket: int) -> int:
+    """Return how many latencies of a stored histogram can be at or above the given bucket's values."""
+    if not stored:
+        return 0
+    packed = np.frombuffer(stored, dtype=STORED)
+    return int(packed["count"][packed["bucket"] >= bucket].sum())
+
+
+def _read(
+    conn: Any,
+    filters: RequestFilters,
+    models: Sequence[str],
+    low: datetime,
+    high: datetime,
+    cursor: tuple[datetime, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Return up to `limit` matching log rows in [low, high), newest first, after the cursor."""
+    conditions: list[Any] = [LOG.c.timestamp >= low, LOG.c.timestamp < high, LOG.c.model_id.in_(models)]
+    if cursor:
+        conditions.append(or_(LOG.c.timestamp < cursor[0], and_(LOG.c.timestamp == cursor[0], LOG.c.id < cursor[1])))
+    if filters.success is not None:
+        conditions.append(LOG.c.success.is_(filters.success))
+    if filters.error_types:
+        conditions.append(LOG.c.error_type.in_(filters.error_types))
+    if filters.request_types:
+        conditions.append(LOG.c.request_type.in_(filters.request_types))
+    if filters.languages:
+        conditions.append(LOG.c.language.in_(filters.languages))
+    if filters.min_latency_ms is not None:
+        conditions.append(LOG.c.response_time_ms >= filters.min_latency_ms)
+    query = select(LOG).where(*conditions).order_by(LOG.c.timestamp.desc(), LOG.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _public(row: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str, Any]:
+    """Return a log row as the explorer shows it: UTC ISO time, dollars, unknowns as None."""
+    return {
+        "timestamp": as_utc(row["timestamp"]).isoformat(),
+        "request_id": row["request_id"],
+        "model_id": row["model_id"],
+        "provider": providers.get(row["model_id"], "unregistered"),
+        "request_type": row["request_type"],
+        "language": row["language"],
+        "success": bool(row["success"]),
+        "error_type": row["error_type"],
+        "response_time_ms": row["response_time_ms"],
+        "input_tokens": row["input_tokens"] if row["usage_known"] else None,
+        "output_tokens": row["output_tokens"] if row["usage_known"] else None,
+        "cache_read_tokens": row["cache_read_tokens"] if row["usage_known"] else None,
+        "cost_usd": row["cost_nanos"] / 1e9 if row["cost_known"] else None,
+        "quality_rating": row["quality_rating"],
+    }
+
+
+def requests_csv(engine: Engine, filters: RequestFilters, *, max_rows: int = CSV_LIMIT) -> Iterator[str]:
+    """Yield the matching requests as CSV text, a page at a time, newest first, at most `max_rows` rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    after: str | None = None
+    written = 0
+    while written < max_rows:
+        page = find_requests(engine, filters, limit=min(MAX_PAGE, max_rows - written), after=after)
+        for row in page.rows:
+            writer.writerow([safe_cell(row[c]) for c in COLUMNS])
+        written += len(page.rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if page.next is None:
+            break
+        after = page.next
