@@ -118,7 +118,8 @@ def test_pages_visit_every_match_once_newest_first(
 
 def test_a_row_shows_what_was_stored(engine: Engine, stored: list[dict[str, Any]]) -> None:
     newest = max(stored, key=lambda r: (r["timestamp"], int(r["request_id"][2:])))
-    row = next(r for r in find_requests(engine, RequestFilters(), limit=5).rows if r["request_id"] == newest["request_id"])
+    rows = find_requests(engine, RequestFilters(), limit=5).rows
+    row = next(r for r in rows if r["request_id"] == newest["request_id"])
     assert row["model_id"] == newest["model_id"]
     assert row["provider"] == PROVIDERS[newest["model_id"]]
     assert row["response_time_ms"] == newest["response_time_ms"]
