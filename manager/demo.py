@@ -72,7 +72,7 @@ class Incident:
 INCIDENTS = (
     Incident("mistral-small-latest", 30, 25, 0.85, "server_error", 1.5, "provider outage yesterday"),
     Incident("deepseek-chat", 8, 0, 0.22, "rate_limit", what="rate limited for the last 8 hours"),
-    Incident("llama2:latest", 10, 0, latency_factor=3.5, what="3.5x slower for the last 10 hours"),
+    Incident("llama2:latest", 10, 0, latency_factor=3.0, what="3x slower for the last 10 hours"),
 )
 
 

@@ -91,6 +91,47 @@ class RequestFilters:
         return params
 
 
+def filters_from_query(params: Mapping[str, Sequence[str]]) -> RequestFilters:
+    """Return the filters a link's query parameters carry (what `query_string` wrote); InvalidInput names a bad
+    one."""
+    problems: list[str] = []
+
+    def moment(name: str) -> datetime | None:
+        values = params.get(name) or []
+        if not values:
+            return None
+        try:
+            return as_utc(datetime.fromisoformat(values[-1]))
+        except ValueError:
+            problems.append(f"{name}: {values[-1][:40]!r} is not an ISO 8601 time")
+            return None
+
+    outcome = (params.get("outcome") or [""])[-1]
+    if outcome not in ("", "success", "failure"):
+        problems.append(f"outcome: {outcome[:40]!r} is not success or failure")
+    latency: float | None = None
+    if params.get("min_latency_ms"):
+        try:
+            latency = float(params["min_latency_ms"][-1])
+        except ValueError:
+            problems.append(f"min_latency_ms: {params['min_latency_ms'][-1][:40]!r} is not a number")
+    filters = RequestFilters(
+        start=moment("from"),
+        end=moment("to"),
+        models=tuple(params.get("model") or ()),
+        providers=tuple(params.get("provider") or ()),
+        success={"success": True, "failure": False}.get(outcome),
+        error_types=tuple(params.get("error_type") or ()),
+        request_types=tuple(params.get("request_type") or ()),
+        languages=tuple(params.get("language") or ()),
+        min_latency_ms=latency,
+    )
+    if problems:
+        raise InvalidInput(problems)
+    _check(filters, PAGE_SIZE)
+    return filters
+
+
 @dataclass(frozen=True)
 class RequestPage:
     """One page of requests and the cursor of the next (None on the last page)."""
@@ -263,6 +304,11 @@ def _read(
         conditions.append(LOG.c.response_time_ms >= filters.min_latency_ms)
     query = select(LOG).where(*conditions).order_by(LOG.c.timestamp.desc(), LOG.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def seen_error_types(rollup_rows: Any) -> list[str]:
+    """Return the error types that rollup rows (a frame with an `error_types` column) counted, by name."""
+    return sorted({label for text in rollup_rows["error_types"] for label in decode_counts(text)})
 
 
 def _public(row: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str, Any]:

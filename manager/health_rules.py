@@ -200,7 +200,7 @@ def judge(
             f"Only {tally.requests:,} requests in the last {span_text(span)} (fewer than {thresholds.min_judged}): "
             f"too few to judge errors. {figures[0].upper() + figures[1:]}.",
         )
-    short = f"{rate:.1%} errors of {tally.requests:,} in {where}" + (f", p95 {_seconds(p95)}" if p95 else "")
+    short = f"{rate:.1%} errors of {tally.requests:,} in {where}" + (f"; p95 {_seconds(p95)}" if p95 else "")
     return Verdict("healthy", short, figures[0].upper() + figures[1:] + ".")
 
 

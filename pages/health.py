@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from manager import health, health_rules
+from manager.explorer import RequestFilters
 from ui import access, data, view
 
 WINDOWS = {"1 hour": 1, "3 hours": 3, "6 hours": 6, "24 hours": 24}
@@ -47,7 +48,19 @@ st.caption(health_rules.describe_thresholds(thresholds))
 
 st.subheader("Models")
 model_table = pd.DataFrame([m.as_dict() for m in models], columns=health.COLUMNS)
-first = ["status", "model_id", "reason", "requests", "error_rate", "p95_response_time_ms", "window_hours"]
+# Each reason links to the requests behind it: the failures when errors are the trouble, else all of them.
+model_table["requests_link"] = [
+    view.explorer_url(
+        RequestFilters(
+            start=at - timedelta(hours=m.window_hours),
+            end=at + timedelta(minutes=1),
+            models=(m.model_id,),
+            success=False if "errors" in m.reason and m.status in ("degraded", "unhealthy") else None,
+        )
+    )
+    for m in models
+]
+first = ["status", "model_id", "reason", "requests_link", "requests", "error_rate", "p95_response_time_ms"]
 view.table(
     model_table[first + [c for c in model_table.columns if c not in first]],
     key="health_models",
@@ -55,12 +68,15 @@ view.table(
     column_config={
         **view.COLUMN_LABELS,
         "status": "Status",
-        "reason": st.column_config.TextColumn("Reason", width="medium", help="Why, in short; Detail has the figures"),
+        "reason": st.column_config.TextColumn("Reason", width="large", help="Why, in short; Detail has the figures"),
         "error_rate": st.column_config.NumberColumn("Error rate", format="percent"),
         "window_hours": st.column_config.NumberColumn(
             "Window (h)", format="%g", help="Hours judged: the trailing window, widened when it held too few requests"
         ),
         "detail": st.column_config.TextColumn("Detail", width="large"),
+        "requests_link": st.column_config.LinkColumn(
+            "Explore", display_text="requests ›", help="The requests behind this status, in the request explorer"
+        ),
     },
 )
 

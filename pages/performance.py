@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from manager import performance, recommendations, scoring, usage
-from manager.window import Reads
+from manager.explorer import RequestFilters
+from manager.window import Reads, day_window
 from ui import access, data, view
 
 METRIC_LABELS = {
@@ -110,6 +111,12 @@ cards[0].metric("Requests", f"{int(detail['requests']):,}", border=True)
 cards[1].metric("Success rate", f"{detail['success_rate']:.2%}", border=True)
 cards[2].metric("p95 latency", f"{detail['p95_response_time_ms']:,.0f} ms", border=True)
 cards[3].metric("Cost", f"${detail['cost_usd']:,.2f}", border=True)
+days = day_window(start, end)
+links = st.columns([1, 1, 3])
+with links[0]:
+    view.explorer_link(RequestFilters(*days, models=(model_id,)), f"All requests of {model_id}")
+with links[1]:
+    view.explorer_link(RequestFilters(*days, models=(model_id,), success=False), "Its failed requests")
 left, right = st.columns(2)
 with left:
     distribution = performance.latency_distribution(window, model_id)
@@ -138,11 +145,19 @@ with right:
             labels={"requests": "Failed requests", "error_type": "Error type"},
         )
         st.plotly_chart(chart, key="errors_chart")
+        errors["requests_link"] = [
+            view.explorer_url(RequestFilters(*days, models=(model_id,), success=False, error_types=(e,)))
+            for e in errors["error_type"]
+        ]
         view.table(
             errors,
             key="errors_table",
             file_name=f"errors-{model_id}-{start}-{end}.csv",
-            column_config={"error_type": "Error type", **view.COLUMN_LABELS},
+            column_config={
+                "error_type": "Error type",
+                **view.COLUMN_LABELS,
+                "requests_link": st.column_config.LinkColumn("Requests", display_text="view ›"),
+            },
         )
 
 st.subheader("Recommendations")

@@ -23,6 +23,7 @@ PAGES = [
     ("Monitor", "pages/performance.py", "Performance", ":material/speed:"),
     ("Monitor", "pages/budgets.py", "Budgets", ":material/savings:"),
     ("Monitor", "pages/health.py", "Health", ":material/monitor_heart:"),
+    ("Monitor", "pages/requests.py", "Requests", ":material/list_alt:"),
     ("Decide", "pages/whatif.py", "What-if", ":material/alt_route:"),
     ("Configure", "pages/registry.py", "Registry", ":material/table_edit:"),
     ("Configure", "pages/audit.py", "Audit trail", ":material/history:"),

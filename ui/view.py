@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
+from manager.explorer import RequestFilters
 from manager.export import frame_csv
 
 
@@ -39,12 +41,25 @@ def plain_html(text: object) -> str:
     return html.escape(str(text))
 
 
+EXPLORER = "pages/requests.py"
+
+
+def explorer_url(filters: RequestFilters) -> str:
+    """Return the relative URL of the Requests page showing these filters (for a link column in a table)."""
+    return "requests?" + urlencode(filters.query_string(), doseq=True)
+
+
+def explorer_link(filters: RequestFilters, label: str) -> None:
+    """Draw a link to the Requests page showing these filters, in the same tab."""
+    st.page_link(EXPLORER, label=label, icon=":material/list_alt:", query_params=filters.query_string())
+
+
 def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict[str, Any] | None = None) -> None:
     """Draw a table and a CSV download of exactly what it shows."""
     st.dataframe(frame, key=key, hide_index=True, column_config=column_config, width="stretch")
     st.download_button(
         "Download CSV",
-        csv_bytes(frame),
+        csv_bytes(frame.drop(columns=[c for c in frame.columns if str(c).endswith("_link")])),
         file_name=file_name,
         mime="text/csv",
         key=f"download_{key}",
