@@ -46,6 +46,8 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "cost_per_1k_output": (0, 1000),
     "cost_per_1k_cache_read": (0, 1000),
     "cost_per_1k_cache_write": (0, 1000),
+    # Dollars per hour of a self-hosted model's host; the largest GPU nodes rent for under $100 an hour.
+    "host_cost_per_hour": (0, 10_000),
     "max_tokens": (1, None),
     "quality_score": (0, 1),
     "avg_response_time": (0, None),
@@ -77,6 +79,8 @@ class ModelFields(SQLModel):
     # Prompt-cache prices; None means cached input is priced as ordinary input.
     cost_per_1k_cache_read: float | None = _ranged("cost_per_1k_cache_read", None)
     cost_per_1k_cache_write: float | None = _ranged("cost_per_1k_cache_write", None)
+    # What a self-hosted model's host costs an hour; rankings and what-if spread it over the model's traffic.
+    host_cost_per_hour: float | None = _ranged("host_cost_per_hour", None)
     max_tokens: int = _ranged("max_tokens", 4096)
     supports_streaming: bool = True
     primary_language: str = Field(default="en", min_length=1, max_length=16)
@@ -145,6 +149,7 @@ class ModelUpdate(SQLModel):
     cost_per_1k_output: float | None = _ranged("cost_per_1k_output", None)
     cost_per_1k_cache_read: float | None = _ranged("cost_per_1k_cache_read", None)
     cost_per_1k_cache_write: float | None = _ranged("cost_per_1k_cache_write", None)
+    host_cost_per_hour: float | None = _ranged("host_cost_per_hour", None)
     max_tokens: int | None = _ranged("max_tokens", None)
     supports_streaming: bool | None = None
     primary_language: str | None = Field(default=None, min_length=1, max_length=16)

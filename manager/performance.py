@@ -17,24 +17,27 @@ from manager.scoring import HIGHER_IS_BETTER, composite_scores, pareto_frontier
 from manager.usage import period_of
 from manager.window import ALL_TRAFFIC, Filters, Window
 
+# Rank, model and score first: what a ranking is read for, and what stays on screen.
 PERFORMANCE_COLUMNS = [
+    "rank",
     "model_id",
-    "provider",
-    "category",
+    "score",
     "requests",
     "success_rate",
+    "p95_response_time_ms",
+    "avg_quality_rating",
+    "cost_per_request_usd",
+    "cost_usd",
+    "hosting_usd",
+    "cost_basis",
+    "provider",
+    "category",
     "avg_response_time_ms",
     "p50_response_time_ms",
     "p90_response_time_ms",
-    "p95_response_time_ms",
     "p99_response_time_ms",
-    "avg_quality_rating",
     "ratings",
-    "cost_usd",
-    "cost_per_request_usd",
     "cost_per_1k_tokens_usd",
-    "score",
-    "rank",
 ]
 EXPORT_PERFORMANCE_COLUMNS = [
     "model_id",
@@ -50,6 +53,8 @@ EXPORT_PERFORMANCE_COLUMNS = [
     "cost_usd",
     "cost_per_request_usd",
     "rank",
+    "hosting_usd",
+    "cost_basis",
 ]
 
 
@@ -82,12 +87,15 @@ def performance_report(window: Window, *, filters: Filters = ALL_TRAFFIC, rank_b
     if frame.empty:
         return pd.DataFrame(columns=PERFORMANCE_COLUMNS)
     info = window.registry
+    hosting = hosting_per_request_nanos(window)
     rows: list[dict[str, Any]] = []
     for model_id, part in frame.groupby("model_id"):
         requests = int(part["requests"].sum())
         merged = _merged_hist(part["latency_hist"])
         ratings = int(part["quality_count"].sum())
-        nanos = int(part["cost_nanos"].sum())
+        billed = int(part["cost_nanos"].sum())
+        hosted = round(hosting.get(str(model_id), 0.0) * requests)
+        nanos = billed + hosted
         tokens = int(part["input_tokens"].sum() + part["output_tokens"].sum())
         rows.append(
             {
@@ -100,8 +108,11 @@ def performance_report(window: Window, *, filters: Filters = ALL_TRAFFIC, rank_b
                 **{f"p{q}_response_time_ms": histogram.quantile(merged, q / 100) for q in (50, 90, 95, 99)},
                 "avg_quality_rating": float(part["quality_sum"].sum()) / ratings if ratings else None,
                 "ratings": ratings,
-                "cost_nanos": nanos,
-                "cost_usd": nanos / NANOS_PER_USD,
+                "cost_nanos": billed,
+                "hosting_nanos": hosted,
+                "cost_usd": billed / NANOS_PER_USD,
+                "hosting_usd": hosted / NANOS_PER_USD if str(model_id) in hosting else None,
+                "cost_basis": _basis(billed, str(model_id) in hosting),
                 "cost_per_request_usd": float(_per_request(nanos, requests)),
                 "cost_per_1k_tokens_usd": nanos / NANOS_PER_USD / tokens * 1000 if tokens else None,
             }
@@ -121,13 +132,47 @@ def performance_report(window: Window, *, filters: Filters = ALL_TRAFFIC, rank_b
     return rank(report, rank_by)
 
 
+def hosting_per_request_nanos(window: Window) -> dict[str, float]:
+    """Return, for each model whose registry row has a host cost per hour, its host's cost over the window's
+    hours spread over the model's requests in them (nano-dollars per request; the whole cost when it served
+    none is not spread and counts as 0 per request)."""
+    hours = window.hours_covered()
+    hosted = {m: i.host_cost_per_hour for m, i in window.registry.items() if i.host_cost_per_hour}
+    if not hosted:
+        return {}
+    frame = window.daily()
+    served = frame.groupby("model_id")["requests"].sum().to_dict() if not frame.empty else {}
+    return {
+        model: (rate * hours * NANOS_PER_USD / int(served[model]) if served.get(model) else 0.0)
+        for model, rate in hosted.items()
+        if rate is not None
+    }
+
+
+def _basis(billed_nanos: int, hosted: bool) -> str:
+    """Return what a model's cost is made of, as the UI says it."""
+    if hosted:
+        return "billed + hosting" if billed_nanos else "hosting estimate"
+    return "billed"
+
+
+def ranking_view(report: pd.DataFrame) -> pd.DataFrame:
+    """Return the ranking as the page shows it: no internal nano-dollar columns, and the hosting columns only
+    when some model carries a host cost."""
+    shown = report.drop(columns=[c for c in ("cost_nanos", "hosting_nanos") if c in report])
+    if "cost_basis" in shown and (shown["cost_basis"] == "billed").all():
+        shown = shown.drop(columns=["hosting_usd", "cost_basis"])
+    return shown
+
+
 def rank(report: pd.DataFrame, by: str) -> pd.DataFrame:
     """Return the report ordered best first by a metric, with `rank` 1 for the best (ties by model_id)."""
     ordered = report.sort_values(
         [by, "model_id"], ascending=[not HIGHER_IS_BETTER[by], True], na_position="last", ignore_index=True
     )
     ordered["rank"] = range(1, len(ordered) + 1)
-    return ordered[[*PERFORMANCE_COLUMNS, "cost_nanos"]] if "cost_nanos" in ordered else ordered
+    internal = [c for c in ("cost_nanos", "hosting_nanos") if c in ordered]
+    return ordered[[*PERFORMANCE_COLUMNS, *internal]]
 
 
 def performance_export_rows(report: pd.DataFrame) -> list[list[Any]]:
@@ -144,8 +189,10 @@ def performance_export_rows(report: pd.DataFrame) -> list[list[Any]]:
                 *(round(r[f"p{q}_response_time_ms"], 3) for q in (50, 90, 95, 99)),
                 None if pd.isna(r["avg_quality_rating"]) else r["avg_quality_rating"],
                 format_usd(int(r["cost_nanos"])),
-                _plain(_per_request(int(r["cost_nanos"]), r["requests"])),
+                _plain(_per_request(int(r["cost_nanos"]) + int(r["hosting_nanos"]), r["requests"])),
                 r["rank"],
+                None if pd.isna(r["hosting_usd"]) else format_usd(int(r["hosting_nanos"])),
+                r["cost_basis"],
             ]
         )
     return rows

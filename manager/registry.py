@@ -145,6 +145,7 @@ class ModelInfo:
     primary_language: str = "en"
     supported_languages: tuple[str, ...] = ("en",)
     base_url: str | None = None
+    host_cost_per_hour: float | None = None
 
 
 def registry_info(*, session: Session) -> dict[str, ModelInfo]:
@@ -167,6 +168,7 @@ def _info(m: ModelConfig) -> ModelInfo:
         primary_language=m.primary_language,
         supported_languages=tuple(m.supported_languages),
         base_url=str(base_url) if base_url else None,
+        host_cost_per_hour=m.host_cost_per_hour,
     )
 
 

@@ -12,7 +12,12 @@ COMPOSITE_WEIGHTS = {"quality": 0.35, "reliability": 0.30, "speed": 0.20, "cost"
 def describe_composite() -> str:
     """Return how the composite score is made, in words."""
     names = {"quality": "quality", "reliability": "success rate", "speed": "p95 speed", "cost": "cost per request"}
-    return "Composite score: " + ", ".join(f"{w:.0%} {names[k]}" for k, w in COMPOSITE_WEIGHTS.items()) + "."
+    return (
+        "Composite score: "
+        + ", ".join(f"{w:.0%} {names[k]}" for k, w in COMPOSITE_WEIGHTS.items())
+        + f". Cost scores on a log scale: each tenfold price above the cheapest paid model costs "
+        f"{1 / COST_DECADES:.0%} of its part, and a free model ties with the cheapest paid one."
+    )
 
 
 # Metrics a ranking can use, and whether a higher value is better.
@@ -44,6 +49,30 @@ def relative_to_best(values: Sequence[float | None], *, lower_is_better: bool) -
     return [0.0 if v is None or best <= 0 else v / best for v in values]
 
 
+# A model ten times the price of the cheapest loses this share of the cost factor; a thousand times, all of it.
+COST_DECADES = 3.0
+
+
+def cost_scores(prices: Sequence[float | None]) -> list[float]:
+    """Return each price (per request or per 1k tokens) scored 0..1 on a log scale above the cheapest paid one.
+
+    The cheapest paid price and anything below it (a free model) score 1; each tenfold step above it costs
+    1/COST_DECADES. A free model therefore never zeroes every paid one, as a price ratio to $0 would; it
+    ties with the cheapest paid model. An unknown price scores 0.
+    """
+    paid = [p for p in prices if p is not None and math.isfinite(p) and p > 0]
+    cheapest = min(paid, default=None)
+    scores = []
+    for price in prices:
+        if price is None or not math.isfinite(price):
+            scores.append(0.0)
+        elif cheapest is None or price <= cheapest:
+            scores.append(1.0)
+        else:
+            scores.append(max(0.0, 1.0 - math.log10(price / cheapest) / COST_DECADES))
+    return scores
+
+
 def composite_scores(
     quality: Sequence[float | None],
     success_rate: Sequence[float | None],
@@ -52,7 +81,7 @@ def composite_scores(
 ) -> list[float]:
     """Return each model's composite score in [0, 1]: quality (0..1), reliability, speed and cost."""
     speed = relative_to_best(p95_ms, lower_is_better=True)
-    cost = relative_to_best(cost_per_request, lower_is_better=True)
+    cost = cost_scores(cost_per_request)
     scores = []
     for q, r, s, c in zip(quality, success_rate, speed, cost, strict=True):
         scores.append(

@@ -15,6 +15,7 @@ from manager.budgets import reads as budget_reads
 from manager.errors import InvalidInput
 from manager.ledger import histogram
 from manager.registry import ModelInfo
+from manager.scoring import cost_scores
 from manager.window import Reads, Window, read_window
 
 WEIGHT_NAMES = ("quality", "reliability", "language", "cost", "speed", "category", "priority")
@@ -56,6 +57,17 @@ class Candidate:
     rating_sum: float = 0.0
     observed_p95_ms: float | None = None
     observed_avg_ms: float | None = None
+    # A self-hosted model's host cost, spread over the tokens it was observed to serve in `observed_hours`.
+    host_cost_per_hour: float | None = None
+    tokens: int = 0
+    observed_hours: float = 0.0
+
+    @property
+    def hosting_per_1k(self) -> float | None:
+        """Return the host's cost per 1k tokens served, or None when there is no host cost or no traffic."""
+        if not self.host_cost_per_hour or not self.tokens or self.observed_hours <= 0:
+            return None
+        return self.host_cost_per_hour * self.observed_hours / (self.tokens / 1000)
 
 
 class Weights(Mapping[str, float]):
@@ -169,10 +181,12 @@ def merge_weights(given: Mapping[str, float] | None) -> dict[str, float]:
 
 
 def blended_price(c: Candidate, input_share: float) -> float | None:
-    """Return the dollars per 1k tokens at the segment's input/output mix, or None when unpriced."""
+    """Return the dollars per 1k tokens at the segment's input/output mix, its host's share included for a
+    self-hosted model, or None when unpriced."""
     if c.cost_per_1k_input is None or c.cost_per_1k_output is None:
         return None
-    return input_share * c.cost_per_1k_input + (1 - input_share) * c.cost_per_1k_output
+    listed = input_share * c.cost_per_1k_input + (1 - input_share) * c.cost_per_1k_output
+    return listed + (c.hosting_per_1k or 0.0)
 
 
 def quality(c: Candidate) -> float:
@@ -239,8 +253,13 @@ def rank(candidates: Sequence[Candidate], policy: Policy, blocked: Mapping[str, 
             eligible.append(c)
         else:
             excluded.append((c.model_id, reason))
-    prices = [p for c in eligible if (p := blended_price(c, policy.input_share)) is not None]
-    cheapest = min(prices, default=None)
+    costs = dict(
+        zip(
+            [c.model_id for c in eligible],
+            cost_scores([blended_price(c, policy.input_share) for c in eligible]),
+            strict=True,
+        )
+    )
     fastest = min((p95_ms(c) for c in eligible), default=None)
     total_weight = sum(weights.values())
     ranking = []
@@ -250,7 +269,7 @@ def rank(candidates: Sequence[Candidate], policy: Policy, blocked: Mapping[str, 
             "quality": quality(c),
             "reliability": c.successes / c.requests if c.requests else ASSUMED_SUCCESS_RATE,
             "language": _language_score(c, policy.language),
-            "cost": 0.0 if price is None or cheapest is None else (1.0 if price <= cheapest else cheapest / price),
+            "cost": costs[c.model_id],
             "speed": 1.0 if not fastest or p95_ms(c) <= fastest else fastest / p95_ms(c),
             "category": _category_score(c, policy.category),
             "priority": min(max(c.priority, 0), 10) / 10,
@@ -266,8 +285,9 @@ def rank(candidates: Sequence[Candidate], policy: Policy, blocked: Mapping[str, 
 OBSERVATION_DAYS = 7
 
 
-def candidates(info: Mapping[str, ModelInfo], observed: pd.DataFrame) -> list[Candidate]:
-    """Return every registered model as a Candidate, with what the per-model rollup rows observed of it."""
+def candidates(info: Mapping[str, ModelInfo], observed: pd.DataFrame, hours: float = 0.0) -> list[Candidate]:
+    """Return every registered model as a Candidate, with what the per-model rollup rows (covering `hours`)
+    observed of it."""
     per_model = {str(m): part for m, part in observed.groupby("model_id")} if not observed.empty else {}
     result = []
     for model_id, m in sorted(info.items()):
@@ -283,6 +303,7 @@ def candidates(info: Mapping[str, ModelInfo], observed: pd.DataFrame) -> list[Ca
                 "rating_sum": float(part["quality_sum"].sum()),
                 "observed_p95_ms": histogram.quantile(merged, 0.95),
                 "observed_avg_ms": float(part["latency_sum_ms"].sum()) / requests if requests else None,
+                "tokens": int(part["input_tokens"].sum() + part["output_tokens"].sum()),
             }
         result.append(
             Candidate(
@@ -298,6 +319,8 @@ def candidates(info: Mapping[str, ModelInfo], observed: pd.DataFrame) -> list[Ca
                 avg_response_time=m.avg_response_time,
                 primary_language=m.primary_language,
                 supported_languages=m.supported_languages,
+                host_cost_per_hour=m.host_cost_per_hour,
+                observed_hours=hours,
                 **extra,
             )
         )
@@ -312,8 +335,10 @@ def selection_reads(at: datetime) -> Reads:
 def select_in(window: Window, policy: Policy | None = None) -> Selection:
     """Return the models ranked under the policy at the window's moment, from its last week and its budgets."""
     day = window.at.replace(hour=0, minute=0, second=0, microsecond=0)
-    observed = window.days_between(day - timedelta(days=OBSERVATION_DAYS), day + timedelta(days=1))
-    return rank(candidates(window.registry, observed), policy or Policy(), blocked_by(window))
+    first = day - timedelta(days=OBSERVATION_DAYS)
+    observed = window.days_between(first, day + timedelta(days=1))
+    hours = (window.at - first) / timedelta(hours=1)
+    return rank(candidates(window.registry, observed, hours), policy or Policy(), blocked_by(window))
 
 
 def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime | None = None) -> Selection:

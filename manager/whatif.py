@@ -130,14 +130,23 @@ def replay(window: Window, policy: Policy | None = None, *, fallbacks: int = 2) 
     """
     policy = policy or Policy()
     frame = window.daily(by_segment=True)
-    pool = candidates(window.registry, window.daily())
+    pool = candidates(window.registry, window.daily(), window.hours_covered())
     by_id = {c.model_id: c for c in pool}
     blocked = blocked_by(window)
     if frame.empty:
         empty = pd.DataFrame(columns=SEGMENT_COLUMNS)
         totals = _totals(0, 0, 0.0, 0.0, 0.0, 0.0)
         return ReplayResult(totals, totals, dict.fromkeys(totals), empty, _held(window, frame, {}, by_id), policy)
-    segments = frame.groupby(["request_type", "language"], as_index=False)[
+    # A self-hosted model's host cost is spread over the tokens it served, as served and as projected alike.
+    hosting = {c.model_id: c.hosting_per_1k for c in pool if c.hosting_per_1k}
+    served_with_hosting = frame.assign(
+        cost_nanos=frame["cost_nanos"]
+        + [
+            round((i + o) / 1000 * hosting.get(m, 0.0) * NANOS_PER_USD)
+            for m, i, o in zip(frame["model_id"], frame["input_tokens"], frame["output_tokens"], strict=True)
+        ]
+    )
+    segments = served_with_hosting.groupby(["request_type", "language"], as_index=False)[
         [
             "requests",
             "successes",
@@ -214,7 +223,10 @@ def replay(window: Window, policy: Policy | None = None, *, fallbacks: int = 2) 
             tokens_in, tokens_out = round(every[0] * per_in[0]), round(every[0] * per_out[0])
             seg_latency = float(every_latency[0])
             cost = request_cost_nanos(tokens_in, tokens_out, model.cost_per_1k_input, model.cost_per_1k_output)
-            resampled_cost += every * (per_in * model.cost_per_1k_input + per_out * model.cost_per_1k_output) / 1000
+            cost += round((tokens_in + tokens_out) / 1000 * (model.hosting_per_1k or 0.0) * NANOS_PER_USD)
+            per_1k_in = model.cost_per_1k_input + (model.hosting_per_1k or 0.0)
+            per_1k_out = model.cost_per_1k_output + (model.hosting_per_1k or 0.0)
+            resampled_cost += every * (per_in * per_1k_in + per_out * per_1k_out) / 1000
             resampled_latency += every * every_latency
             success = model.successes / model.requests if observed else ASSUMED_SUCCESS_RATE
             rating = model.rating_sum / model.ratings if model.ratings else model.quality_score * 5

@@ -97,6 +97,11 @@ class Window:
             return _filtered(self._segments("hour"), filters)
         return _filtered(_between(self.hours, *day_window(self.start, self.end)), filters)
 
+    def hours_covered(self) -> float:
+        """Return the hours the chosen days cover, up to the window's moment when they reach it."""
+        low, high = day_window(self.start, self.end)
+        return max(0.0, (min(high, max(self.at, low)) - low) / timedelta(hours=1))
+
     def days_between(self, low: datetime, high: datetime) -> pd.DataFrame:
         """Return the per-model daily rows whose day starts in [low, high)."""
         return _between(self.days, low, high)

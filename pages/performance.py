@@ -47,8 +47,34 @@ if report.empty:
 
 st.subheader("Ranking")
 st.caption(scoring.describe_composite() + " Rank 1 is best by the chosen metric; click a header to sort.")
-shown = report.drop(columns=["cost_nanos"])
-view.table(shown, key="ranking_table", file_name=f"performance-{start}-{end}.csv", column_config=view.COLUMN_LABELS)
+shown = performance.ranking_view(report)
+view.table(
+    shown,
+    key="ranking_table",
+    file_name=f"performance-{start}-{end}.csv",
+    column_config={
+        **view.COLUMN_LABELS,
+        "rank": st.column_config.NumberColumn("Rank", pinned=True, width="small"),
+        "model_id": st.column_config.TextColumn("Model", pinned=True),
+        "score": st.column_config.ProgressColumn(
+            "Score", min_value=0.0, max_value=1.0, format="%.3f", pinned=True, width="small"
+        ),
+        "hosting_usd": st.column_config.NumberColumn(
+            "Hosting (USD)", format="dollar", help="A self-hosted model's host cost per hour over these days"
+        ),
+        "cost_basis": st.column_config.TextColumn(
+            "Cost basis", help="billed (API prices), hosting estimate (self-hosted: its host's cost only), or both"
+        ),
+    },
+)
+if "cost_basis" in shown:
+    estimated = shown.loc[shown["cost_basis"] == "hosting estimate", "model_id"].tolist()
+    if estimated:
+        st.caption(
+            "Cost of "
+            + ", ".join(view.plain(m) for m in estimated)
+            + " is only its hosting estimate (host cost per hour from the registry, spread over its requests)."
+        )
 
 st.subheader("Latency and value")
 controls = st.columns(4)

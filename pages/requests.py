@@ -151,11 +151,12 @@ if nav[1].button("Older ›", key="rq_older", disabled=page.next is None, width=
     st.rerun()
 nav[2].caption(f"Page {len(cursors) + 1}" + ("" if page.next else " (the last)"))
 nav[3].download_button(
-    f"Download CSV (raw rows, up to {explorer.CSV_LIMIT:,})",
+    "Download CSV (raw rows)",
     lambda: "".join(explorer.requests_csv(data.engine(), filters)).encode("utf-8"),
     file_name=f"requests-{datetime.now(UTC):%Y%m%d-%H%M}.csv",
     mime="text/csv",
     key="rq_download",
     icon=":material/download:",
-    help="Every request matching the filters, newest first, with all its columns: the raw data, not this page.",
+    help=f"Every request matching the filters (up to {explorer.CSV_LIMIT:,}), newest first, with all its columns: "
+    "the raw data, not only this page.",
 )

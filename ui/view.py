@@ -58,12 +58,13 @@ def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict[
     """Draw a table and a CSV download of exactly what it shows."""
     st.dataframe(frame, key=key, hide_index=True, column_config=column_config, width="stretch")
     st.download_button(
-        "Download CSV",
+        "Download CSV (as shown)",
         csv_bytes(frame.drop(columns=[c for c in frame.columns if str(c).endswith("_link")])),
         file_name=file_name,
         mime="text/csv",
         key=f"download_{key}",
         icon=":material/download:",
+        help="This table as shown: its rows and columns, numbers unrounded.",
     )
 
 

@@ -107,8 +107,8 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
     download.value.save_as(target)
     engine = api.open_engine(f"sqlite:///{database}")
     last = window.data_span(engine)[1]
-    report = performance.performance_report(read_window(engine, last - timedelta(days=29), last)).drop(
-        columns=["cost_nanos"]
+    report = performance.ranking_view(
+        performance.performance_report(read_window(engine, last - timedelta(days=29), last))
     )
     assert target.read_bytes().decode() == export.frame_csv(report)
     page.close()

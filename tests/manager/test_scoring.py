@@ -1,4 +1,6 @@
-from manager.scoring import composite_scores, pareto_frontier, relative_to_best
+import pytest
+
+from manager.scoring import composite_scores, cost_scores, pareto_frontier, relative_to_best
 
 
 def test_lower_is_better_scores_the_best_value_one() -> None:
@@ -9,8 +11,18 @@ def test_higher_is_better_scores_against_the_maximum() -> None:
     assert relative_to_best([2.0, 4.0], lower_is_better=False) == [0.5, 1.0]
 
 
-def test_free_models_score_full_marks_on_cost() -> None:
-    assert relative_to_best([0.0, 0.001], lower_is_better=True) == [1.0, 0.0]
+def test_a_free_model_ties_with_the_cheapest_paid_one_instead_of_zeroing_it() -> None:
+    assert cost_scores([0.0, 0.001]) == [1.0, 1.0]
+
+
+def test_cost_scores_lose_a_third_per_tenfold_price_and_unknown_scores_zero() -> None:
+    scores = cost_scores([0.001, 0.01, 0.1, 1.0, 5.0, None])
+    assert scores == pytest.approx([1.0, 2 / 3, 1 / 3, 0.0, 0.0, 0.0])
+
+
+def test_no_free_model_outranks_a_paid_one_better_on_every_other_part() -> None:
+    free, paid = composite_scores([0.6, 0.7], [0.95, 0.97], [2000.0, 1500.0], [0.0, 0.0004])
+    assert paid > free
 
 
 def test_a_model_better_on_every_part_scores_higher() -> None:
