@@ -51,6 +51,11 @@ column_config: dict[str, Any] = {
     "cost_per_1k_cache_write": st.column_config.NumberColumn(
         "$ / 1k cache write", format="%.6f", help="Empty: cache writes cost what input does"
     ),
+    "host_cost_per_hour": st.column_config.NumberColumn(
+        "Host $ / hour",
+        format="%.2f",
+        help="Self-hosted models: what the host costs an hour; rankings and what-if spread it over the traffic",
+    ),
     "max_tokens": st.column_config.NumberColumn("Max tokens", step=1),
     "supports_streaming": st.column_config.CheckboxColumn("Streaming"),
     "primary_language": st.column_config.TextColumn("Primary language"),
@@ -78,6 +83,7 @@ FIRST = [
     "cost_per_1k_output",
     "cost_per_1k_cache_read",
     "cost_per_1k_cache_write",
+    "host_cost_per_hour",
     "category",
     "priority",
 ]

@@ -64,7 +64,6 @@ def table(frame: pd.DataFrame, *, key: str, file_name: str, column_config: dict[
         mime="text/csv",
         key=f"download_{key}",
         icon=":material/download:",
-        help="This table as shown: its rows and columns, numbers unrounded.",
     )
 
 

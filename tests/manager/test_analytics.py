@@ -55,6 +55,8 @@ def test_performance_export_has_the_contracted_columns_and_ranks(engine: Engine,
         "cost_usd",
         "cost_per_request_usd",
         "rank",
+        "hosting_usd",
+        "cost_basis",
     ]
     assert [r["rank"] for r in rows] == ["1", "2", "3"]
 

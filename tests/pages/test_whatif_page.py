@@ -36,10 +36,14 @@ def test_without_traffic_the_ranking_shows_and_the_replay_explains(app: Callable
     assert chart(at, "Score by factor")
 
 
-def test_all_weight_on_cost_puts_a_free_model_on_top(app: Callable[[], AppTest], live: Engine) -> None:
+def test_all_weight_on_cost_puts_a_model_scoring_full_marks_on_cost_on_top(
+    app: Callable[[], AppTest], live: Engine
+) -> None:
     at = only(whatif_page(app), "cost")
     top = shown(at.caption[1].value).split("**")[1]
-    assert api.get_model(live, top)["price"] == "free"
+    ranking = api.select_model(live, selection.Policy(weights={w: float(w == "cost") for w in WEIGHTS})).ranking
+    assert top == ranking[0].model_id
+    assert ranking[0].scores["cost"] == 1.0  # free, or the cheapest paid model: a free one no longer zeroes it
 
 
 def test_all_weight_on_quality_puts_the_best_rated_on_top(app: Callable[[], AppTest], live: Engine) -> None:
