@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import paths
 
-from manager import api, performance, whatif
+from manager import api, explorer, performance, whatif
 from manager.demo import DEMO_MODELS, LANGUAGES, REQUEST_TYPES
 from manager.ledger import ingest
 from manager.window import read_window
@@ -39,6 +39,7 @@ PAGES = [
     "pages/performance.py",
     "pages/budgets.py",
     "pages/health.py",
+    "pages/requests.py",
     "pages/whatif.py",
     "pages/registry.py",
 ]
@@ -154,6 +155,37 @@ def percentile_errors(path: Path) -> dict[str, float]:
             worst[f"p{q}"] = max(worst[f"p{q}"], abs(estimate - exact) / exact)
     conn.close()
     return worst
+
+
+EXPLORER_CASES = {
+    "newest page, no filter": {},
+    "one model's failures": {"models": ("llama2:latest",), "success": False},
+    "request type and language (loose bounds)": {"request_types": ("specialized",), "languages": ("ja",)},
+    "provider, failures, language": {"providers": ("ollama",), "success": False, "languages": ("de",)},
+    "latency of 20 s or more (rare)": {"min_latency_ms": 20_000.0},
+}
+
+
+def explorer_seconds(path: Path, runs: int = 3) -> dict[str, float]:
+    """Return the median time of one page of 100 requests (`find_requests`) per filter case over the last 30 days,
+    and of the 50th page of the unfiltered list reached by its cursor."""
+    engine = api.open_engine(f"sqlite:///{path}")
+    start = END - timedelta(days=30)
+    result = {}
+    for name, options in EXPLORER_CASES.items():
+        filters = explorer.RequestFilters(start=start, end=END + timedelta(hours=1), **options)  # type: ignore[arg-type]
+        result[name] = statistics.median(
+            timed(lambda f=filters: explorer.find_requests(engine, f)) for _ in range(runs)
+        )
+    everything = explorer.RequestFilters(start=start, end=END + timedelta(hours=1))
+    after = None
+    for _ in range(49):
+        after = explorer.find_requests(engine, everything, after=after).next
+    result["50th page by cursor"] = statistics.median(
+        timed(lambda: explorer.find_requests(engine, everything, after=after)) for _ in range(runs)
+    )
+    engine.dispose()
+    return result
 
 
 def replay_seconds(path: Path, runs: int = 3) -> float:
@@ -315,6 +347,7 @@ def main() -> None:
     for row in results:
         print(" | ".join(str(cell) for cell in row), flush=True)
     page_times: dict[str, dict[int, float]] = {page: {} for page in PAGES}
+    explorer_times: dict[int, dict[str, float]] = {}
     databases = {}
     for size in sizes:
         path = work / f"log-{size}.db"
@@ -323,6 +356,7 @@ def main() -> None:
         databases[size] = path
         for page in PAGES:
             page_times[page][size] = page_seconds(path, page, runs)
+        explorer_times[size] = explorer_seconds(path, runs)
     smallest, largest = sizes[0], sizes[-1]
     for page in PAGES:
         ratio = page_times[page][largest] / page_times[page][smallest]
@@ -334,6 +368,17 @@ def main() -> None:
                 f"{ratio:.2f}x",
                 "<= 1.3x and < 250 ms",
                 ratio <= 1.3 and median_ms < 250,
+            )
+        )
+    for case in explorer_times[largest]:
+        ratio = explorer_times[largest][case] / explorer_times[smallest][case]
+        results.append(
+            (
+                f"Request explorer, {case}: one page of 100 at {sizes_label(largest)} vs {sizes_label(smallest)}",
+                " / ".join(f"{explorer_times[s][case] * 1000:,.0f} ms" for s in sizes),
+                f"{ratio:.2f}x",
+                "< 250 ms",
+                explorer_times[largest][case] < 0.25,
             )
         )
     errors = percentile_errors(databases[largest])

@@ -37,34 +37,34 @@ start, end = data.date_range()
 if "scenarios" not in st.session_state:
     st.session_state["scenarios"] = {}
 
-st.subheader("Policy")
-left, right = st.columns(2)
-with left:
+# The controls on the left, the ranking they change on the right: both on the first screen.
+controls, ranking_side = st.columns([2, 3], gap="large")
+with controls:
+    st.subheader("Policy")
     st.markdown("**Weights** (relative; unset ones keep their defaults)")
     weights = {
         name: st.slider(LABELS[name], 0.0, 1.0, float(selection.DEFAULT_WEIGHTS[name]), 0.05, key=f"weight_{name}")
         for name in selection.WEIGHT_NAMES
     }
-with right:
-    st.markdown("**Limits** (0 means none)")
-    category = st.selectbox(
-        "Request category",
-        [ANY] + [c.value for c in ModelCategory],
-        key="whatif_category",
-        help="Used by the live ranking; the replay takes each segment's own category.",
-    )
-    language = st.text_input(
-        "Language",
-        key="whatif_language",
-        placeholder="any, e.g. fr",
-        help="Used by the live ranking; the replay takes each segment's own language.",
-    )
-    max_cost = st.number_input(
-        "Max cost per 1k tokens (USD)", min_value=0.0, value=0.0, step=0.0005, format="%.4f", key="whatif_max_cost"
-    )
-    max_p95 = st.number_input("Max p95 latency (ms)", min_value=0.0, value=0.0, step=100.0, key="whatif_max_p95")
-    min_quality = st.slider("Min quality (0-1)", 0.0, 1.0, 0.0, 0.05, key="whatif_min_quality")
-    experimental = st.checkbox("Consider experimental models", key="whatif_experimental")
+    with st.expander("Limits (0 means none)"):
+        category = st.selectbox(
+            "Request category",
+            [ANY] + [c.value for c in ModelCategory],
+            key="whatif_category",
+            help="Used by the live ranking; the replay takes each segment's own category.",
+        )
+        language = st.text_input(
+            "Language",
+            key="whatif_language",
+            placeholder="any, e.g. fr",
+            help="Used by the live ranking; the replay takes each segment's own language.",
+        )
+        max_cost = st.number_input(
+            "Max cost per 1k tokens (USD)", min_value=0.0, value=0.0, step=0.0005, format="%.4f", key="whatif_max_cost"
+        )
+        max_p95 = st.number_input("Max p95 latency (ms)", min_value=0.0, value=0.0, step=100.0, key="whatif_max_p95")
+        min_quality = st.slider("Min quality (0-1)", 0.0, 1.0, 0.0, 0.05, key="whatif_min_quality")
+        experimental = st.checkbox("Consider experimental models", key="whatif_experimental")
 
 try:
     policy = selection.Policy(
@@ -81,41 +81,43 @@ except InvalidInput as error:
         st.error(view.plain(problem))
     st.stop()
 
-st.subheader("Live ranking")
 at = data.this_minute()
 window = data.window(whatif.reads(at), at)
 chosen = selection.select_in(window, policy)
-if not chosen.ranking:
-    st.warning("No model passes these limits. Relax a limit to see a ranking.")
-else:
-    contributions = pd.DataFrame(
-        [
-            {"model_id": r.model_id, "factor": LABELS[f], "weighted_score": v}
-            for r in chosen.ranking
-            for f, v in r.weighted.items()
-        ]
-    )
-    bars = px.bar(
-        contributions,
-        y="model_id",
-        x="weighted_score",
-        color="factor",
-        orientation="h",
-        title="Score by factor (weighted; longest bar wins)",
-        labels={"model_id": "Model", "weighted_score": "Weighted score (0-1)", "factor": "Factor"},
-        category_orders={"model_id": [r.model_id for r in chosen.ranking]},
-    )
-    st.plotly_chart(bars, key="ranking_chart")
-    st.caption(
-        f"Top choice: **{view.plain(chosen.ranking[0].model_id)}** (routing score {chosen.ranking[0].score:.3f})."
-    )
-if chosen.excluded:
-    view.table(
-        pd.DataFrame(chosen.excluded, columns=["model_id", "reason"]),
-        key="excluded_table",
-        file_name="excluded-models.csv",
-        column_config={"model_id": "Excluded model", "reason": "Why"},
-    )
+with ranking_side:
+    st.subheader("Live ranking")
+    if not chosen.ranking:
+        st.warning("No model passes these limits. Relax a limit to see a ranking.")
+    else:
+        contributions = pd.DataFrame(
+            [
+                {"model_id": r.model_id, "factor": LABELS[f], "weighted_score": v}
+                for r in chosen.ranking
+                for f, v in r.weighted.items()
+            ]
+        )
+        bars = px.bar(
+            contributions,
+            y="model_id",
+            x="weighted_score",
+            color="factor",
+            orientation="h",
+            title="Score by factor (weighted; longest bar wins)",
+            labels={"model_id": "Model", "weighted_score": "Weighted score (0-1)", "factor": "Factor"},
+            category_orders={"model_id": [r.model_id for r in chosen.ranking]},
+        )
+        bars.update_layout(legend={"orientation": "h", "y": -0.25}, height=420)
+        st.plotly_chart(bars, key="ranking_chart")
+        st.caption(
+            f"Top choice: **{view.plain(chosen.ranking[0].model_id)}** (routing score {chosen.ranking[0].score:.3f})."
+        )
+    if chosen.excluded:
+        view.table(
+            pd.DataFrame(chosen.excluded, columns=["model_id", "reason"]),
+            key="excluded_table",
+            file_name="excluded-models.csv",
+            column_config={"model_id": "Excluded model", "reason": "Why"},
+        )
 
 st.subheader(f"Replay {start:%d %b %Y} to {end:%d %b %Y} (UTC)")
 if not data.has_traffic():
@@ -255,12 +257,13 @@ if not board.empty:
         y="quality",
         color="chosen",
         symbol="chosen",
+        text="model_id",
         hover_name="model_id",
         title="Quality versus blended price per 1k tokens (eligible models)",
         labels={"price_per_1k_usd": "Price per 1k tokens (USD)", "quality": "Quality (0-1)", "chosen": "Top choice"},
         size_max=14,
     )
-    pareto.update_traces(marker={"size": 14})
+    pareto.update_traces(marker={"size": 14}, textposition="top center")
     line = board.iloc[whatif.frontier_points(board)]
     pareto.add_trace(
         go.Scatter(
@@ -271,7 +274,7 @@ if not board.empty:
             line={"dash": "dash", "color": "#555"},
         )
     )
-    pareto.update_layout(xaxis_tickformat="$.5f")
+    pareto.update_layout(xaxis_tickformat="$.2~g")
     st.plotly_chart(pareto, key="whatif_pareto")
 
 st.subheader("Scenarios")
