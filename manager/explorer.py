@@ -35,6 +35,8 @@ LOG = RequestLog.__table__  # type: ignore[attr-defined]
 HOUR = timedelta(hours=1)
 PAGE_SIZE = 100
 MAX_PAGE = 1_000
+# Most (model, hours) ranges one read ORs together: each is one range of the (model_id, timestamp) index.
+MAX_RUNS = 64
 CSV_LIMIT = 100_000
 COLUMNS = [
     "timestamp",
@@ -194,18 +196,21 @@ def find_requests(
         position, factor = 0, 2
         while len(rows) < limit + 1 and position < len(hours):
             # The newest hours whose bounds cover what is still wanted, `factor` times over: a bound may be
-            # loose (request type, language, latency), so each further stretch reaches twice as far.
+            # loose (request type, language, latency), so each further stretch reaches twice as far. A stretch
+            # ends on an hour boundary (the rows of one hour are never split), and is read as one query over
+            # each model's runs of hours that can match, never the hours between them.
             target, covered, chunk = factor * (limit + 1 - len(rows)), 0, list[datetime]()
-            while position < len(hours) and (covered < target or not chunk):
-                chunk.append(hours[position])
-                covered += sum(bounds[hours[position]].values())
+            runs_open, newest_of = 0, dict[str, datetime]()
+            while position < len(hours) and (not chunk or (covered < target and runs_open < MAX_RUNS)):
+                hour = hours[position]
+                chunk.append(hour)
+                covered += sum(bounds[hour].values())
+                runs_open += sum(newest_of.get(m) != hour + HOUR for m in bounds[hour])
+                newest_of.update(dict.fromkeys(bounds[hour], hour))
                 position += 1
-            chunk_models = sorted({m for h in chunk for m, n in bounds[h].items() if n > 0})
-            chunk_low = max(low, chunk[-1])
-            chunk_high = min(high, chunk[0] + HOUR)
-            found = _read(conn, filters, chunk_models, chunk_low, chunk_high, cursor, limit + 1 - len(rows))
+            runs = [(m, max(low, a), min(high, b)) for m, a, b in _runs(chunk, bounds)]
+            rows.extend(_read(conn, filters, runs, cursor, limit + 1 - len(rows)))
             hours_read += len(chunk)
-            rows.extend(found)
             factor *= 2
     more = len(rows) > limit
     rows = rows[:limit]
@@ -213,6 +218,21 @@ def find_requests(
     page = [_public(row, providers) for row in rows]
     next_cursor = encode_cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
     return RequestPage(page, next_cursor, hours_read)
+
+
+def _runs(
+    hours: Sequence[datetime], bounds: Mapping[datetime, Mapping[str, int]]
+) -> list[tuple[str, datetime, datetime]]:
+    """Return each model's runs of consecutive hours among these as (model, start, end), newest first."""
+    runs: dict[str, list[list[datetime]]] = {}
+    for hour in sorted(hours, reverse=True):
+        for model in bounds[hour]:
+            mine = runs.setdefault(model, [])
+            if mine and mine[-1][0] == hour + HOUR:
+                mine[-1][0] = hour
+            else:
+                mine.append([hour, hour + HOUR])
+    return [(model, a, b) for model, spans in sorted(runs.items()) for a, b in spans]
 
 
 def _after_cursor(cursor: tuple[datetime, int] | None) -> datetime:
@@ -282,14 +302,15 @@ def _at_or_above(stored: bytes | None, bucket: int) -> int:
 def _read(
     conn: Any,
     filters: RequestFilters,
-    models: Sequence[str],
-    low: datetime,
-    high: datetime,
+    runs: Sequence[tuple[str, datetime, datetime]],
     cursor: tuple[datetime, int] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Return up to `limit` matching log rows in [low, high), newest first, after the cursor."""
-    conditions: list[Any] = [LOG.c.timestamp >= low, LOG.c.timestamp < high, LOG.c.model_id.in_(models)]
+    """Return up to `limit` matching log rows in the (model, start, end) runs, newest first, after the cursor."""
+    spans = [
+        and_(LOG.c.model_id == model, LOG.c.timestamp >= start, LOG.c.timestamp < end) for model, start, end in runs
+    ]
+    conditions: list[Any] = [or_(*spans)]
     if cursor:
         conditions.append(or_(LOG.c.timestamp < cursor[0], and_(LOG.c.timestamp == cursor[0], LOG.c.id < cursor[1])))
     if filters.success is not None:

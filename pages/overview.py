@@ -70,11 +70,13 @@ chart = px.bar(
     x="date",
     y="cost_usd",
     color="model_id",
+    color_discrete_map=view.model_colours(window.registry),
     title="Cost per day by model",
     labels={"date": "Day (UTC)", "cost_usd": "Cost (USD)", "model_id": "Model"},
     hover_data={"requests": ":,", "cost_usd": ":$.4f"},
 )
 chart.update_layout(yaxis_tickprefix="$", legend_title_text="Model", bargap=0.15)
+view.mark_partial(chart, daily["date"], "day", window.at)
 st.plotly_chart(chart, key="cost_chart")
 
 st.subheader("By model")
@@ -89,9 +91,8 @@ summary = overview.system_overview(window, with_recommendations=False)
 left, right = st.columns(2)
 with left:
     st.subheader("By provider")
-    by_provider = px.pie(
-        summary.by_provider, names="provider", values="cost_usd", hole=0.5, title="Cost share by provider (USD)"
-    )
+    spent = summary.by_provider[summary.by_provider["cost_usd"] > 0]  # a $0 provider is no slice, not a "0%"
+    by_provider = px.pie(spent, names="provider", values="cost_usd", hole=0.5, title="Cost share by provider (USD)")
     by_provider.update_traces(hovertemplate="%{label}: $%{value:,.2f} (%{percent})<extra></extra>")
     st.plotly_chart(by_provider, key="provider_chart")
     view.table(

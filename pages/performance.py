@@ -88,6 +88,7 @@ with left:
         x="period",
         y=percentile,
         color="model_id",
+        color_discrete_map=view.model_colours(window.registry),
         markers=granularity != "hour",
         title=f"{percentile} latency per {granularity}",
         labels={"period": f"{granularity.capitalize()} (UTC)", percentile: "Latency (ms)", "model_id": "Model"},
@@ -103,6 +104,7 @@ with right:
         y="avg_quality_rating",
         size="requests",
         color="model_id",
+        color_discrete_map=view.model_colours(window.registry),
         hover_name="model_id",
         title="Quality versus cost (bubble = requests)",
         labels={
@@ -121,7 +123,7 @@ with right:
             line={"dash": "dash", "color": "#555"},
         )
     )
-    scatter.update_layout(xaxis_tickformat="$.5f")
+    scatter.update_layout(xaxis_tickformat="$.2~g")
     st.plotly_chart(scatter, key="pareto_chart")
     st.caption(
         "On the frontier: "
@@ -155,7 +157,9 @@ with left:
         labels={"from_ms": "Latency (ms, log scale)", "requests": "Requests"},
         hover_data={"to_ms": ":,.0f", "from_ms": ":,.0f"},
     )
+    ticks, tick_labels = view.latency_ticks(distribution["from_ms"].min(), distribution["to_ms"].max())
     histogram.update_layout(bargap=0)
+    histogram.update_xaxes(tickvals=ticks, ticktext=tick_labels)
     st.plotly_chart(histogram, key="distribution_chart")
 with right:
     errors = performance.errors_by_type(window, model_id)

@@ -66,9 +66,11 @@ stacked = px.bar(
     x="period",
     y=column,
     color="group",
+    color_discrete_map=view.model_colours(window.registry) if group_by == "model" else None,
     title=f"{measure} per {granularity} by {group_by}",
     labels={"period": f"{granularity.capitalize()} (UTC)", column: label, "group": group_by.capitalize()},
 )
+view.mark_partial(stacked, series["period"], granularity, window.at)
 if column == "cost_usd":
     stacked.update_layout(yaxis_tickprefix="$")
     stacked.update_traces(hovertemplate="%{x}<br>$%{y:,.4f}<extra>%{fullData.name}</extra>")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +41,55 @@ def plain(text: object) -> str:
 def plain_html(text: object) -> str:
     """Return user-controlled text for a Plotly title, which renders a subset of HTML (links among it)."""
     return html.escape(str(text))
+
+
+# Distinct colours, assigned to models in model_id order so that a model keeps its colour in every chart.
+PALETTE = [
+    "#4f46e5", "#f97316", "#10b981", "#e11d48", "#0ea5e9", "#a855f7", "#eab308", "#14b8a6",
+    "#f43f5e", "#6366f1", "#84cc16", "#ec4899", "#06b6d4", "#d97706", "#8b5cf6", "#22c55e",
+]  # fmt: skip
+
+
+def model_colours(model_ids: Sequence[str]) -> dict[str, str]:
+    """Return one colour per model: the registry's models (given in model_id order) first, the same everywhere."""
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(model_ids))}
+
+
+PERIOD_HALF = {"hour": timedelta(minutes=30), "day": timedelta(hours=12), "week": timedelta(days=3, hours=12)}
+
+
+def period_start(moment: datetime, granularity: str) -> datetime:
+    """Return the start of the period (hour, day or Monday-started week) holding a moment."""
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday()) if granularity == "week" else day
+
+
+def mark_partial(figure: Any, periods: Sequence[Any], granularity: str, now: datetime) -> None:
+    """Shade the period still under way when a chart reaches it, so that its lower figure is not read as a drop."""
+    current = period_start(now.replace(tzinfo=None), granularity)
+    shown = {pd.Timestamp(p).tz_localize(None) if pd.Timestamp(p).tzinfo else pd.Timestamp(p) for p in periods}
+    if pd.Timestamp(current) not in shown:
+        return
+    half = PERIOD_HALF[granularity]
+    figure.add_vrect(
+        x0=current - half if granularity != "week" else current,
+        x1=current + half if granularity != "week" else current + 2 * half,
+        fillcolor="rgba(148, 163, 184, 0.18)",
+        line_width=0,
+        annotation_text=f"this {granularity}, so far",
+        annotation_position="top left",
+    )
+
+
+LOG_TICKS = [v * 10**e for e in range(-1, 7) for v in (1, 2, 5)]
+
+
+def latency_ticks(low_ms: float, high_ms: float) -> tuple[list[float], list[str]]:
+    """Return 1-2-5 tick values and labels ('500 ms', '2 s') for a log latency axis spanning low..high."""
+    values = [v for v in LOG_TICKS if low_ms / 2 <= v <= high_ms * 2] or LOG_TICKS[3:10]
+    return values, [f"{v:g} ms" if v < 1000 else f"{v / 1000:g} s" for v in values]
 
 
 EXPLORER = "pages/requests.py"
