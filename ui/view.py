@@ -78,7 +78,7 @@ def mark_partial(figure: Any, periods: Sequence[Any], granularity: str, now: dat
         x1=current + half if granularity != "week" else current + 2 * half,
         fillcolor="rgba(148, 163, 184, 0.18)",
         line_width=0,
-        annotation_text=f"this {granularity}, so far",
+        annotation_text={"hour": "this hour", "day": "today", "week": "this week"}[granularity] + ", so far",
         annotation_position="top left",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ PAGES = [
     ("performance", "performance"),
     ("budgets", "budgets"),
     ("health", "health"),
+    ("requests", "requests"),
     ("whatif", "whatif"),
     ("registry", "registry"),
     ("audit", "audit"),
@@ -64,7 +66,7 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
     page.goto(f"{server}/{path}")
     expect(page.get_by_test_id("stApp")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stHeading").first).to_be_visible(timeout=30_000)
-    if name in ("registry", "audit"):
+    if name in ("registry", "audit", "requests"):
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
     elif name == "users":
         expect(page.get_by_text("Add an account")).to_be_visible(timeout=30_000)
@@ -74,6 +76,40 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
     assert page.get_by_test_id("stException").count() == 0
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.close()
+
+
+def test_the_rankings_rank_model_and_score_are_on_screen_at_1440_by_900(server: str, browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/performance")
+    ranking = page.get_by_test_id("stDataFrame").first  # the ranking is the page's first table
+    expect(ranking).to_be_visible(timeout=30_000)
+    box = ranking.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1440
+    # The grid's accessible copy holds the columns it draws, in order: the key ones come first.
+    headers = ranking.locator("th")
+    expect(headers.first).to_have_text("Rank", timeout=30_000)
+    assert [headers.nth(i).inner_text() for i in range(3)] == ["Rank", "Model", "Score"]
+    page.close()
+
+
+def test_a_health_reason_links_to_that_models_requests(server: str, browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/health")
+    models = page.get_by_test_id("stDataFrame").first  # the models' table
+    expect(models).to_be_visible(timeout=30_000)
+    # The grid's accessible copy holds each link cell's address.
+    link = models.locator("td", has_text=re.compile(r"^requests\?")).first
+    expect(link).to_have_text(re.compile(r"model="), timeout=30_000)
+    page.goto(f"{server}/{link.inner_text()}")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible(timeout=30_000)
+    expect(table.locator("td").nth(1)).to_have_text(re.compile(r"\S"), timeout=30_000)
+    assert page.get_by_test_id("stException").count() == 0
     page.close()
 
 
