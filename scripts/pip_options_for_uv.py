@@ -31,6 +31,9 @@ def main() -> None:
         [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
     ).stdout
     seen: set[tuple[str, str]] = set()
+    # pip takes the best version from every index; uv's default takes the first index that has the package.
+    print("--index-strategy")
+    print("unsafe-best-match")
     for line in listed.splitlines():
         key, _, raw = line.partition("=")
         name = key.rsplit(".", 1)[-1]
