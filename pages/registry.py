@@ -72,31 +72,59 @@ column_config: dict[str, Any] = {
     "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
     "updated_at": st.column_config.DatetimeColumn("Updated (UTC)"),
 }
-# What people look for first (which model, is it on, what it costs) on screen at 1440 px; the rest after.
-FIRST = [
-    "model_id",
-    "provider",
-    "status",
-    "enabled",
-    "price",
-    "cost_per_1k_input",
-    "cost_per_1k_output",
-    "cost_per_1k_cache_read",
-    "cost_per_1k_cache_write",
-    "host_cost_per_hour",
-    "category",
-    "priority",
-]
+# Groups of columns that fit 1440 px, the model's id pinned on the left of each; "All columns" shows every one.
+GROUPS = {
+    "Essentials": ["model_id", "provider", "status", "enabled", "price", "category", "priority", "quality_score"],
+    "Prices": [
+        "model_id",
+        "price",
+        "cost_per_1k_input",
+        "cost_per_1k_output",
+        "cost_per_1k_cache_read",
+        "cost_per_1k_cache_write",
+        "host_cost_per_hour",
+    ],
+    "Identity and limits": [
+        "model_id",
+        "name",
+        "version",
+        "size",
+        "max_tokens",
+        "supports_streaming",
+        "avg_response_time",
+        "primary_language",
+        "supported_languages",
+    ],
+    "Sampling": ["model_id", "temperature", "top_p", "frequency_penalty", "presence_penalty"],
+    "Tags and metadata": ["model_id", "tags", "metadata", "created_at", "updated_at"],
+}
+GROUPS["All columns"] = [*GROUPS["Essentials"], *(c for c in column_config if c not in GROUPS["Essentials"])]
+# Switching groups redraws the editor and would drop its pending edits: it waits until they are saved.
+pending_edits = any(
+    (st.session_state.get(EDITOR_KEY) or {}).get(part) for part in ("edited_rows", "added_rows", "deleted_rows")
+)
+group = st.radio(
+    "Columns",
+    list(GROUPS),
+    horizontal=True,
+    key="registry_columns",
+    label_visibility="collapsed",
+    disabled=pending_edits,
+    help="Save or undo your edits to switch columns" if pending_edits else None,
+)
+column_config["model_id"] = st.column_config.TextColumn("Model ID", required=True, max_chars=128, pinned=True)
 st.data_editor(
     table,
     key=EDITOR_KEY,
     num_rows="dynamic" if editable else "fixed",
     hide_index=True,
     column_config=column_config,
-    column_order=[*FIRST, *(c for c in column_config if c not in FIRST)],
+    column_order=GROUPS[group],
     disabled=["price", "created_at", "updated_at"] if editable else list(column_config),
     width="stretch",
 )
+if pending_edits:
+    st.caption("Unsaved edits: save them (or reload the page to drop them) before switching to other columns.")
 
 unpriced = table[table["price"] == "unpriced"]["model_id"].tolist() if not table.empty else []
 if unpriced:

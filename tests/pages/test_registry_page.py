@@ -72,3 +72,20 @@ def test_registry_page_on_a_database_with_traffic(app: Callable[[], AppTest], se
     at = registry_page(app)
     assert not at.exception
     assert len(at.dataframe[0].value) == 5
+
+
+def test_column_groups_show_prices_and_wait_for_pending_edits(app: Callable[[], AppTest], engine: Engine) -> None:
+    at = registry_page(app)
+    at.radio(key="registry_columns").set_value("Prices").run()
+    assert not at.exception
+    assert "host_cost_per_hour" in at.dataframe[0].value.columns
+    at.session_state[EDITOR] = {
+        "edited_rows": {row_of(engine, "deepseek-chat"): {"cost_per_1k_input": 0.0003}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert at.radio(key="registry_columns").disabled
+    at.button(key="save_registry").click().run()
+    assert not at.error
+    assert api.get_model(engine, "deepseek-chat")["cost_per_1k_input"] == 0.0003
