@@ -174,7 +174,13 @@ with right:
             title=view.plain_html(f"Errors by type of {model_id}"),
             labels={"requests": "Failed requests", "error_type": "Error type"},
         )
-        st.plotly_chart(chart, key="errors_chart")
+        chart.update_layout(clickmode="event+select")
+        clicked = st.plotly_chart(chart, key="errors_chart", on_select="rerun", selection_mode="points")
+        st.caption("Click a bar to see those failed requests.")
+        if clicked and clicked.selection.points:
+            error_type = str(clicked.selection.points[0]["y"])
+            failed = RequestFilters(*days, models=(model_id,), success=False, error_types=(error_type,))
+            st.switch_page(view.EXPLORER, query_params=failed.query_string())
         errors["requests_link"] = [
             view.explorer_url(RequestFilters(*days, models=(model_id,), success=False, error_types=(e,)))
             for e in errors["error_type"]

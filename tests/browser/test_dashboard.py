@@ -113,6 +113,24 @@ def test_a_health_reason_links_to_that_models_requests(server: str, browser) -> 
     page.close()
 
 
+def test_an_error_type_bar_opens_those_failed_requests(server: str, browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/performance")
+    bar = page.locator(".st-key-errors_chart g.point path").first
+    expect(bar).to_be_attached(timeout=30_000)
+    bar.scroll_into_view_if_needed()
+    bar.click(force=True)
+    expect(page).to_have_url(re.compile(r"/requests\?.*outcome=failure.*"), timeout=30_000)
+    expect(page.get_by_test_id("stHeading").first).to_contain_text("Requests", timeout=30_000)
+    table = page.get_by_test_id("stDataFrame").first
+    outcome = table.locator("td").nth(2)  # time, model, outcome
+    expect(outcome).to_have_text(re.compile(r"\S"), timeout=30_000)
+    assert outcome.inner_text() != "ok"
+    page.close()
+
+
 def test_overview_table_downloads_as_csv(server: str, browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

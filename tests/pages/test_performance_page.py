@@ -73,3 +73,11 @@ def test_drill_down_follows_the_chosen_model(app: Callable[[], AppTest], seeded:
     assert "Latency distribution of llama2:latest" in charts(at)
     expected = performance.performance_report(read_window(seeded, *WINDOW)).set_index("model_id").loc["llama2:latest"]
     assert at.metric[0].value == f"{int(expected['requests']):,}"
+
+
+def test_the_ranking_puts_rank_model_and_score_first_and_pins_them(app: Callable[[], AppTest], seeded: Engine) -> None:
+    at = performance_page(app)
+    ranking = at.dataframe[0]
+    assert list(ranking.value.columns[:3]) == ["rank", "model_id", "score"]
+    config = json.loads(ranking.proto.columns)
+    assert all(config[column].get("pinned") for column in ("rank", "model_id", "score"))
