@@ -1,6 +1,7 @@
 """Health: status per model and provider with reasons, and a 48-hour timeline."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -48,8 +49,9 @@ st.caption(health_rules.describe_thresholds(thresholds))
 
 st.subheader("Models")
 model_table = pd.DataFrame([m.as_dict() for m in models], columns=health.COLUMNS)
-# Each reason links to the requests behind it: the failures when errors are the trouble, else all of them.
-model_table["requests_link"] = [
+# Each reason is a link to the requests behind it (the failures when errors are the trouble, else all of them
+# in the hours judged); the link carries the reason after its '#', which is what the cell shows.
+model_table["reason_link"] = [
     view.explorer_url(
         RequestFilters(
             start=at - timedelta(hours=m.window_hours),
@@ -58,9 +60,11 @@ model_table["requests_link"] = [
             success=False if "errors" in m.reason and m.status in ("degraded", "unhealthy") else None,
         )
     )
+    + "#"
+    + quote(m.reason)  # the grid decodes what the display pattern captures
     for m in models
 ]
-first = ["status", "model_id", "reason", "requests_link", "requests", "error_rate", "p95_response_time_ms"]
+first = ["status", "model_id", "reason_link", "reason", "requests", "error_rate", "p95_response_time_ms"]
 view.table(
     model_table[first + [c for c in model_table.columns if c not in first]],
     key="health_models",
@@ -68,15 +72,18 @@ view.table(
     column_config={
         **view.COLUMN_LABELS,
         "status": "Status",
-        "reason": st.column_config.TextColumn("Reason", width="large", help="Why, in short; Detail has the figures"),
+        "reason": None,  # shown as the link's text; the CSV keeps it as text
+        "reason_link": st.column_config.LinkColumn(
+            "Reason",
+            display_text=r"^.*#(.*)$",
+            width="large",
+            help="Why, in short (Detail has the figures); click for the requests behind it",
+        ),
         "error_rate": st.column_config.NumberColumn("Error rate", format="percent"),
         "window_hours": st.column_config.NumberColumn(
             "Window (h)", format="%g", help="Hours judged: the trailing window, widened when it held too few requests"
         ),
         "detail": st.column_config.TextColumn("Detail", width="large"),
-        "requests_link": st.column_config.LinkColumn(
-            "Explore", display_text="requests ›", help="The requests behind this status, in the request explorer"
-        ),
     },
 )
 
