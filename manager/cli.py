@@ -471,6 +471,8 @@ def _requests_text(page: dict[str, Any]) -> str:
 
 def cmd_requests(engine: Engine, args: argparse.Namespace) -> int:
     filters = _request_filters(args)
+    if args.limit is not None and args.limit < 1:
+        raise InvalidInput([f"--limit: {args.limit} is not a number of rows (1 or more)"])
     if args.csv:
         for chunk in explorer.requests_csv(engine, filters, max_rows=args.limit or explorer.CSV_LIMIT):
             sys.stdout.write(chunk)

@@ -159,7 +159,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     parts = cursor.strip().split("-")
     if len(parts) != 2 or not all(p.isdigit() and len(p) <= 19 for p in parts):
         raise InvalidInput([f"after: {cursor[:60]!r} is not a cursor this explorer gave (expected NUMBER-NUMBER)"])
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(parts[0]))
+    try:
+        if int(parts[1]) >= 2**63:
+            raise OverflowError
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(parts[0]))
+    except OverflowError:
+        raise InvalidInput([f"after: {cursor[:60]!r} points past any time this explorer gives"]) from None
     return moment, int(parts[1])
 
 

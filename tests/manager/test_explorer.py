@@ -130,6 +130,9 @@ def test_a_row_shows_what_was_stored(engine: Engine, stored: list[dict[str, Any]
 def test_bad_cursor_limit_and_range_are_named(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="after: 'garbage' is not a cursor"):
         find_requests(engine, RequestFilters(), after="garbage")
+    for past_any in ("9999999999999999999-1", "1-9999999999999999999"):
+        with pytest.raises(InvalidInput, match="points past any time"):
+            find_requests(engine, RequestFilters(), after=past_any)
     with pytest.raises(InvalidInput, match="limit: 0 is outside 1..1000"):
         find_requests(engine, RequestFilters(), limit=0)
     with pytest.raises(InvalidInput, match="to: .* is not after from"):
