@@ -456,6 +456,12 @@ def _request_filters(args: argparse.Namespace) -> explorer.RequestFilters:
         request_types=tuple(args.request_type),
         languages=tuple(args.language),
         min_latency_ms=args.min_latency_ms,
+        users=tuple(args.user),
+        teams=tuple(args.team),
+        api_keys=tuple(args.api_key),
+        apps=tuple(args.app),
+        environments=tuple(args.environment),
+        tags=tuple(args.tag),
     )
 
 
@@ -649,6 +655,15 @@ def build_parser() -> argparse.ArgumentParser:
     found.add_argument("--request-type", action="append", default=[], help="request type (repeatable)")
     found.add_argument("--language", action="append", default=[], help="language (repeatable)")
     found.add_argument("--min-latency-ms", type=float, help="only requests at least this slow")
+    for flag, what in (
+        ("--user", "end user"),
+        ("--team", "team"),
+        ("--api-key", "API key alias or fingerprint"),
+        ("--app", "app (OTLP service.name)"),
+        ("--environment", "environment"),
+        ("--tag", "tag"),
+    ):
+        found.add_argument(flag, action="append", default=[], help=f"{what} (repeatable)")
     found.add_argument("--limit", type=int, help="rows per page (default 100, at most 1000; with --csv, all rows)")
     found.add_argument("--after", help="the cursor a previous page printed as next")
     found.add_argument("--csv", action="store_true", help="write every matching row as CSV (at most --limit)")

@@ -49,6 +49,10 @@ ERROR_TYPES = np.array(["timeout", "rate_limit", "server_error", "invalid_respon
 # prompt-cached traffic reads part of its input from the cache.
 NO_USAGE_SHARE = {"mistral-small-latest": 0.06}
 CACHED_SHARE = {"claude-3-haiku-20240307": 0.4}
+# Who the demo traffic is for: learners (a long tail), the teams and apps that send it.
+DEMO_USERS = 600
+TEAMS = {"tutoring": 0.55, "content": 0.25, "growth": 0.15, "support": 0.05}
+APPS = {"tutor-web": 0.5, "tutor-ios": 0.3, "tutor-android": 0.2}
 DEFAULT_DAYS = 30
 DEFAULT_REQUESTS = 20_000
 HOUR = timedelta(hours=1)
@@ -153,6 +157,12 @@ def _hour_records(
     draws, noise, rated = rng.random(count), rng.normal(0, 0.6, count), rng.random(count) < 0.3
     usage_draws, cache_draws, cached_part = rng.random(count), rng.random(count), rng.random(count)
     spreads = rng.standard_normal(count)
+    # Who the requests were for, from a stream of its own so that the draws above stay what they were.
+    who = np.random.default_rng([seed, int(begin.timestamp()) // 60, 2])
+    learners = who.zipf(1.6, count) % DEMO_USERS
+    teams = who.choice(len(TEAMS), size=count, p=list(TEAMS.values()))
+    apps = who.choice(len(APPS), size=count, p=list(APPS.values()))
+    beta = who.random(count) < 0.15
     records = []
     for i in range(count):
         model = str(models[i])
@@ -188,6 +198,12 @@ def _hour_records(
                 else float(np.clip(round((rating + noise[i]) * 2) / 2, 1, 5)),
                 "success": not failed,
                 "error_type": error_type if failed else None,
+                "user": f"learner-{int(learners[i]):04d}",
+                "team": list(TEAMS)[int(teams[i])],
+                "app": list(APPS)[int(apps[i])],
+                "environment": "production",
+                "api_key": f"{list(APPS)[int(apps[i])]}-key",
+                "tags": "beta" if beta[i] else None,
             }
         )
     return records

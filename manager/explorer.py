@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, literal, or_, select
 
 from manager.db import read_session
 from manager.errors import InvalidInput
+from manager.ledger.attribution import TAG_SEPARATOR
 from manager.ledger.grains import MODEL_HOURLY, decode_counts
 from manager.ledger.histogram import STORED, buckets_of
 from manager.models import RequestLog
@@ -53,7 +54,22 @@ COLUMNS = [
     "cache_read_tokens",
     "cost_usd",
     "quality_rating",
+    "user",
+    "team",
+    "api_key",
+    "app",
+    "environment",
+    "tags",
 ]
+# Attribution filters: (RequestFilters field, query parameter, request-log column).
+ATTRIBUTION_FILTERS = (
+    ("users", "user", "end_user"),
+    ("teams", "team", "team"),
+    ("api_keys", "api_key", "api_key"),
+    ("apps", "app", "app"),
+    ("environments", "environment", "environment"),
+    ("tags", "tag", "tags"),
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,12 @@ class RequestFilters:
     request_types: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     min_latency_ms: float | None = None
+    users: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def query_string(self) -> dict[str, str | list[str]]:
         """Return these filters as URL query parameters (what a link to the explorer page carries)."""
@@ -83,6 +105,7 @@ class RequestFilters:
             ("error_type", self.error_types),
             ("request_type", self.request_types),
             ("language", self.languages),
+            *((parameter, getattr(self, name)) for name, parameter, _ in ATTRIBUTION_FILTERS),
         ):
             if values:
                 params[name] = list(values)
@@ -127,6 +150,7 @@ def filters_from_query(params: Mapping[str, Sequence[str]]) -> RequestFilters:
         request_types=tuple(params.get("request_type") or ()),
         languages=tuple(params.get("language") or ()),
         min_latency_ms=latency,
+        **{name: tuple(params.get(parameter) or ()) for name, parameter, _ in ATTRIBUTION_FILTERS},
     )
     if problems:
         raise InvalidInput(problems)
@@ -328,6 +352,17 @@ def _read(
         conditions.append(LOG.c.language.in_(filters.languages))
     if filters.min_latency_ms is not None:
         conditions.append(LOG.c.response_time_ms >= filters.min_latency_ms)
+    for name, _, column in ATTRIBUTION_FILTERS:
+        wanted = getattr(filters, name)
+        if not wanted:
+            continue
+        if column == "tags":  # stored as a;b: a tag matches between separators
+            padded = literal(TAG_SEPARATOR) + LOG.c.tags + literal(TAG_SEPARATOR)
+            conditions.append(
+                or_(*(padded.contains(f"{TAG_SEPARATOR}{tag}{TAG_SEPARATOR}", autoescape=True) for tag in wanted))
+            )
+        else:
+            conditions.append(LOG.c[column].in_(wanted))
     query = select(LOG).where(*conditions).order_by(LOG.c.timestamp.desc(), LOG.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
 
@@ -354,6 +389,12 @@ def _public(row: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str, A
         "cache_read_tokens": row["cache_read_tokens"] if row["usage_known"] else None,
         "cost_usd": row["cost_nanos"] / 1e9 if row["cost_known"] else None,
         "quality_rating": row["quality_rating"],
+        "user": row["end_user"],
+        "team": row["team"],
+        "api_key": row["api_key"],
+        "app": row["app"],
+        "environment": row["environment"],
+        "tags": row["tags"],
     }
 
 

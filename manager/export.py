@@ -55,6 +55,7 @@ def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[
             record = dict(row)
             record["timestamp"] = as_utc(row["timestamp"]).isoformat()
             record["cost"] = format_usd(row["cost_nanos"]) if row["cost_known"] else None
+            record["user"] = row["end_user"]
             for name in tokens:
                 record[name] = row[name] if row["usage_known"] else None
             yield [record[name] for name in LOG_COLUMNS]

@@ -211,6 +211,13 @@ class RequestLog(SQLModel, table=True):
     quality_rating: float | None = None
     success: bool
     error_type: str | None = Field(default=None, max_length=128)
+    # Who and what the request was for (manager.ledger.attribution); an API key is its alias or fingerprint.
+    end_user: str | None = Field(default=None, max_length=128)
+    team: str | None = Field(default=None, max_length=128)
+    api_key: str | None = Field(default=None, max_length=128)
+    app: str | None = Field(default=None, max_length=128)
+    environment: str | None = Field(default=None, max_length=128)
+    tags: str | None = Field(default=None, sa_type=Text)
 
 
 def _counter() -> Any:

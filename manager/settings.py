@@ -53,3 +53,19 @@ def session_timeout() -> timedelta:
     if not 1 <= minutes <= 7 * 24 * 60:
         raise ManagerError(f"{SESSION_TIMEOUT_VARIABLE}: {text!r} is not a number of minutes from 1 to 10080")
     return timedelta(minutes=minutes)
+
+
+# Span attributes that carry a request's team, API key alias and tags; user, app and environment come from
+# the conventions' own names (user.id or enduser.id, and the resource's service.name and
+# deployment.environment.name).
+OTLP_ATTRIBUTE_VARIABLES = {
+    "team": "MANAGER_OTLP_TEAM_ATTRIBUTE",
+    "api_key": "MANAGER_OTLP_API_KEY_ATTRIBUTE",
+    "tags": "MANAGER_OTLP_TAGS_ATTRIBUTE",
+}
+DEFAULT_OTLP_ATTRIBUTES = {"team": "app.team", "api_key": "app.api_key", "tags": "app.tags"}
+
+
+def otlp_attribute(dimension: str) -> str:
+    """Return the span attribute that carries a dimension (team, api_key or tags), as configured."""
+    return os.environ.get(OTLP_ATTRIBUTE_VARIABLES[dimension], "").strip() or DEFAULT_OTLP_ATTRIBUTES[dimension]

@@ -41,6 +41,7 @@ if link:
             rq_types=list(linked.request_types),
             rq_languages=list(linked.languages),
             rq_latency=linked.min_latency_ms or 0.0,
+            **{f"rq_{name}": ", ".join(getattr(linked, name)) for name, _, _ in explorer.ATTRIBUTION_FILTERS},
         )
 
 window = data.window()
@@ -66,6 +67,24 @@ languages = more[1].multiselect(
     accept_new_options=True,
 )
 latency = more[2].number_input("Min latency (ms)", min_value=0.0, step=500.0, format="%.0f", key="rq_latency")
+ATTRIBUTION_LABELS = {
+    "users": "User",
+    "teams": "Team",
+    "api_keys": "API key",
+    "apps": "App",
+    "environments": "Environment",
+    "tags": "Tag",
+}
+with st.expander("Who: user, team, API key, app, environment, tag", icon=":material/group:"):
+    who = st.columns(len(ATTRIBUTION_LABELS))
+    attribution = {
+        name: tuple(
+            part.strip()
+            for part in who[i].text_input(label, key=f"rq_{name}", placeholder="any; a, b").split(",")
+            if part.strip()
+        )
+        for i, (name, label) in enumerate(ATTRIBUTION_LABELS.items())
+    }
 
 if linked is not None and (linked.start or linked.end):
     start, end = linked.start, linked.end
@@ -85,6 +104,7 @@ filters = explorer.RequestFilters(
     request_types=tuple(types),
     languages=tuple(languages),
     min_latency_ms=latency or None,
+    **attribution,
 )
 span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start and end else "all time"
 st.caption(f"Newest first, {explorer.PAGE_SIZE} a page, {span}.")
@@ -119,6 +139,12 @@ else:
             "quality_rating",
             "request_type",
             "language",
+            "user",
+            "team",
+            "app",
+            "api_key",
+            "environment",
+            "tags",
             "provider",
             "request_id",
         ]
@@ -140,6 +166,12 @@ else:
             "request_type": "Type",
             "language": "Language",
             "request_id": "Request id",
+            "user": "User",
+            "team": "Team",
+            "app": "App",
+            "api_key": st.column_config.TextColumn("API key", help="Its alias, or a fingerprint of a secret key"),
+            "environment": "Environment",
+            "tags": "Tags",
         },
     )
 nav = st.columns([1, 1, 4, 2])

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pyarrow.json as arrow_json
 
 from manager.errors import UnusableFile
 from manager.ledger.validate import EARLIEST, LATEST, RowError
+from manager.settings import otlp_attribute
 
 FORMATS = ("auto", "csv", "jsonl", "otlp")
 MAX_RAW = 4000  # characters of a refused record kept in the rejects file
@@ -262,7 +264,22 @@ def _jsonl_batches(path: Path, size: int) -> Iterator[Batch]:
 # Text columns are read as text (pyarrow would otherwise turn date-like text into timestamps); a line whose
 # text column holds a number goes to the json module.
 _JSON_TEXT = pa.schema(
-    [(name, pa.string()) for name in ("request_id", "timestamp", "model_id", "request_type", "language", "error_type")]
+    [
+        (name, pa.string())
+        for name in (
+            "request_id",
+            "timestamp",
+            "model_id",
+            "request_type",
+            "language",
+            "error_type",
+            "user",
+            "team",
+            "api_key",
+            "app",
+            "environment",
+        )
+    ]
 )
 _JSON_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())
 
@@ -370,10 +387,14 @@ def _nested(line: int, parent: dict[str, Any], key: str, path: str, each: Any) -
 
 
 def _resource_items(line: int, resource: dict[str, Any], path: str) -> Iterator[Item]:
-    yield from _nested(line, resource, "scopeSpans", path, _scope_items)
+    described = resource.get("resource")
+    items = described.get("attributes") if isinstance(described, dict) else None
+    found = _attributes(items) if isinstance(items, list) else None
+    scopes = partial(_scope_items, resource=found or {})
+    yield from _nested(line, resource, "scopeSpans", path, scopes)
 
 
-def _scope_items(line: int, scope: dict[str, Any], path: str) -> Iterator[Item]:
+def _scope_items(line: int, scope: dict[str, Any], path: str, resource: Mapping[str, Any]) -> Iterator[Item]:
     # The spans level is walked here rather than through _nested: it runs once per span, so it makes no
     # generator and no path text per span (a refused span's path is written only into its reject).
     where = f"{path}.spans" if path else "spans"
@@ -385,7 +406,7 @@ def _scope_items(line: int, scope: dict[str, Any], path: str) -> Iterator[Item]:
         if not isinstance(span, dict):
             yield line, RowError(f"{where}[{index}]", "not an object"), str(span)[:MAX_RAW]
             continue
-        item = _span_item(line, span, where, index)
+        item = _span_item(line, span, where, index, resource)
         if item is not None:
             yield item
 
@@ -444,7 +465,7 @@ class SpanText:
         return f"{self.where}[{self.index}] {shown}"[:MAX_RAW]
 
 
-def _span_item(line: int, span: dict[str, Any], where: str, index: int) -> Item | None:
+def _span_item(line: int, span: dict[str, Any], where: str, index: int, resource: Mapping[str, Any]) -> Item | None:
     """Return a span's item, or None for a span that is not a GenAI span (ignored, not refused)."""
     raw = SpanText(where, index, span)
     items = span.get("attributes", [])
@@ -459,7 +480,7 @@ def _span_item(line: int, span: dict[str, Any], where: str, index: int) -> Item 
     else:
         return None
     try:
-        return line, span_record(span, attributes), raw
+        return line, span_record(span, attributes, resource), raw
     except RowError as error:
         return line, error, raw
 
@@ -481,6 +502,11 @@ def _attributes(items: list[Any]) -> dict[str, Any] | None:
             ((kind, found),) = value.items()
             if kind in _VALUE_KINDS:
                 values[str(item.get("key", ""))] = found
+            elif kind == "arrayValue" and isinstance(found, dict) and isinstance(found.get("values"), list):
+                values[str(item.get("key", ""))] = [
+                    next((v[k] for k in _VALUE_KINDS if k in v), None) if isinstance(v, dict) else None
+                    for v in found["values"]
+                ]
             continue
         for kind in _VALUE_KINDS:
             if kind in value:
@@ -509,8 +535,10 @@ def _nanos(span: Mapping[str, Any], key: str) -> int:
         raise RowError(key, f"{span.get(key)!r} is not a time in Unix nanoseconds") from None
 
 
-def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the request record of one GenAI span."""
+def span_record(
+    span: Mapping[str, Any], attributes: Mapping[str, Any], resource: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return the request record of one GenAI span (its resource's attributes say which app and environment)."""
     start = _nanos(span, "startTimeUnixNano")
     end = _nanos(span, "endTimeUnixNano")
     if not EARLIEST_NANOS <= start < LATEST_NANOS:
@@ -559,4 +587,12 @@ def span_record(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[
         "quality_rating": get("app.quality_rating", get("quality_rating")),
         "success": not failed,
         "error_type": error_type,
+        "user": get("user.id", get("enduser.id")),
+        "team": get(otlp_attribute("team")),
+        "api_key": get(otlp_attribute("api_key")),
+        "tags": get(otlp_attribute("tags")),
+        "app": (resource or {}).get("service.name"),
+        "environment": (resource or {}).get(
+            "deployment.environment.name", (resource or {}).get("deployment.environment")
+        ),
     }

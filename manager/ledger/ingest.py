@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from manager.budgets import budget_status
 from manager.db import sqlite_timestamps, write_transaction
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
+from manager.ledger.attribution import LOG_COLUMNS
 from manager.ledger.formats import Batch, Item, Reject, collector_paused, item_batches, read_batches
 from manager.ledger.rollups import TotalTooLarge, fold_rollups
 from manager.ledger.validate import COLUMNS, Prices, validate_batch
@@ -72,7 +73,7 @@ def _stored_request_ids(conn: Connection, request_ids: list[str]) -> set[str]:
     return {row[0] for row in conn.exec_driver_sql(query, (request_ids,))}
 
 
-_NULLABLE = ("request_id", "quality_rating", "error_type")
+_NULLABLE = ("request_id", "quality_rating", "error_type", *LOG_COLUMNS)
 
 
 def _insert_rows(conn: Connection, rows: pd.DataFrame) -> None:

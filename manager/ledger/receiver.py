@@ -129,14 +129,11 @@ def protobuf_items(request: ExportTraceServiceRequest) -> Iterator[Item]:
     detour through JSON); spans that are not GenAI spans are skipped, as the file reader skips them."""
     position = 0
     for resource_spans in request.resource_spans:
+        resource = _scalar_attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 position += 1
-                attributes = {}
-                for item in span.attributes:
-                    kind = item.value.WhichOneof("value")
-                    if kind in _SCALARS:
-                        attributes[item.key] = getattr(item.value, kind)
+                attributes = _scalar_attributes(span.attributes)
                 if not any(key.startswith("gen_ai.") for key in attributes):
                     continue
                 fields = {
@@ -147,12 +144,27 @@ def protobuf_items(request: ExportTraceServiceRequest) -> Iterator[Item]:
                     "status": {"code": span.status.code, "message": span.status.message},
                 }
                 try:
-                    yield position, span_record(fields, attributes), ""
+                    yield position, span_record(fields, attributes, resource), ""
                 except RowError as error:
                     yield position, error, MessageToJson(span, indent=None)[:MAX_RAW]
 
 
 _SCALARS = ("string_value", "int_value", "double_value", "bool_value")
+
+
+def _scalar_attributes(items: Any) -> dict[str, Any]:
+    """Return protobuf KeyValues as a dict: scalars as themselves, an array as the list of its scalars."""
+    found: dict[str, Any] = {}
+    for item in items:
+        kind = item.value.WhichOneof("value")
+        if kind in _SCALARS:
+            found[item.key] = getattr(item.value, kind)
+        elif kind == "array_value":
+            found[item.key] = [
+                getattr(v, k) if (k := v.WhichOneof("value")) in _SCALARS else None
+                for v in item.value.array_value.values
+            ]
+    return found
 
 
 def _span_count(document: ExportTraceServiceRequest | dict[str, Any]) -> int:

@@ -7,6 +7,7 @@ itself, so a batch is accepted or refused exactly as row by row, only faster.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from manager.ledger.attribution import COLUMNS as ATTRIBUTION
+from manager.ledger.attribution import TAGS, AttributionError, attribution_of, clean_tags, clean_value
 from manager.models import ModelCategory
 from manager.money import format_usd, per_token_nanos, request_cost_nanos, usd_to_nanos
 
@@ -37,6 +40,7 @@ _FALSE = {"false", "0", "no", "n", "f"}
 # Other names the same columns go by: this product's own log export, and the providers' usage fields.
 ALIASES = {
     "cost_usd": "cost",
+    "end_user": "user",
     "cache_read_input_tokens": "cache_read_tokens",
     "cache_creation_input_tokens": "cache_write_tokens",
 }
@@ -57,6 +61,12 @@ RECORD_COLUMNS = (
     "quality_rating",
     "success",
     "error_type",
+    "user",
+    "team",
+    "api_key",
+    "app",
+    "environment",
+    "tags",
 )
 _CLASS_REPR = re.compile(r"^<class '(?:[\w.]*\.)?(\w+)'>$")
 
@@ -86,6 +96,13 @@ class LogRow(NamedTuple):
     quality_rating: float | None
     success: bool
     error_type: str | None
+    # Attribution (manager.ledger.attribution): cleaned, an API key that looks like a secret fingerprinted.
+    end_user: str | None = None
+    team: str | None = None
+    api_key: str | None = None
+    app: str | None = None
+    environment: str | None = None
+    tags: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +366,10 @@ def validate_record(record: Mapping[str, Any], prices: Mapping[str, Prices]) -> 
     success = _success(record, error_type)
     usage = _usage(record, success)
     cost = _cost(record, model_id, prices[model_id], usage)
+    try:
+        attribution = attribution_of(record)
+    except AttributionError as error:
+        raise RowError(error.column, error.reason) from None
     return LogRow(
         request_id=_text(record, "request_id", max_length=128),
         timestamp=timestamp,
@@ -367,6 +388,7 @@ def validate_record(record: Mapping[str, Any], prices: Mapping[str, Prices]) -> 
         quality_rating=_ranged(record, "quality_rating", 0, 5),
         success=success,
         error_type=error_type,
+        **attribution,
     )
 
 
@@ -472,6 +494,43 @@ def _missing(value: Any) -> bool:
         return False
 
 
+def _attribution_columns(frame: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.Series]:
+    """Return each attribution column as stored, cleaned once per distinct value (values repeat: a few teams,
+    apps and keys across many requests), and which rows were clean; a refused value takes the per-row path."""
+    n = len(frame)
+    clean = pd.Series(True, index=frame.index)
+    columns: dict[str, pd.Series] = {}
+    for column, stored in [*ATTRIBUTION.items(), (TAGS, TAGS)]:
+        if column not in frame:
+            columns[stored] = pd.Series([None] * n, index=frame.index, dtype=object)
+            continue
+        raw = frame[column].astype(object)
+        keys = raw.map(_hashable)
+        cleaned: dict[Any, str | None] = {}
+        for key, value in zip(keys.tolist(), raw.tolist(), strict=True):
+            if key in cleaned:
+                continue
+            value = None if key is None else value
+            try:
+                cleaned[key] = clean_tags(value) if column == TAGS else clean_value(column, value)
+            except AttributionError:
+                cleaned[key] = _REFUSED
+        stored_values = keys.map(cleaned)
+        clean &= stored_values.map(lambda v: v is not _REFUSED).astype(bool)
+        columns[stored] = stored_values.where(clean, None).astype(object)
+    return columns, clean
+
+
+_REFUSED: Any = object()
+
+
+def _hashable(value: Any) -> Any:
+    """Return a value as a dictionary key: a missing one as None, a list or object as its JSON text."""
+    if isinstance(value, list | dict):
+        return "\0json" + json.dumps(value, sort_keys=True, default=str)
+    return None if _missing(value) else value
+
+
 def validate_batch(
     records: Sequence[Mapping[str, Any]] | pd.DataFrame, lines: Sequence[int], prices: Mapping[str, Prices]
 ) -> tuple[pd.DataFrame, list[tuple[int, RowError]]]:
@@ -552,6 +611,9 @@ def validate_batch(
         success[flags] = success_raw[flags].astype(bool)
     good &= blank_success | flags | lowered.isin(_TRUE | _FALSE)
 
+    attribution, clean = _attribution_columns(frame)
+    good &= clean
+
     usage_known = ~no_usage | ~success.to_numpy(dtype=bool)
     cost_text, blank_cost = _texts(frame, "cost")
     parts = cost_text[~blank_cost].str.extract(_DECIMAL)  # only stated costs: the regex runs per row
@@ -611,6 +673,7 @@ def validate_batch(
             "quality_rating": np.where(blank_rating, np.nan, rating),
             "success": success.astype(bool),
             "error_type": error_type.where(~blank_error, None),
+            **attribution,
         }
     )[good.to_numpy()]
     errors: list[tuple[int, RowError]] = []
