@@ -169,15 +169,18 @@ compare = go.Figure(
         go.Bar(
             name="Actual",
             x=label,
-            y=segments["actual_cost_usd"],
+            y=shown["actual_cost_usd"],
             hovertemplate="%{x}<br>$%{y:,.4f}<extra>Actual</extra>",
         ),
         go.Bar(
             name="Projected",
             x=label,
-            y=segments["projected_cost_usd"],
-            customdata=segments["chosen_model"],
+            y=shown["projected_cost_usd"],
+            customdata=shown["chosen_model"],
             hovertemplate="%{x}<br>$%{y:,.4f} on %{customdata}<extra>Projected</extra>",
+            # A segment projected at $0 (a free model) has no bar to see: say so where the bar would be.
+            text=["$0" if cost == 0 else "" for cost in shown["projected_cost_usd"]],
+            textposition="outside",
         ),
     ]
 )

@@ -564,7 +564,7 @@ def span_record(
     model = get("gen_ai.response.model", get("gen_ai.request.model"))
     if model is None:
         raise RowError("gen_ai.request.model", "missing")
-    return {
+    record = {
         "request_id": f"{_hex_id(span.get('traceId'))}-{_hex_id(span.get('spanId'))}",
         "timestamp": datetime.fromtimestamp(start // 1_000_000_000, UTC).replace(
             microsecond=start % 1_000_000_000 // 1000
@@ -587,12 +587,17 @@ def span_record(
         "quality_rating": get("app.quality_rating", get("quality_rating")),
         "success": not failed,
         "error_type": error_type,
-        "user": get("user.id", get("enduser.id")),
-        "team": get(otlp_attribute("team")),
-        "api_key": get(otlp_attribute("api_key")),
-        "tags": get(otlp_attribute("tags")),
-        "app": (resource or {}).get("service.name"),
-        "environment": (resource or {}).get(
-            "deployment.environment.name", (resource or {}).get("deployment.environment")
-        ),
     }
+    # Attribution only where the span carries it: a batch whose spans carry none reads no such columns.
+    resource = resource or {}
+    for column, value in (
+        ("user", get("user.id", get("enduser.id"))),
+        ("team", get(otlp_attribute("team"))),
+        ("api_key", get(otlp_attribute("api_key"))),
+        ("tags", get(otlp_attribute("tags"))),
+        ("app", resource.get("service.name")),
+        ("environment", resource.get("deployment.environment.name", resource.get("deployment.environment"))),
+    ):
+        if value is not None:
+            record[column] = value
+    return record

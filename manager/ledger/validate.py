@@ -505,23 +505,32 @@ def _attribution_columns(frame: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.
             columns[stored] = pd.Series([None] * n, index=frame.index, dtype=object)
             continue
         raw = frame[column].astype(object)
-        keys = raw.map(_hashable)
+        present = raw.notna().to_numpy()
+        if not present.any():  # a reader's column that no row filled
+            columns[stored] = pd.Series([None] * n, index=frame.index, dtype=object)
+            continue
+        try:  # text and numbers: each distinct value is its own key
+            firsts = {value: value for value in pd.unique(raw[present]).tolist()}
+            keys = raw
+        except TypeError:  # lists or objects (JSON tags): keyed by their JSON text
+            keys = raw.map(_hashable)
+            firsts = {}
+            for key, value in zip(keys[present].tolist(), raw[present].tolist(), strict=True):
+                firsts.setdefault(key, value)
         cleaned: dict[Any, str | None] = {}
-        for key, value in zip(keys.tolist(), raw.tolist(), strict=True):
-            if key in cleaned:
-                continue
-            value = None if key is None else value
+        refused_keys = []
+        for key, value in firsts.items():
             try:
                 cleaned[key] = clean_tags(value) if column == TAGS else clean_value(column, value)
             except AttributionError:
-                cleaned[key] = _REFUSED
-        stored_values = keys.map(cleaned)
-        clean &= stored_values.map(lambda v: v is not _REFUSED).astype(bool)
-        columns[stored] = stored_values.where(clean, None).astype(object)
+                refused_keys.append(key)
+        refused = keys.isin(refused_keys) & present if refused_keys else pd.Series(False, index=frame.index)
+        clean &= ~refused
+        stored_values = pd.Series(None, index=frame.index, dtype=object)
+        usable = present & ~refused.to_numpy()
+        stored_values[usable] = keys[usable].map(cleaned)
+        columns[stored] = stored_values
     return columns, clean
-
-
-_REFUSED: Any = object()
 
 
 def _hashable(value: Any) -> Any:

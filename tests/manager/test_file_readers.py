@@ -41,11 +41,22 @@ NEAR_MISSES = [
     "translation",
     "a\x00b\x1bc",
     "<class 'openai.RateLimitError'>",
+    "sk-proj-abcdefghijklmnop1234",
+    "growth;beta;growth",
+    '["a";"b"]',
+    "[1",
+    "x" * 129,
 ]
 # Cells a CSV file holds without quoting: no comma, quote or line break.
 PLAIN = st.text(st.characters(blacklist_characters=',"\r\n', blacklist_categories=("Cs",)), max_size=10)
 CSV_CELLS = st.one_of(PLAIN, st.sampled_from(NEAR_MISSES), st.integers(-5, 10**6).map(str), st.floats().map(str))
-CSV_COLUMNS = [c for c in LOG_COLUMNS if c != "request_id"] + ["cache_read_tokens", "reasoning_tokens"]
+CSV_COLUMNS = [c for c in LOG_COLUMNS if c != "request_id"] + [
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "team",
+    "api_key",
+    "tags",
+]
 
 
 def expected(records: list[dict[str, Any]], engine: Engine, first_line: int) -> tuple[int, list[tuple[int, str]]]:
@@ -74,7 +85,14 @@ def test_a_csv_file_is_read_as_its_rows_one_by_one(engine: Engine, tmp_path_fact
     assert outcome(ingest.ingest_file(engine, path)) == expected(records, engine, first_line=2)
 
 
-JSON_VALUES = st.one_of(st.sampled_from(NEAR_MISSES), st.none(), st.booleans(), st.integers(), st.floats())
+JSON_VALUES = st.one_of(
+    st.sampled_from(NEAR_MISSES),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.lists(st.sampled_from(["beta", "ios", " beta ", "a;b", "", 7]), max_size=3),
+)
 
 
 @FUZZ
