@@ -66,6 +66,9 @@ OTLP_ATTRIBUTE_VARIABLES = {
 DEFAULT_OTLP_ATTRIBUTES = {"team": "app.team", "api_key": "app.api_key", "tags": "app.tags"}
 
 
-def otlp_attribute(dimension: str) -> str:
-    """Return the span attribute that carries a dimension (team, api_key or tags), as configured."""
-    return os.environ.get(OTLP_ATTRIBUTE_VARIABLES[dimension], "").strip() or DEFAULT_OTLP_ATTRIBUTES[dimension]
+def otlp_attributes() -> dict[str, str]:
+    """Return the span attribute that carries each of team, api_key and tags, as configured."""
+    return {
+        dimension: os.environ.get(variable, "").strip() or DEFAULT_OTLP_ATTRIBUTES[dimension]
+        for dimension, variable in OTLP_ATTRIBUTE_VARIABLES.items()
+    }

@@ -25,7 +25,7 @@ import pyarrow.json as arrow_json
 
 from manager.errors import UnusableFile
 from manager.ledger.validate import EARLIEST, LATEST, RowError
-from manager.settings import otlp_attribute
+from manager.settings import otlp_attributes
 
 FORMATS = ("auto", "csv", "jsonl", "otlp")
 MAX_RAW = 4000  # characters of a refused record kept in the rejects file
@@ -390,11 +390,11 @@ def _resource_items(line: int, resource: dict[str, Any], path: str) -> Iterator[
     described = resource.get("resource")
     items = described.get("attributes") if isinstance(described, dict) else None
     found = _attributes(items) if isinstance(items, list) else None
-    scopes = partial(_scope_items, resource=found or {})
+    scopes = partial(_scope_items, source=SpanSource(found or {}, otlp_attributes()))
     yield from _nested(line, resource, "scopeSpans", path, scopes)
 
 
-def _scope_items(line: int, scope: dict[str, Any], path: str, resource: Mapping[str, Any]) -> Iterator[Item]:
+def _scope_items(line: int, scope: dict[str, Any], path: str, source: SpanSource) -> Iterator[Item]:
     # The spans level is walked here rather than through _nested: it runs once per span, so it makes no
     # generator and no path text per span (a refused span's path is written only into its reject).
     where = f"{path}.spans" if path else "spans"
@@ -406,7 +406,7 @@ def _scope_items(line: int, scope: dict[str, Any], path: str, resource: Mapping[
         if not isinstance(span, dict):
             yield line, RowError(f"{where}[{index}]", "not an object"), str(span)[:MAX_RAW]
             continue
-        item = _span_item(line, span, where, index, resource)
+        item = _span_item(line, span, where, index, source)
         if item is not None:
             yield item
 
@@ -465,7 +465,7 @@ class SpanText:
         return f"{self.where}[{self.index}] {shown}"[:MAX_RAW]
 
 
-def _span_item(line: int, span: dict[str, Any], where: str, index: int, resource: Mapping[str, Any]) -> Item | None:
+def _span_item(line: int, span: dict[str, Any], where: str, index: int, source: SpanSource) -> Item | None:
     """Return a span's item, or None for a span that is not a GenAI span (ignored, not refused)."""
     raw = SpanText(where, index, span)
     items = span.get("attributes", [])
@@ -480,7 +480,7 @@ def _span_item(line: int, span: dict[str, Any], where: str, index: int, resource
     else:
         return None
     try:
-        return line, span_record(span, attributes, resource), raw
+        return line, span_record(span, attributes, source), raw
     except RowError as error:
         return line, error, raw
 
@@ -535,8 +535,17 @@ def _nanos(span: Mapping[str, Any], key: str) -> int:
         raise RowError(key, f"{span.get(key)!r} is not a time in Unix nanoseconds") from None
 
 
+@dataclass(frozen=True)
+class SpanSource:
+    """What the spans of one resource share: its attributes (app, environment), and which span attributes carry
+    team, API key and tags (read from the settings once per resource, not per span)."""
+
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=otlp_attributes)
+
+
 def span_record(
-    span: Mapping[str, Any], attributes: Mapping[str, Any], resource: Mapping[str, Any] | None = None
+    span: Mapping[str, Any], attributes: Mapping[str, Any], source: SpanSource | None = None
 ) -> dict[str, Any]:
     """Return the request record of one GenAI span (its resource's attributes say which app and environment)."""
     start = _nanos(span, "startTimeUnixNano")
@@ -589,12 +598,13 @@ def span_record(
         "error_type": error_type,
     }
     # Attribution only where the span carries it: a batch whose spans carry none reads no such columns.
-    resource = resource or {}
+    source = source or SpanSource()
+    resource, names = source.resource, source.names
     for column, value in (
         ("user", get("user.id", get("enduser.id"))),
-        ("team", get(otlp_attribute("team"))),
-        ("api_key", get(otlp_attribute("api_key"))),
-        ("tags", get(otlp_attribute("tags"))),
+        ("team", get(names["team"])),
+        ("api_key", get(names["api_key"])),
+        ("tags", get(names["tags"])),
         ("app", resource.get("service.name")),
         ("environment", resource.get("deployment.environment.name", resource.get("deployment.environment"))),
     ):

@@ -37,9 +37,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from manager.errors import DatabaseBusy, DatabaseUnavailable
-from manager.ledger.formats import MAX_RAW, Batch, Item, Reject, otlp_items, span_record
+from manager.ledger.formats import MAX_RAW, Batch, Item, Reject, SpanSource, otlp_items, span_record
 from manager.ledger.ingest import IngestStopped, ingest_batches
 from manager.ledger.validate import RowError
+from manager.settings import otlp_attributes
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -128,8 +129,9 @@ def protobuf_items(request: ExportTraceServiceRequest) -> Iterator[Item]:
     """Yield each GenAI span of an export request as a record, read from the message's fields directly (no
     detour through JSON); spans that are not GenAI spans are skipped, as the file reader skips them."""
     position = 0
+    names = otlp_attributes()
     for resource_spans in request.resource_spans:
-        resource = _scalar_attributes(resource_spans.resource.attributes)
+        source = SpanSource(_scalar_attributes(resource_spans.resource.attributes), names)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 position += 1
@@ -144,7 +146,7 @@ def protobuf_items(request: ExportTraceServiceRequest) -> Iterator[Item]:
                     "status": {"code": span.status.code, "message": span.status.message},
                 }
                 try:
-                    yield position, span_record(fields, attributes, resource), ""
+                    yield position, span_record(fields, attributes, source), ""
                 except RowError as error:
                     yield position, error, MessageToJson(span, indent=None)[:MAX_RAW]
 
