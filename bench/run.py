@@ -425,7 +425,10 @@ def main() -> None:
         "driver's plain path into a copy of the log's own table: its columns, and its unique request-id and "
         "timestamp indexes (bench/paths.py). Pages: AppTest rerun of "
         "each page with Streamlit's cache (the only one) cleared, median of "
-        f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days.\n"
+        f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days. "
+        "Request explorer: one page of 100 (`explorer.find_requests`, what the Requests page and `python -m manager "
+        "requests` call) over the last 30 days per filter case, median of the same number of runs, and the 50th "
+        "page of the unfiltered list reached by its cursor.\n"
     )
     note("| What | Figure | Ratio | Target | Met |")
     note("| --- | --- | --- | --- | --- |")
