@@ -15,18 +15,18 @@ import csv
 import io
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, and_, literal, or_, select
 
 from manager.db import read_session
 from manager.errors import InvalidInput
+from manager.ledger.attribution import RECORD_COLUMNS as ATTRIBUTION_RECORD_COLUMNS
 from manager.ledger.attribution import TAG_SEPARATOR
 from manager.ledger.grains import MODEL_HOURLY, decode_counts
-from manager.ledger.histogram import STORED, buckets_of
+from manager.ledger.histogram import bucket_of, count_at_or_above
 from manager.models import RequestLog
 from manager.registry import registry_info
 from manager.spreadsheet import safe_cell
@@ -54,12 +54,7 @@ COLUMNS = [
     "cache_read_tokens",
     "cost_usd",
     "quality_rating",
-    "user",
-    "team",
-    "api_key",
-    "app",
-    "environment",
-    "tags",
+    *ATTRIBUTION_RECORD_COLUMNS,
 ]
 # Attribution filters: (RequestFilters field, query parameter, request-log column).
 ATTRIBUTION_FILTERS = (
@@ -164,8 +159,6 @@ class RequestPage:
 
     rows: list[dict[str, Any]]
     next: str | None = None
-    hours_read: int = 0  # hours of the log this page read, for the curious and the benchmark
-    bounds: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the CLI's JSON contract."""
@@ -214,11 +207,11 @@ def find_requests(
     cursor = decode_cursor(after) if after else None
     with read_session(engine) as session:
         info = registry_info(session=session)
-    models = _candidate_models(filters, {m: i.provider for m, i in info.items()})
+    providers = {m: i.provider for m, i in info.items()}
+    models = _candidate_models(filters, providers)
     high = min(filters.end or datetime.max.replace(tzinfo=UTC), _after_cursor(cursor))
     low = filters.start or datetime.min.replace(tzinfo=UTC)
     rows: list[dict[str, Any]] = []
-    hours_read = 0
     with engine.connect() as conn:
         bounds = _bounds(conn, filters, models, low, high)
         hours = sorted(bounds, reverse=True)
@@ -239,14 +232,12 @@ def find_requests(
                 position += 1
             runs = [(m, max(low, a), min(high, b)) for m, a, b in _runs(chunk, bounds)]
             rows.extend(_read(conn, filters, runs, cursor, limit + 1 - len(rows)))
-            hours_read += len(chunk)
             factor *= 2
     more = len(rows) > limit
     rows = rows[:limit]
-    providers = {m: i.provider for m, i in info.items()}
     page = [_public(row, providers) for row in rows]
     next_cursor = encode_cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
-    return RequestPage(page, next_cursor, hours_read)
+    return RequestPage(page, next_cursor)
 
 
 def _runs(
@@ -295,7 +286,7 @@ def _bounds(
         columns.append(table.c.error_types)
     if filters.min_latency_ms is not None:
         columns.append(table.c.latency_hist)
-    lowest_bucket = int(buckets_of_one(filters.min_latency_ms)) if filters.min_latency_ms is not None else 0
+    lowest_bucket = bucket_of(filters.min_latency_ms) if filters.min_latency_ms is not None else 0
     bounds: dict[datetime, dict[str, int]] = {}
     for row in conn.execute(select(*columns).where(*conditions)):
         requests, failures = int(row.requests), int(row.failures)
@@ -308,24 +299,11 @@ def _bounds(
             counts = decode_counts(row.error_types)
             bound = 0 if filters.success is True else min(bound, sum(counts.get(e, 0) for e in filters.error_types))
         if filters.min_latency_ms is not None:
-            bound = min(bound, _at_or_above(row.latency_hist, lowest_bucket))
+            bound = min(bound, count_at_or_above(row.latency_hist, lowest_bucket))
         if bound > 0:
             hour = as_utc(row.hour if isinstance(row.hour, datetime) else datetime.fromisoformat(row.hour))
             bounds.setdefault(hour, {})[str(row.model_id)] = bound
     return bounds
-
-
-def buckets_of_one(latency_ms: float) -> int:
-    """Return the histogram bucket a latency falls in."""
-    return int(buckets_of(np.array([latency_ms], dtype=float))[0])
-
-
-def _at_or_above(stored: bytes | None, bucket: int) -> int:
-    """Return how many latencies of a stored histogram can be at or above the given bucket's values."""
-    if not stored:
-        return 0
-    packed = np.frombuffer(stored, dtype=STORED)
-    return int(packed["count"][packed["bucket"] >= bucket].sum())
 
 
 def _read(

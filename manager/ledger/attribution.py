@@ -16,6 +16,7 @@ from typing import Any
 # Record column -> request-log column. `user` is stored as end_user ("user" is reserved in SQL).
 COLUMNS = {"user": "end_user", "team": "team", "api_key": "api_key", "app": "app", "environment": "environment"}
 TAGS = "tags"
+RECORD_COLUMNS = (*COLUMNS, TAGS)
 LOG_COLUMNS = (*COLUMNS.values(), TAGS)
 MAX_VALUE = 128
 MAX_TAG = 64

@@ -24,6 +24,7 @@ import pyarrow.csv as arrow_csv
 import pyarrow.json as arrow_json
 
 from manager.errors import UnusableFile
+from manager.ledger.attribution import COLUMNS as ATTRIBUTION
 from manager.ledger.validate import EARLIEST, LATEST, RowError
 from manager.settings import otlp_attributes
 
@@ -266,19 +267,7 @@ def _jsonl_batches(path: Path, size: int) -> Iterator[Batch]:
 _JSON_TEXT = pa.schema(
     [
         (name, pa.string())
-        for name in (
-            "request_id",
-            "timestamp",
-            "model_id",
-            "request_type",
-            "language",
-            "error_type",
-            "user",
-            "team",
-            "api_key",
-            "app",
-            "environment",
-        )
+        for name in ("request_id", "timestamp", "model_id", "request_type", "language", "error_type", *ATTRIBUTION)
     ]
 )
 _JSON_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())

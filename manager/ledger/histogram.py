@@ -33,6 +33,19 @@ def buckets_of(values_ms: np.ndarray) -> np.ndarray:
     return np.where(values_ms <= MIN_TRACKED_MS, _MIN_INDEX, raw).astype(np.int64)
 
 
+def bucket_of(value_ms: float) -> int:
+    """Return the bucket index of one latency (ms)."""
+    return int(buckets_of(np.array([value_ms], dtype=float))[0])
+
+
+def count_at_or_above(stored: bytes | None, bucket: int) -> int:
+    """Return how many latencies of a stored histogram lie in the given bucket or above it."""
+    if not stored:
+        return 0
+    packed = np.frombuffer(stored, dtype=STORED)
+    return int(packed["count"][packed["bucket"] >= bucket].sum())
+
+
 def bucket_value(index: int) -> float:
     """Return the representative latency (ms) of a bucket."""
     return 2 * GAMMA**index / (GAMMA + 1)

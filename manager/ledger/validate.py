@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from manager.ledger.attribution import COLUMNS as ATTRIBUTION
+from manager.ledger.attribution import RECORD_COLUMNS as ATTRIBUTION_RECORD_COLUMNS
 from manager.ledger.attribution import TAGS, AttributionError, attribution_of, clean_tags, clean_value
 from manager.models import ModelCategory
 from manager.money import format_usd, per_token_nanos, request_cost_nanos, usd_to_nanos
@@ -61,12 +62,7 @@ RECORD_COLUMNS = (
     "quality_rating",
     "success",
     "error_type",
-    "user",
-    "team",
-    "api_key",
-    "app",
-    "environment",
-    "tags",
+    *ATTRIBUTION_RECORD_COLUMNS,
 )
 _CLASS_REPR = re.compile(r"^<class '(?:[\w.]*\.)?(\w+)'>$")
 
