@@ -285,6 +285,51 @@ class ModelUsageDaily(ModelRollupFields, table=True):
     day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
 
 
+class AttributionCounters(SQLModel):
+    """What a spend-by-attribution row sums: requests, failures, tokens and billed cost."""
+
+    requests: int = Field(sa_type=BigInteger)
+    failures: int = Field(sa_type=BigInteger)
+    input_tokens: int = Field(sa_type=BigInteger)
+    output_tokens: int = Field(sa_type=BigInteger)
+    cost_nanos: int = Field(sa_type=BigInteger)
+    # Requests whose cost is unknown (no usage reported), not in cost_nanos.
+    cost_unknown: int = Field(sa_type=BigInteger)
+
+
+class AttributionDaily(AttributionCounters, table=True):
+    """Daily spend per (dimension, value, model), kept at ingest: exports, one entity's page, budgets on it.
+
+    dimension is user, team, api_key, app, environment or tag; a request with two tags counts under each.
+    Requests without a value for a dimension have no row in it.
+    """
+
+    __tablename__ = "usage_attribution_daily"
+    __table_args__ = (Index("ix_usage_attribution_daily_value", "dimension", "value", "day"),)
+    dimension: str = Field(primary_key=True, max_length=16)
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+    value: str = Field(primary_key=True, max_length=128)
+    model_id: str = Field(primary_key=True, max_length=128)
+
+
+class AttributionValueDaily(AttributionCounters, table=True):
+    """Daily spend per (dimension, value) over all models: the per-day lists a window's top values are read from."""
+
+    __tablename__ = "usage_attribution_value_daily"
+    __table_args__ = (Index("ix_usage_attribution_value_daily_rank", "dimension", "day", "cost_nanos", "requests"),)
+    dimension: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=128)
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+
+
+class AttributionDimensionDaily(AttributionCounters, table=True):
+    """Daily sums over every value of a dimension: what "other" is, beside a window's top values."""
+
+    __tablename__ = "usage_attribution_dimension_daily"
+    dimension: str = Field(primary_key=True, max_length=16)
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+
+
 class ModelUsageStats(SQLModel, table=True):
     """All-time totals per model (the seed's model_usage_stats)."""
 

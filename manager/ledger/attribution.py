@@ -22,6 +22,15 @@ MAX_VALUE = 128
 MAX_TAG = 64
 MAX_TAGS = 20
 TAG_SEPARATOR = ";"
+# What spend is broken down by (`--by`), and the request-log column each reads; a tag is one of a row's tags.
+DIMENSIONS = {
+    "user": "end_user",
+    "team": "team",
+    "api_key": "api_key",
+    "app": "app",
+    "environment": "environment",
+    "tag": TAGS,
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Prefixes secret keys carry (OpenAI sk-, Stripe-style pk-/rk-, sessions, generic key-/api-/token-).
 _SECRET_PREFIX = re.compile(r"^(?:sk|pk|rk|sess|key|api|token|ghp|xox[abp])[-_]", re.IGNORECASE)

@@ -21,6 +21,7 @@ from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFil
 from manager.ledger.attribution import LOG_COLUMNS
 from manager.ledger.formats import Batch, Item, Reject, collector_paused, item_batches, read_batches
 from manager.ledger.rollups import TotalTooLarge, fold_rollups
+from manager.ledger.spend_rollups import fold_spend, spend_sums
 from manager.ledger.validate import COLUMNS, Prices, validate_batch
 from manager.models import ModelConfig
 from manager.spreadsheet import safe_cell
@@ -109,6 +110,7 @@ def write_frame(engine: Engine, rows: pd.DataFrame) -> tuple[int, int]:
         fresh = _insert_fresh(conn, rows)
         if not fresh.empty:
             fold_rollups(conn, fresh)
+            fold_spend(conn, spend_sums(fresh))
     return len(fresh), len(rows) - len(fresh)
 
 

@@ -35,7 +35,7 @@ class TotalTooLarge(ManagerError):
     """A batch would push a stored total past what the database can hold; nothing of it was stored."""
 
 
-def _refuse_past_largest(keys: pd.DataFrame, totals: dict[str, np.ndarray], what: str) -> None:
+def refuse_past_largest(keys: pd.DataFrame, totals: dict[str, np.ndarray], what: str) -> None:
     """Raise TotalTooLarge naming the first (period, model) whose total, computed as floats, passes the limit."""
     for name, values in totals.items():
         over = np.flatnonzero(np.abs(values) >= LARGEST_TOTAL)
@@ -130,7 +130,7 @@ def _sum_rows(batch: _Rows, grain: str, keys: list[str]) -> pd.DataFrame:
     data["failures"] = data["requests"] - data["successes"]
     sums = pd.DataFrame({name: data[name] for name in [*keys, *COUNTERS]})
     costs = np.add.reduceat(batch.counters["cost_nanos"][order].astype(float), bounds)
-    _refuse_past_largest(sums, {"cost_nanos": costs}, grain)
+    refuse_past_largest(sums, {"cost_nanos": costs}, grain)
     nanos = batch.nanos[order]
     return sums.assign(
         latency_hist=histogram.pack_groups(group_of_row, batch.buckets, np.ones(n, dtype=np.int64), len(sums)),
@@ -196,26 +196,26 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
     stored = _stored_rows(conn, table, grain, sums)
-    twin = _twins(sums, stored, keys)
+    twin = twin_positions(sums, stored, keys)
     new = twin < 0
     _write(conn, table, grain, sums[new], keys, replace=False)
     if not new.all():
         _write(conn, table, grain, _added(sums[~new], stored.iloc[twin[~new]], grain), keys, replace=True)
 
 
-def _period_nanos(starts: pd.Series) -> list[int]:
+def period_nanos(starts: pd.Series) -> list[int]:
     """Return periods as integer nanoseconds since the epoch (UTC), whatever the unit they were read in."""
     nanos: list[int] = starts.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).tolist()
     return nanos
 
 
-def _twins(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
+def twin_positions(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """Return, for each batch row, the position of the stored row with its key, or -1 when there is none."""
     if stored.empty:
         return np.full(len(sums), -1, dtype=np.int64)
 
     def key_tuples(frame: pd.DataFrame) -> Any:
-        return zip(_period_nanos(frame["start"]), *(frame[name].tolist() for name in keys[1:]), strict=True)
+        return zip(period_nanos(frame["start"]), *(frame[name].tolist() for name in keys[1:]), strict=True)
 
     position = {key: i for i, key in enumerate(key_tuples(stored))}
     return np.fromiter((position.get(key, -1) for key in key_tuples(sums)), dtype=np.int64, count=len(sums))
@@ -224,7 +224,7 @@ def _twins(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndar
 def _added(mine: pd.DataFrame, theirs: pd.DataFrame, grain: str) -> pd.DataFrame:
     """Return batch rows with the sums of their stored twins added (row i of one to row i of the other)."""
     mine, theirs = mine.reset_index(drop=True), theirs.reset_index(drop=True)
-    _refuse_past_largest(
+    refuse_past_largest(
         mine,
         {
             name: mine[name].to_numpy(dtype=float) + theirs[name].to_numpy(dtype=float)
@@ -249,14 +249,22 @@ def _added(mine: pd.DataFrame, theirs: pd.DataFrame, grain: str) -> pd.DataFrame
 
 
 def _write(conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str], *, replace: bool) -> None:
-    """Write whole rollup rows through the driver in bulk; with replace, a stored row with the same key is replaced."""
+    """Write whole rollup rows (keys, counters, histograms, error types)."""
+    write_rows(conn, table, grain, rows, keys, _SUMS, replace=replace)
+
+
+def write_rows(
+    conn: Connection, table: Any, grain: str, rows: pd.DataFrame, keys: list[str], values: list[str], *, replace: bool
+) -> None:
+    """Write whole rows through the driver in bulk: column `start` goes to the grain's column, then the other
+    `keys` and the `values`; with replace, a stored row with the same key has its values replaced."""
     if rows.empty:
         return
-    value_names = [*keys[1:], *_SUMS]
+    value_names = [*keys[1:], *values]
     names = [grain, *value_names]
     driver: Any = conn.connection.driver_connection
     conflict = ", ".join([grain, *keys[1:]])
-    updates = ", ".join(f"{n} = excluded.{n}" for n in _SUMS)
+    updates = ", ".join(f"{n} = excluded.{n}" for n in values)
     upsert = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}" if replace else ""
     if conn.dialect.name == "sqlite":
         columns = [sqlite_timestamps(rows["start"]), *(rows[name].tolist() for name in value_names)]

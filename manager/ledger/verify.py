@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from manager.db import INGEST_LOCK_KEY, write_transaction
-from manager.ledger import histogram
+from manager.ledger import histogram, spend_rollups
 from manager.ledger.grains import (
     COUNTERS,
     DAILY,
@@ -27,7 +27,17 @@ from manager.ledger.grains import (
     merge_counts,
 )
 from manager.ledger.rollups import fold_rollups, merge_sums, rollup_frame, write_rollups
-from manager.models import ModelUsageDaily, ModelUsageHourly, ModelUsageStats, RequestLog, UsageDaily, UsageHourly
+from manager.models import (
+    AttributionDaily,
+    AttributionDimensionDaily,
+    AttributionValueDaily,
+    ModelUsageDaily,
+    ModelUsageHourly,
+    ModelUsageStats,
+    RequestLog,
+    UsageDaily,
+    UsageHourly,
+)
 from manager.timeutil import as_utc
 
 LOG = RequestLog.__table__  # type: ignore[attr-defined]
@@ -83,21 +93,47 @@ def _log_chunks(conn: Connection, *conditions: Any) -> Iterator[pd.DataFrame]:
 
 def recompute(
     conn: Connection, progress: Callable[[int], None] | None = None
-) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals]]:
-    """Return the hourly and daily rollups as the raw request log says they should be (one full scan).
+) -> tuple[dict[RollupKey, Totals], dict[RollupKey, Totals], pd.DataFrame]:
+    """Return the hourly and daily rollups, and the spend per attribution value, as the raw request log says they
+    should be (one full scan).
 
-    This sums with the row-by-key Totals path, independent of the vectorised one that ingest writes with.
+    The rollups are summed with the row-by-key Totals path, independent of the vectorised one that ingest writes
+    with; the attribution sums are each chunk's spend_sums added up, independent of the fold that adds each batch
+    to what is stored.
     """
     hourly: dict[RollupKey, Totals] = {}
     daily: dict[RollupKey, Totals] = {}
+    spend = _SpendSums()
     done = 0
     for frame in _log_chunks(conn):
         _add(hourly, totals_from_frame(frame, "hour"))
         _add(daily, totals_from_frame(frame, "day"))
+        spend.add(frame)
         done += len(frame)
         if progress:
             progress(done)
-    return hourly, daily
+    return hourly, daily, spend.total()
+
+
+class _SpendSums:
+    """Attribution sums of a scan, chunk by chunk, merged whenever the parts grow large (bounded memory)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Add a chunk of validated rows."""
+        part = spend_rollups.spend_sums(frame)
+        self.parts.append(part)
+        self.rows += len(part)
+        if self.rows > 2_000_000 and len(self.parts) > 1:
+            self.parts = [spend_rollups.merged(self.parts)]
+            self.rows = len(self.parts[0])
+
+    def total(self) -> pd.DataFrame:
+        """Return the sums of every chunk added."""
+        return spend_rollups.merged(self.parts)
 
 
 def _stored(conn: Connection, table: Any, grain: str) -> dict[RollupKey, dict[str, Any]]:
@@ -150,12 +186,16 @@ def verify(engine: Engine, *, progress: Callable[[int], None] | None = None) -> 
     """Return every difference between the stored rollups and usage stats and a recomputation from the raw log
     (`progress` is told the rows scanned so far)."""
     with engine.connect() as conn, conn.begin():
-        hourly, daily = recompute(conn, progress)
+        hourly, daily, spend = recompute(conn, progress)
         drift = _compare("usage_hourly", _stored(conn, HOURLY, "hour"), hourly)
         drift += _compare("usage_daily", _stored(conn, DAILY, "day"), daily)
         drift += _compare("usage_model_hourly", _stored(conn, MODEL_HOURLY, "hour"), _per_model(hourly))
         drift += _compare("usage_model_daily", _stored(conn, MODEL_DAILY, "day"), _per_model(daily))
         stats = {row["model_id"]: row for row in conn.execute(select(STATS)).mappings()}
+        stored_spend = spend_rollups.stored_spend(conn)
+    for (table, keys), (name, expected) in zip(spend_rollups.TABLES, spend_rollups.levels(spend).items(), strict=True):
+        found = spend_rollups.differences(stored_spend[name], expected, keys)
+        drift += [Drift(table.name, key, field, stored, want) for key, field, stored, want in found]
     for model_id, want in sorted(model_totals(daily).items()):
         have = stats.get(model_id)
         pairs = {
@@ -180,23 +220,39 @@ def rebuild_rollups(engine: Engine, *, progress: Callable[[int], None] | None = 
     """
     with _snapshot(engine) as (conn, last_id):
         parts: dict[str, list[pd.DataFrame]] = {"hour": [], "day": []}
+        spend = _SpendSums()
         done = 0
         for frame in _log_chunks(conn, LOG.c.id <= last_id):
             for grain, found in parts.items():
                 found.append(rollup_frame(frame, grain))
+            spend.add(frame)
             done += len(frame)
             if progress:
                 progress(done)
     sums = {grain: merge_sums(pd.concat(found, ignore_index=True), KEYS) for grain, found in parts.items() if found}
     with write_transaction(engine, lock=True) as conn:
-        for table in (UsageHourly, UsageDaily, ModelUsageHourly, ModelUsageDaily, ModelUsageStats):
+        for table in _REBUILT:
             conn.execute(delete(table.__table__))  # type: ignore[union-attr]
         if sums:
             write_rollups(conn, sums)
+        spend_rollups.write_spend(conn, spend.total())
         for frame in _log_chunks(conn, LOG.c.id > last_id):
             fold_rollups(conn, frame)
+            spend_rollups.fold_spend(conn, spend_rollups.spend_sums(frame))
         counts = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (HOURLY, DAILY)]
     return int(sum(counts))
+
+
+_REBUILT = (
+    UsageHourly,
+    UsageDaily,
+    ModelUsageHourly,
+    ModelUsageDaily,
+    ModelUsageStats,
+    AttributionDaily,
+    AttributionValueDaily,
+    AttributionDimensionDaily,
+)
 
 
 @contextmanager

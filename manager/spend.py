@@ -1,0 +1,345 @@
+"""Spend by attribution: a window's top users, teams, keys, apps, environments or tags, with "other" and "none";
+one value's days and models; the rows `export spend` and `report --by` write.
+
+The top values of a window are found without reading every value, the way Fagin's threshold algorithm finds
+them: each day's values are stored in spend order (an index), so the first k of every day are read, the exact
+window totals of the values seen are summed, and reading stops once the N-th best total is at least the sum of
+the k-th figures of every day, which no unseen value can beat. Spend is concentrated (a few users spend most),
+so a few dozen rows a day settle it at any volume; spread-out spend reads deeper, and at worst everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from manager.ledger.attribution import DIMENSIONS
+from manager.ledger.grains import MODEL_DAILY
+from manager.ledger.rollup_read import read_rollups
+from manager.ledger.spend_rollups import BY_DIMENSION, BY_MODEL, BY_VALUE, COUNTERS
+from manager.money import nanos_to_usd
+from manager.timeutil import as_utc
+from manager.window import day_window
+
+OTHER = "(other)"
+NONE = "(none)"
+TOP = 10
+LABELS = {
+    "user": "User",
+    "team": "Team",
+    "api_key": "API key",
+    "app": "App",
+    "environment": "Environment",
+    "tag": "Tag",
+}
+
+
+class UnknownDimension(ValueError):
+    """A dimension name that spend is not broken down by."""
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}")
+
+
+def check_dimension(name: str) -> str:
+    """Return the dimension name, or raise UnknownDimension listing the known ones."""
+    if name not in DIMENSIONS:
+        raise UnknownDimension(name)
+    return name
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Sums over a set of requests: what one value (or "other", or "none") spent."""
+
+    requests: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_nanos: int = 0
+    cost_unknown: int = 0
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(*(getattr(self, n) + getattr(other, n) for n in COUNTERS))
+
+    def __sub__(self, other: Spend) -> Spend:
+        return Spend(*(getattr(self, n) - getattr(other, n) for n in COUNTERS))
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Return what values are ordered by: spend, then requests."""
+        return (self.cost_nanos, self.requests)
+
+    @property
+    def empty(self) -> bool:
+        """Return True when no request is counted."""
+        return self.requests == 0
+
+
+def _spend(row: Any) -> Spend:
+    return Spend(*(int(row[n]) for n in COUNTERS))
+
+
+def _total(frame: pd.DataFrame) -> Spend:
+    """Return the exact sum of a frame's counters (stored totals may be Python ints past int64)."""
+    return Spend(*(sum(int(v) for v in frame[n].tolist()) for n in COUNTERS)) if len(frame) else Spend()
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A window's spend by one dimension: its top values, then "other" and "none" when they hold requests."""
+
+    dimension: str
+    start: date
+    end: date
+    rows: tuple[tuple[str, Spend], ...]
+    daily: pd.DataFrame  # day, value, requests, cost_nanos for every label in rows
+    top: int
+    values_read: int  # (value, day) rows read to settle the top values
+
+    def table(self) -> pd.DataFrame:
+        """Return one row per label: value, requests, failures, error %, tokens, cost in USD, share of spend."""
+        total = sum(s.cost_nanos for _, s in self.rows)
+        return pd.DataFrame(
+            [
+                {
+                    "value": label,
+                    "requests": s.requests,
+                    "failures": s.failures,
+                    "error_pct": 100.0 * s.failures / s.requests if s.requests else 0.0,
+                    "input_tokens": s.input_tokens,
+                    "output_tokens": s.output_tokens,
+                    "cost_usd": float(nanos_to_usd(s.cost_nanos)),
+                    "share_pct": 100.0 * s.cost_nanos / total if total else 0.0,
+                    "cost_unknown": s.cost_unknown,
+                }
+                for label, s in self.rows
+            ],
+            columns=[
+                "value",
+                "requests",
+                "failures",
+                "error_pct",
+                "input_tokens",
+                "output_tokens",
+                "cost_usd",
+                "share_pct",
+                "cost_unknown",
+            ],
+        )
+
+    @property
+    def values(self) -> list[str]:
+        """Return the top values themselves (not "other" or "none")."""
+        return [label for label, _ in self.rows if label not in (OTHER, NONE)]
+
+
+def _read(conn: Connection, table: Any, dimension: str, low: datetime, high: datetime, *more: Any) -> pd.DataFrame:
+    """Return a table's rows of one dimension whose day is in [low, high), matching any further conditions."""
+    return read_rollups(
+        conn, table, "day", table.c.dimension == dimension, table.c.day >= low, table.c.day < high, *more
+    )
+
+
+def _days(start: date, end: date) -> list[datetime]:
+    low, high = day_window(start, end)
+    return [low + timedelta(days=i) for i in range((high - low).days)]
+
+
+def breakdown(engine: Engine, dimension: str, start: date, end: date, *, top: int = TOP) -> Breakdown:
+    """Return the spend of the UTC days start..end by a dimension: the `top` values by spend (then requests), the
+    rest as "other", and requests without a value as "none" (not for tags: a request may have several)."""
+    check_dimension(dimension)
+    with engine.connect() as conn:
+        return _breakdown(conn, dimension, start, end, top)
+
+
+def _breakdown(conn: Connection, dimension: str, start: date, end: date, top: int) -> Breakdown:
+    days = _days(start, end)
+    low, high = day_window(start, end)
+    winners, rows_read, per_day = _top_values(conn, dimension, days, top)
+    totals = read_rollups(
+        conn,
+        BY_DIMENSION,
+        "day",
+        BY_DIMENSION.c.dimension == dimension,
+        BY_DIMENSION.c.day >= low,
+        BY_DIMENSION.c.day < high,
+    )
+    shown = [(value, spend) for value, spend in winners]
+    daily_parts = [per_day[per_day["value"].isin([v for v, _ in winners])]] if winners else []
+    other = _total(totals) - sum((s for _, s in winners), Spend())
+    if not other.empty:
+        shown.append((OTHER, other))
+        daily_parts.append(_remainder(totals, per_day[per_day["value"].isin([v for v, _ in winners])], OTHER))
+    if dimension != "tag":
+        models = read_rollups(conn, MODEL_DAILY, "day", MODEL_DAILY.c.day >= low, MODEL_DAILY.c.day < high)
+        none = _total(models) - _total(totals)
+        if not none.empty:
+            shown.append((NONE, none))
+            daily_parts.append(_remainder(models, totals, NONE))
+    daily = pd.concat(daily_parts, ignore_index=True) if daily_parts else _empty_daily()
+    daily = daily.rename(columns={"start": "day"})
+    return Breakdown(dimension, start, end, tuple(shown), daily, top, rows_read)
+
+
+def _empty_daily() -> pd.DataFrame:
+    days = pd.Series(dtype="datetime64[ns, UTC]")
+    return pd.DataFrame({"start": days, "value": [], "requests": [], "cost_nanos": []})
+
+
+def _remainder(whole: pd.DataFrame, part: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Return, per day, what `whole` holds beyond `part` (requests and spend), labelled."""
+    names = ["requests", "cost_nanos"]
+    outer = whole.groupby("start")[names].sum()
+    inner = part.groupby("start")[names].sum() if len(part) else outer.iloc[0:0]
+    rest = outer.sub(inner, fill_value=0).reset_index()
+    rest = rest[rest["requests"] > 0]
+    return pd.DataFrame(
+        {"start": rest["start"], "value": label, "requests": rest["requests"], "cost_nanos": rest["cost_nanos"]}
+    )
+
+
+def _top_values(
+    conn: Connection, dimension: str, days: list[datetime], top: int
+) -> tuple[list[tuple[str, Spend]], int, pd.DataFrame]:
+    """Return the `top` values of the days by spend with their exact totals, the (value, day) rows read, and the
+    per-day rows of the values seen (day, value, requests, cost_nanos)."""
+    table = BY_VALUE
+    depth = max(2 * top, 16)
+    seen: dict[str, Spend] = {}
+    seen_days: list[pd.DataFrame] = []
+    rows_read = 0
+    while True:
+        threshold = Spend()
+        fresh: set[str] = set()
+        exhausted = True
+        for day in days:
+            query = (
+                select(table.c.value, table.c.cost_nanos, table.c.requests)
+                .where(table.c.dimension == dimension, table.c.day == day)
+                .order_by(table.c.cost_nanos.desc(), table.c.requests.desc())
+                .limit(depth)
+            )
+            found = conn.execute(query).all()
+            rows_read += len(found)
+            if len(found) == depth:  # an unseen value spent at most the last figure read that day
+                exhausted = False
+                threshold = threshold + Spend(requests=int(found[-1][2]), cost_nanos=int(found[-1][1]))
+            fresh.update(value for value, _, _ in found if value not in seen)
+        if fresh:
+            low, high = days[0], days[-1] + timedelta(days=1)
+            rows = _read(conn, table, dimension, low, high, table.c.value.in_(sorted(fresh)))
+            rows_read += len(rows)
+            for value, part in rows.groupby("value"):
+                seen[str(value)] = _total(part)
+            seen_days.append(rows)
+        ranked = sorted(seen.items(), key=lambda item: (-item[1].cost_nanos, -item[1].requests, item[0]))
+        if exhausted or (len(ranked) >= top and ranked[top - 1][1].rank >= threshold.rank):
+            winners = ranked[:top]
+            break
+        depth *= 4
+    names = ["start", "value", "requests", "cost_nanos"]
+    per_day = pd.concat([rows[names] for rows in seen_days], ignore_index=True) if seen_days else _empty_daily()
+    return winners, rows_read, per_day
+
+
+def value_days(engine: Engine, dimension: str, value: str, start: date, end: date) -> pd.DataFrame:
+    """Return one value's spend per UTC day and model over start..end (day, model_id and the counters)."""
+    check_dimension(dimension)
+    low, high = day_window(start, end)
+    table = BY_MODEL
+    with engine.connect() as conn:
+        rows = read_rollups(
+            conn,
+            table,
+            "day",
+            table.c.dimension == dimension,
+            table.c.value == value,
+            table.c.day >= low,
+            table.c.day < high,
+        )
+    return rows.rename(columns={"start": "day"})[["day", "model_id", *COUNTERS]]
+
+
+def value_total(engine: Engine, dimension: str, value: str, start: date, end: date) -> Spend:
+    """Return one value's spend over the UTC days start..end."""
+    return _total(value_days(engine, dimension, value, start, end))
+
+
+def value_daily_cost(conn: Connection, dimension: str, value: str, low: datetime, high: datetime) -> pd.DataFrame:
+    """Return one value's billed cost per UTC day in [low, high): columns start and cost_nanos (budgets read it)."""
+    table = BY_VALUE
+    rows = read_rollups(
+        conn,
+        table,
+        "day",
+        table.c.dimension == dimension,
+        table.c.value == value,
+        table.c.day >= low,
+        table.c.day < high,
+    )
+    return rows[["start", "cost_nanos"]]
+
+
+EXPORT_COLUMNS = [
+    "date",
+    "dimension",
+    "value",
+    "model_id",
+    "requests",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+]
+
+
+def export_rows(engine: Engine, dimension: str, start: date | None, end: date | None) -> Iterator[dict[str, Any]]:
+    """Yield one row per UTC day, value and model of a dimension (oldest day first), as `export spend` writes."""
+    check_dimension(dimension)
+    table = BY_MODEL
+    conditions = [table.c.dimension == dimension]
+    if start is not None:
+        conditions.append(table.c.day >= day_window(start, start)[0])
+    if end is not None:
+        conditions.append(table.c.day < day_window(end, end)[1])
+    query = (
+        select(table)
+        .where(*conditions)
+        .order_by(table.c.day, table.c.value, table.c.model_id)
+        .execution_options(stream_results=True, yield_per=20_000)
+    )
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            yield {
+                "date": as_utc(row["day"]).date().isoformat(),
+                "dimension": dimension,
+                "value": row["value"],
+                "model_id": row["model_id"],
+                "requests": int(row["requests"]),
+                "failures": int(row["failures"]),
+                "input_tokens": int(row["input_tokens"]),
+                "output_tokens": int(row["output_tokens"]),
+                "cost_usd": str(nanos_to_usd(int(row["cost_nanos"]))),
+            }
+
+
+def totals_by_value(engine: Engine, dimension: str, start: date, end: date) -> list[tuple[str, Spend]]:
+    """Return every value's spend over the UTC days start..end, most spent first (what `report --by` lists)."""
+    check_dimension(dimension)
+    low, high = day_window(start, end)
+    table = BY_VALUE
+    with engine.connect() as conn:
+        rows = _read(conn, table, dimension, low, high)
+    if rows.empty:
+        return []
+    exact = rows.assign(**{n: rows[n].astype(object) for n in COUNTERS})
+    grouped = exact.groupby("value")[list(COUNTERS)].sum()
+    found = [(str(value), _spend(row)) for value, row in grouped.iterrows()]
+    return sorted(found, key=lambda item: (-item[1].cost_nanos, -item[1].requests, item[0]))
