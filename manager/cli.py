@@ -28,12 +28,14 @@ from manager import (
     overview,
     schema,
     selection,
+    spend,
     whatif,
     window,
 )
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
+from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.formats import FORMATS
 from manager.ledger.ingest import FILE_BATCH_SIZE, IngestStopped
 from manager.ledger.validate import parse_timestamp
@@ -410,12 +412,35 @@ def cmd_rebuild(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
+    if args.by is not None and args.kind != "spend":
+        raise InvalidInput([f"--by goes with export spend, not export {args.kind}"])
+    if args.kind == "spend" and args.by is not None:
+        return _export_spend(engine, args)
     text = export.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _export_spend(engine: Engine, args: argparse.Namespace) -> int:
+    """Stream spend per day, value and model as CSV to --out (written whole or not at all) or standard output."""
+    if not args.out:
+        export.write_spend_csv(engine, sys.stdout, args.by, start=args.date_from, end=args.date_to)
+        return EXIT_OK
+    target = Path(args.out)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            rows = export.write_spend_csv(engine, handle, args.by, start=args.date_from, end=args.date_to)
+        partial.replace(target)
+    except OSError as error:
+        raise UnusableFile(f"cannot write {args.out}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {rows:,} rows to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -427,6 +452,13 @@ def _overview_text(data: dict[str, Any]) -> str:
         lines[0] += f", {data['success_rate']:.2%} succeeded"
     lines += [f"top {p['rank']}: {p['model_id']} (score {p['score']:.3f})" for p in data["top_performers"]]
     lines += [f"- {r['model_id']}: {r['action']} ({r['evidence']})" for r in data["recommendations"]]
+    if "by" in data:
+        rows = data["rows"]
+        lines.append(f"by {data['by']}: {len(rows):,} values" + (", the top 10:" if len(rows) > 10 else ":"))
+        lines += [f"  {r['value']}: ${r['cost_usd']:,.2f}, {r['requests']:,} requests" for r in rows[:10]]
+        if data["unattributed"] and data["unattributed"]["requests"]:
+            none = data["unattributed"]
+            lines.append(f"  (no {data['by']}): ${none['cost_usd']:,.2f}, {none['requests']:,} requests")
     return "\n".join(lines)
 
 
@@ -489,7 +521,12 @@ def cmd_requests(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_report(engine: Engine, args: argparse.Namespace) -> int:
-    _print(overview.report(engine, args.date_from, args.date_to).as_dict(), args.json, _overview_text)
+    data = overview.report(engine, args.date_from, args.date_to).as_dict()
+    if args.by is not None and data["from"] is not None:
+        data |= spend.report_by(engine, args.by, date.fromisoformat(data["from"]), date.fromisoformat(data["to"]))
+    elif args.by is not None:
+        data |= {"by": args.by, "rows": [], "unattributed": None}
+    _print(data, args.json, _overview_text)
     return EXIT_OK
 
 
@@ -642,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", "system overview, top performers and recommendations", cmd_report)
     report.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
     report.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
+    report.add_argument(
+        "--by", choices=list(DIMENSIONS), help="add spend by user, team, API key, app, environment or tag"
+    )
 
     found = command("requests", "individual requests, newest first, filtered, a page at a time", cmd_requests)
     found.add_argument("--from", dest="date_from", type=_parse_bound, help="first UTC date or time (inclusive)")
@@ -673,6 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
     export.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
     export.add_argument("--out", help="output file (default: standard output)")
+    export.add_argument(
+        "--by", choices=list(DIMENSIONS), help="with spend: one row per UTC day, value of this dimension and model"
+    )
     return parser
 
 

@@ -5,26 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from manager import api, registry
+from manager import api, registry, spend
 from manager.budgets import budget_status
 from manager.errors import InvalidInput
 from manager.health import COLUMNS as HEALTH_COLUMNS
 from manager.health import model_health
+from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.validate import RECORD_COLUMNS
 from manager.models import RequestLog
 from manager.money import format_usd
 from manager.performance import EXPORT_PERFORMANCE_COLUMNS, performance_export_rows, performance_report
-from manager.spreadsheet import csv_text
+from manager.spreadsheet import csv_text, write_csv
 from manager.timeutil import as_utc
 from manager.usage import USAGE_COLUMNS, usage_by_day
 from manager.window import data_span, day_window, read_window
 
-EXPORT_KINDS = ("registry", "usage", "performance", "budgets", "health", "logs")
+EXPORT_KINDS = ("registry", "usage", "performance", "budgets", "health", "logs", "spend")
 BUDGET_COLUMNS = [
     "name",
     "scope",
@@ -89,7 +90,17 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
         return csv_text(HEALTH_COLUMNS, ([m.as_dict()[c] for c in HEALTH_COLUMNS] for m in model_health(engine)))
     if kind == "logs":
         return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
+    if kind == "spend":
+        raise InvalidInput(["export spend needs --by: one of " + ", ".join(DIMENSIONS)])
     raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
+
+
+def write_spend_csv(
+    engine: Engine, handle: TextIO, dimension: str, *, start: date | None = None, end: date | None = None
+) -> int:
+    """Write spend per UTC day, value of a dimension and model as CSV, row by row; return the rows written."""
+    rows = spend.export_rows(engine, dimension, start, end)
+    return write_csv(handle, spend.EXPORT_COLUMNS, ([row[c] for c in spend.EXPORT_COLUMNS] for row in rows))
 
 
 def frame_csv(frame: pd.DataFrame) -> str:

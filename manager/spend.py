@@ -178,7 +178,7 @@ def _breakdown(conn: Connection, dimension: str, start: date, end: date, top: in
         shown.append((OTHER, other))
         daily_parts.append(_remainder(totals, per_day[per_day["value"].isin([v for v, _ in winners])], OTHER))
     if dimension != "tag":
-        models = read_rollups(conn, MODEL_DAILY, "day", MODEL_DAILY.c.day >= low, MODEL_DAILY.c.day < high)
+        models = _model_days(conn, low, high)
         none = _total(models) - _total(totals)
         if not none.empty:
             shown.append((NONE, none))
@@ -186,6 +186,11 @@ def _breakdown(conn: Connection, dimension: str, start: date, end: date, top: in
     daily = pd.concat(daily_parts, ignore_index=True) if daily_parts else _empty_daily()
     daily = daily.rename(columns={"start": "day"})
     return Breakdown(dimension, start, end, tuple(shown), daily, top, rows_read)
+
+
+def _model_days(conn: Connection, low: datetime, high: datetime) -> pd.DataFrame:
+    """Return the per-model daily rollup rows of [low, high): every request, attributed or not."""
+    return read_rollups(conn, MODEL_DAILY, "day", MODEL_DAILY.c.day >= low, MODEL_DAILY.c.day < high)
 
 
 def _empty_daily() -> pd.DataFrame:
@@ -334,12 +339,42 @@ def totals_by_value(engine: Engine, dimension: str, start: date, end: date) -> l
     """Return every value's spend over the UTC days start..end, most spent first (what `report --by` lists)."""
     check_dimension(dimension)
     low, high = day_window(start, end)
-    table = BY_VALUE
     with engine.connect() as conn:
-        rows = _read(conn, table, dimension, low, high)
+        rows = _read(conn, BY_VALUE, dimension, low, high)
     if rows.empty:
         return []
     exact = rows.assign(**{n: rows[n].astype(object) for n in COUNTERS})
     grouped = exact.groupby("value")[list(COUNTERS)].sum()
     found = [(str(value), _spend(row)) for value, row in grouped.iterrows()]
     return sorted(found, key=lambda item: (-item[1].cost_nanos, -item[1].requests, item[0]))
+
+
+def unattributed(engine: Engine, dimension: str, start: date, end: date) -> Spend | None:
+    """Return the spend of requests without a value for the dimension over start..end (None for tags, where a
+    request may count several times)."""
+    if check_dimension(dimension) == "tag":
+        return None
+    low, high = day_window(start, end)
+    with engine.connect() as conn:
+        return _total(_model_days(conn, low, high)) - _total(_read(conn, BY_DIMENSION, dimension, low, high))
+
+
+def report_by(engine: Engine, dimension: str, start: date, end: date) -> dict[str, Any]:
+    """Return what `report --by` adds: {"by", "rows": [{"value", "requests", "cost_usd", ...}], "unattributed"}."""
+
+    def row(spent: Spend) -> dict[str, Any]:
+        return {
+            "requests": spent.requests,
+            "failures": spent.failures,
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "cost_usd": float(nanos_to_usd(spent.cost_nanos)),
+            "requests_without_cost": spent.cost_unknown,
+        }
+
+    none = unattributed(engine, dimension, start, end)
+    return {
+        "by": dimension,
+        "rows": [{"value": value, **row(spent)} for value, spent in totals_by_value(engine, dimension, start, end)],
+        "unattributed": row(none) if none is not None else None,
+    }

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 # A spreadsheet runs a cell starting with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,9 +33,17 @@ def safe_cell(value: Any) -> Any:
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Return rows as CSV text with a header row; cells holding a line break of either kind are quoted."""
     buffer = io.StringIO()
+    write_csv(buffer, header, rows)
+    return buffer.getvalue()
+
+
+def write_csv(handle: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write rows as CSV to an open text file, row by row, as csv_text makes them; return the rows written."""
     # With CRLF as the row terminator the writer quotes any cell that holds \r or \n (RFC 4180's own form).
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(header)
+    written = 0
     for row in rows:
         writer.writerow([safe_cell("" if v is None else v) for v in row])
-    return buffer.getvalue()
+        written += 1
+    return written

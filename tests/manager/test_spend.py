@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,10 +16,11 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from manager import api, spend
+from manager.cli import main
 from manager.ledger import ingest, verify
 from manager.money import usd_to_nanos
 from manager.schema import alembic_config
-from tests.utils.factories import generated_records
+from tests.utils.factories import LOG_COLUMNS, generated_records, write_csv
 
 DAYS = (date(2026, 3, 1), date(2026, 3, 3))
 FIELDS = {"user": "user", "team": "team", "api_key": "api_key", "app": "app", "environment": "environment"}
@@ -179,3 +182,46 @@ def test_a_ledger_from_before_spend_by_attribution_upgrades_with_its_attributed_
     api.open_engine(engine.url.render_as_string(hide_password=False))
     assert {d: list(spend.export_rows(engine, d, *DAYS)) for d in spend.LABELS} == before
     assert verify.verify(engine) == []
+
+
+def test_the_cli_exports_spend_by_tag_and_reports_by_team_from_an_ingested_csv(
+    db_url: str, tmp_path: Path, records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(
+        tmp_path / "log.csv", records, [*LOG_COLUMNS, "user", "team", "api_key", "app", "environment", "tags"]
+    )
+    assert main(["--db", db_url, "ingest", str(path)]) == 0
+    out = tmp_path / "spend.csv"
+    assert main(["--db", db_url, "export", "spend", "--by", "tag", "--from", "2026-03-02", "--out", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == spend.EXPORT_COLUMNS
+    expected = {k: v for k, v in independent_sums(records).items() if k[1] == "tag" and k[0] >= "2026-03-02"}
+    assert {
+        (r["date"], r["dimension"], r["value"], r["model_id"]): [
+            int(r["requests"]),
+            int(r["failures"]),
+            int(r["input_tokens"]),
+            int(r["output_tokens"]),
+            usd_to_nanos(Decimal(r["cost_usd"])),
+        ]
+        for r in rows
+    } == expected
+    capsys.readouterr()
+    assert main(["--db", db_url, "report", "--from", "2026-03-01", "--to", "2026-03-03", "--by", "team", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    teams = by_value(independent_sums(records), "team")
+    assert report["by"] == "team"
+    ranked = sorted(teams.items(), key=lambda item: (-item[1][4], -item[1][0], item[0]))
+    assert [(r["value"], r["requests"]) for r in report["rows"]] == [(team, c[0]) for team, c in ranked]
+    assert report["unattributed"]["requests"] == sum(1 for r in records if not r["team"])
+    assert sum(r["requests"] for r in report["rows"]) + report["unattributed"]["requests"] == report["total_requests"]
+
+
+def test_export_spend_names_what_is_missing_or_misplaced(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", db_url, "export", "spend"]) == 2
+    assert "export spend needs --by: one of user, team, api_key, app, environment, tag" in capsys.readouterr().err
+    assert main(["--db", db_url, "export", "usage", "--by", "team"]) == 2
+    assert "--by goes with export spend, not export usage" in capsys.readouterr().err
+    assert main(["--db", db_url, "export", "spend", "--by", "team", "--out", "/nonexistent/dir/s.csv"]) == 2
+    assert capsys.readouterr().err.strip() == "error: cannot write /nonexistent/dir/s.csv: No such file or directory"
