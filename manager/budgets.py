@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from manager.forecasting import (
     forecast_errors,
     forecast_period_end,
 )
+from manager.ledger.attribution import DIMENSIONS, TAG_SEPARATOR, AttributionError, clean_tags, clean_value
 from manager.ledger.grains import rollup_table
 from manager.ledger.rollup_read import read_rollups
 from manager.models import Budget, BudgetAlert, BudgetFields, ModelCategory, ModelConfig, Role
@@ -35,25 +36,58 @@ from manager.registry import ModelInfo, describe_validation_error
 from manager.timeutil import as_utc
 from manager.window import Reads, Window, read_window
 
-SCOPE_KINDS = ("global", "provider", "model", "category")
+MODEL_SCOPES = ("provider", "model", "category")
+# A budget on an attribution value (team:growth, tag:beta) counts that value's requests on every model.
+SCOPE_KINDS = ("global", *MODEL_SCOPES, *DIMENSIONS)
 ALERTS = BudgetAlert.__table__  # type: ignore[attr-defined]
+# A request's attribution as selection is told it: dimension -> its values (several only for tags).
+Attribution = Mapping[str, Sequence[str]]
 
 
 def parse_scope(scope: str) -> tuple[str, str | None]:
-    """Return (kind, value) of 'global', 'provider:X', 'model:X' or 'category:X'; raise InvalidInput otherwise."""
+    """Return (kind, value) of 'global', 'provider:X', 'model:X', 'category:X' or a dimension's 'team:X',
+    'user:X', 'api_key:X', 'app:X', 'environment:X', 'tag:X'; raise InvalidInput otherwise.
+
+    A dimension's value is cleaned as ingest cleans it, so a secret-looking API key becomes its fingerprint.
+    """
     text = scope.strip()
     if text == "global":
         return "global", None
     kind, _, value = text.partition(":")
     if kind not in SCOPE_KINDS[1:] or not value.strip():
-        raise InvalidInput([f"scope: {scope!r} is not global, provider:NAME, model:ID or category:NAME"])
+        raise InvalidInput(
+            [
+                f"scope: {scope!r} is not global, provider:NAME, model:ID, category:NAME or one of "
+                + ", ".join(f"{d}:VALUE" for d in DIMENSIONS)
+            ]
+        )
+    if kind in DIMENSIONS:
+        try:
+            cleaned = clean_tags(value) if kind == "tag" else clean_value(kind, value)
+        except AttributionError as error:
+            raise InvalidInput([f"scope: {kind} {error.reason}"]) from None
+        if cleaned is None or TAG_SEPARATOR in cleaned:
+            raise InvalidInput([f"scope: {scope!r} names more than one tag; a budget covers one"])
+        return kind, cleaned
     return kind, value.strip()
 
 
-def scope_models(scope: str, info: Mapping[str, ModelInfo]) -> set[str] | None:
-    """Return the models a scope covers, or None for every model (global)."""
+def scope_dimension(scope: str) -> tuple[str, str] | None:
+    """Return (dimension, value) when a scope is on an attribution value, else None."""
     kind, value = parse_scope(scope)
-    if kind == "global":
+    return (kind, value) if kind in DIMENSIONS and value is not None else None
+
+
+def normal_scope(scope: str) -> str:
+    """Return a scope as stored: trimmed, a dimension's value cleaned (a secret key as its fingerprint)."""
+    kind, value = parse_scope(scope)
+    return "global" if value is None else f"{kind}:{value}"
+
+
+def scope_models(scope: str, info: Mapping[str, ModelInfo]) -> set[str] | None:
+    """Return the models a scope covers, or None for every model (global, and every attribution value)."""
+    kind, value = parse_scope(scope)
+    if kind == "global" or kind in DIMENSIONS:
         return None
     if kind == "model":
         return {value} if value else set()
@@ -65,7 +99,7 @@ def check_scope_exists(*, session: Session, scope: str) -> None:
     """Raise InvalidInput, listing the valid names, when a scope names a model, provider or category that does
     not exist (a typo would make a budget that can never fire)."""
     kind, value = parse_scope(scope)
-    if kind == "global":
+    if kind == "global" or kind in DIMENSIONS:  # a team may have a budget before its first request
         return
     models = list(session.exec(select_rows(ModelConfig)))
     known = {
@@ -128,7 +162,7 @@ def add_budget(*, session: Session, data: Mapping[str, Any], actor: str = SYSTEM
     now = datetime.now(UTC)
     budget = Budget(
         name=fields.name,
-        scope=fields.scope.strip(),
+        scope=normal_scope(fields.scope),
         period=str(fields.period),
         amount_nanos=usd_to_nanos(fields.amount_usd),
         warn_threshold=fields.warn_threshold,
@@ -160,10 +194,10 @@ def update_budget(*, session: Session, name: str, changes: Mapping[str, Any], ac
     if "name" in changes and changes["name"] != name:
         raise InvalidInput(["name: cannot be changed; add a new budget and remove this one"])
     fields = validate_budget({**old, **changes})
-    if fields.scope.strip() != budget.scope:
+    if normal_scope(fields.scope) != budget.scope:
         check_scope_exists(session=session, scope=fields.scope)
     new = {
-        "scope": fields.scope.strip(),
+        "scope": normal_scope(fields.scope),
         "period": str(fields.period),
         "amount_nanos": usd_to_nanos(fields.amount_usd),
         "warn_threshold": fields.warn_threshold,
@@ -360,7 +394,14 @@ def _evaluate(
 ) -> _Evaluation:
     start, end = period_bounds(budget.period, at)
     models = scope_models(budget.scope, info)
-    slots = _in_scope(costs, models).groupby("slot")[["cost_nanos", "cost_unknown"]].sum().sort_index()
+    dimension = scope_dimension(budget.scope)
+    if dimension is None:
+        slots = _in_scope(costs, models).groupby("slot")[["cost_nanos", "cost_unknown"]].sum().sort_index()
+    else:  # an attribution value's spend is kept per day: today is one slot, so far
+        rows = window.attributed
+        rows = rows[(rows["dimension"] == dimension[0]) & (rows["value"] == dimension[1])]
+        slots = rows.rename(columns={"start": "slot"}).groupby("slot")[["cost_nanos", "cost_unknown"]].sum()
+        slots = slots.sort_index()
     per_slot = slots["cost_nanos"]
     in_period = per_slot[(per_slot.index >= start) & (per_slot.index < min(at, end))]
     unknown_cost = slots["cost_unknown"][(slots.index >= start) & (slots.index < min(at, end))]
@@ -384,6 +425,9 @@ def _evaluate(
         total = int(cumulative[cumulative.index >= slot].iloc[0])
         previous = cumulative[cumulative.index < slot]
         before = int(previous.iloc[-1]) if len(previous) else 0
+        if dimension is not None:  # no hours to find it in: dated by the end of its day, or now for today
+            crossings.append(_Crossing(level, threshold, min(at, slot + timedelta(days=1)), total, None, 0, 0, False))
+            continue
         crossings.append(_Crossing(level, threshold, slot, total, models, before, threshold * amount, slot < today))
     status = BudgetStatus(
         name=budget.name,
@@ -561,18 +605,27 @@ def alerts_table(engine: Engine, limit: int = 500, *, window: Window | None = No
     return frame
 
 
-def blocked_models(engine: Engine, at: datetime | None = None, *, window: Window | None = None) -> dict[str, str]:
+def blocked_models(
+    engine: Engine, at: datetime | None = None, *, window: Window | None = None, attribution: Attribution | None = None
+) -> dict[str, str]:
     """Return the models that exhausted hard budgets exclude from selection, each with the reason."""
     window = window or _window(engine, (at or datetime.now(UTC)).astimezone(UTC))
-    return blocked_by(window)
+    return blocked_by(window, attribution)
 
 
-def blocked_by(window: Window) -> dict[str, str]:
-    """Return the models the window's exhausted hard budgets exclude from selection, each with the reason."""
+def blocked_by(window: Window, attribution: Attribution | None = None) -> dict[str, str]:
+    """Return the models the window's exhausted hard budgets exclude from selection, each with the reason.
+
+    A budget on an attribution value (team:growth) excludes every model, but only for a request of that value:
+    `attribution` says whose request it is (dimension -> values); without it, such budgets exclude nothing.
+    """
     statuses = [e.status for e in evaluations(window) if e.status.state == "exhausted"]
     info = window.registry
     blocked: dict[str, str] = {}
     for status in statuses:
+        dimension = scope_dimension(status.scope)
+        if dimension is not None and dimension[1] not in (attribution or {}).get(dimension[0], ()):
+            continue
         models = scope_models(status.scope, info)
         for model_id in sorted(info if models is None else models):
             blocked.setdefault(

@@ -318,7 +318,15 @@ def _selection_text(data: dict[str, Any]) -> str:
 
 
 def cmd_select(engine: Engine, args: argparse.Namespace) -> int:
-    _print(api.select_model(engine, _policy(args)).as_dict(args.top), args.json, _selection_text)
+    whose = {
+        "user": args.user,
+        "team": args.team,
+        "api_key": args.api_key,
+        "app": args.app,
+        "environment": args.environment,
+        "tags": args.tag or None,
+    }
+    _print(api.select_model(engine, _policy(args), **whose).as_dict(args.top), args.json, _selection_text)
     return EXIT_OK
 
 
@@ -657,6 +665,15 @@ def build_parser() -> argparse.ArgumentParser:
         "select", "rank the models for a request under weights and limits", cmd_select, parents=(as_json, policy)
     )
     select.add_argument("--top", type=int, help="show only the best N")
+    for flag, what in (
+        ("--user", "the end user"),
+        ("--team", "the team"),
+        ("--api-key", "the API key (alias, or the key: only its fingerprint is used)"),
+        ("--app", "the app"),
+        ("--environment", "the environment"),
+    ):
+        select.add_argument(flag, help=f"whose request: {what} (hard budgets on it apply)")
+    select.add_argument("--tag", action="append", default=[], help="a tag of the request (repeatable)")
     whatif = command(
         "whatif",
         "replay past traffic under a routing policy: cost, speed, quality, budgets",

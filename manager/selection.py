@@ -10,10 +10,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from manager.budgets import blocked_by
+from manager.budgets import Attribution, blocked_by
 from manager.budgets import reads as budget_reads
 from manager.errors import InvalidInput
 from manager.ledger import histogram
+from manager.ledger.attribution import AttributionError, request_attribution
 from manager.registry import ModelInfo
 from manager.scoring import cost_scores
 from manager.window import Reads, Window, read_window
@@ -332,16 +333,39 @@ def selection_reads(at: datetime) -> Reads:
     return Reads(days_from=at.date() - timedelta(days=OBSERVATION_DAYS)) | budget_reads(at)
 
 
-def select_in(window: Window, policy: Policy | None = None) -> Selection:
-    """Return the models ranked under the policy at the window's moment, from its last week and its budgets."""
+def select_in(window: Window, policy: Policy | None = None, attribution: Attribution | None = None) -> Selection:
+    """Return the models ranked under the policy at the window's moment, from its last week and its budgets;
+    `attribution` says whose request it is, for budgets on a team, user, key, app, environment or tag."""
     day = window.at.replace(hour=0, minute=0, second=0, microsecond=0)
     first = day - timedelta(days=OBSERVATION_DAYS)
     observed = window.days_between(first, day + timedelta(days=1))
     hours = (window.at - first) / timedelta(hours=1)
-    return rank(candidates(window.registry, observed, hours), policy or Policy(), blocked_by(window))
+    return rank(candidates(window.registry, observed, hours), policy or Policy(), blocked_by(window, attribution))
 
 
-def select_model(engine: Engine, policy: Policy | None = None, *, at: datetime | None = None) -> Selection:
-    """Return the models ranked for a request under the policy, from the last week's observations and budgets."""
+def select_model(
+    engine: Engine,
+    policy: Policy | None = None,
+    *,
+    at: datetime | None = None,
+    user: str | None = None,
+    team: str | None = None,
+    api_key: str | None = None,
+    app: str | None = None,
+    environment: str | None = None,
+    tags: Sequence[str] | str | None = None,
+) -> Selection:
+    """Return the models ranked for a request under the policy, from the last week's observations and budgets.
+
+    The request's user, team, API key, app, environment and tags bring in the hard budgets on them: an exhausted
+    one excludes every model for this request only, with its reason.
+    """
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    return select_in(read_window(engine, at.date(), at.date(), selection_reads(at), at=at), policy)
+    try:
+        attribution = request_attribution(
+            user=user, team=team, api_key=api_key, app=app, environment=environment, tags=tags
+        )
+    except AttributionError as error:
+        raise InvalidInput([str(error)]) from None
+    window = read_window(engine, at.date(), at.date(), selection_reads(at), at=at)
+    return select_in(window, policy, attribution)

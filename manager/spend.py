@@ -22,10 +22,11 @@ from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.grains import MODEL_DAILY
 from manager.ledger.rollup_read import read_rollups
 from manager.ledger.spend_rollups import BY_DIMENSION, BY_MODEL, BY_VALUE, COUNTERS
-from manager.money import nanos_to_usd
+from manager.money import NANOS_PER_USD, nanos_to_usd
 from manager.timeutil import as_utc
 from manager.window import day_window
 
+SERIES_MEASURES = ["requests", "failures", "input_tokens", "output_tokens", "cost_usd", "requests_without_cost"]
 OTHER = "(other)"
 NONE = "(none)"
 TOP = 10
@@ -98,7 +99,7 @@ class Breakdown:
     start: date
     end: date
     rows: tuple[tuple[str, Spend], ...]
-    daily: pd.DataFrame  # day, value, requests, cost_nanos for every label in rows
+    daily: pd.DataFrame  # day, value and the counters, for every label in rows
     top: int
     values_read: int  # (value, day) rows read to settle the top values
 
@@ -132,6 +133,25 @@ class Breakdown:
                 "cost_unknown",
             ],
         )
+
+    def series(self, granularity: str = "day") -> pd.DataFrame:
+        """Return the daily figures per label as a usage series: period (naive UTC day or Monday-started week),
+        group, requests, failures, tokens, cost_usd and requests_without_cost, labels in the order of `rows`."""
+        columns = ["period", "group", *SERIES_MEASURES]
+        if self.daily.empty:
+            return pd.DataFrame(columns=columns)
+        naive = self.daily["day"].dt.tz_convert("UTC").dt.tz_localize(None)
+        period = naive.dt.to_period("W-SUN").dt.start_time if granularity == "week" else naive.dt.floor("D")
+        frame = self.daily.assign(
+            period=period, group=self.daily["value"], requests_without_cost=self.daily["cost_unknown"]
+        )
+        sums = frame.groupby(["period", "group"], as_index=False)[
+            ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "requests_without_cost"]
+        ].sum()
+        sums["cost_usd"] = sums["cost_nanos"].astype(float) / NANOS_PER_USD
+        order = {label: i for i, (label, _) in enumerate(self.rows)}
+        sums = sums.assign(rank=sums["group"].map(order)).sort_values(["period", "rank"], ignore_index=True)
+        return sums[columns]
 
     @property
     def values(self) -> list[str]:
@@ -195,19 +215,18 @@ def _model_days(conn: Connection, low: datetime, high: datetime) -> pd.DataFrame
 
 def _empty_daily() -> pd.DataFrame:
     days = pd.Series(dtype="datetime64[ns, UTC]")
-    return pd.DataFrame({"start": days, "value": [], "requests": [], "cost_nanos": []})
+    return pd.DataFrame(
+        {"start": days, "value": pd.Series(dtype=object), **{n: pd.Series(dtype="int64") for n in COUNTERS}}
+    )
 
 
 def _remainder(whole: pd.DataFrame, part: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Return, per day, what `whole` holds beyond `part` (requests and spend), labelled."""
-    names = ["requests", "cost_nanos"]
+    """Return, per day, what `whole` holds beyond `part` (every counter), labelled."""
+    names = list(COUNTERS)
     outer = whole.groupby("start")[names].sum()
     inner = part.groupby("start")[names].sum() if len(part) else outer.iloc[0:0]
-    rest = outer.sub(inner, fill_value=0).reset_index()
-    rest = rest[rest["requests"] > 0]
-    return pd.DataFrame(
-        {"start": rest["start"], "value": label, "requests": rest["requests"], "cost_nanos": rest["cost_nanos"]}
-    )
+    rest = outer.sub(inner, fill_value=0).astype("int64").reset_index()
+    return rest[rest["requests"] > 0].assign(value=label)[["start", "value", *names]]
 
 
 def _top_values(
@@ -249,7 +268,7 @@ def _top_values(
             winners = ranked[:top]
             break
         depth *= 4
-    names = ["start", "value", "requests", "cost_nanos"]
+    names = ["start", "value", *COUNTERS]
     per_day = pd.concat([rows[names] for rows in seen_days], ignore_index=True) if seen_days else _empty_daily()
     return winners, rows_read, per_day
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from manager.budgets import blocked_by, scope_models
+from manager.budgets import blocked_by, scope_dimension, scope_models
 from manager.calibration import Backtest, backtest, calibrate, interval
 from manager.money import NANOS_PER_USD, request_cost_nanos
 from manager.periods import period_bounds
@@ -318,7 +318,8 @@ def _held(
         "held_actual",
         "held_projected",
     ]
-    budgets = [(b.name, b.scope, b.period, b.amount_nanos) for b in window.budgets]
+    # A budget on a team or another attribution value is not replayed: the rollups replayed hold no attribution.
+    budgets = [(b.name, b.scope, b.period, b.amount_nanos) for b in window.budgets if scope_dimension(b.scope) is None]
     if not budgets:
         return pd.DataFrame(columns=columns)
     info = window.registry

@@ -15,12 +15,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import select as select_rows
 
 from manager.db import read_session
+from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.grains import HOURLY, rollup_table
 from manager.ledger.rollup_read import read_rollups
+from manager.ledger.spend_rollups import BY_VALUE
 from manager.models import Budget
 from manager.registry import ModelInfo, registry_info
 from manager.timeutil import as_utc
@@ -84,6 +86,8 @@ class Window:
     segments: pd.DataFrame | None = None  # per-(model, request type, language) rows of the chosen days
     segment_grain: str | None = None
     budgets: tuple[Budget, ...] = field(default_factory=tuple)
+    # Daily spend of each attribution value a budget is on (team:growth): its days, like `days`.
+    attributed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["start", "dimension", "value"]))
 
     def daily(self, filters: Filters = Filters(), *, by_segment: bool = False) -> pd.DataFrame:
         """Return the chosen days' daily rows, per model (or per segment when asked or filtered), filtered."""
@@ -190,7 +194,20 @@ def read_window(
         segments = None
         if reads.segments is not None:
             segments = _rows(conn, reads.segments, False, *day_window(start, end), info)
-    return Window(start, end, at, info, days, hours, segments, reads.segments, budgets)
+        attributed = _attributed(conn, budgets, low, high)
+    return Window(start, end, at, info, days, hours, segments, reads.segments, budgets, attributed)
+
+
+def _attributed(conn: Any, budgets: tuple[Budget, ...], low: datetime, high: datetime) -> pd.DataFrame:
+    """Return the daily spend rows of each attribution value a budget's scope names, over [low, high)."""
+    pairs = sorted(
+        {(kind, value) for kind, _, value in (b.scope.partition(":") for b in budgets) if kind in DIMENSIONS}
+    )
+    table = BY_VALUE
+    if not pairs:
+        return pd.DataFrame(columns=["start", "dimension", "value", "cost_nanos", "cost_unknown"])
+    named = or_(*(and_(table.c.dimension == kind, table.c.value == value) for kind, value in pairs))
+    return read_rollups(conn, table, "day", named, table.c.day >= low, table.c.day < high)
 
 
 def _detached(budget: Budget) -> Budget:

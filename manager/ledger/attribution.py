@@ -130,3 +130,24 @@ def attribution_of(record: Mapping[str, Any]) -> dict[str, str | None]:
 def split_tags(stored: str | None) -> list[str]:
     """Return the tags of a stored `a;b` value."""
     return [t for t in (stored or "").split(TAG_SEPARATOR) if t]
+
+
+def request_attribution(
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    api_key: str | None = None,
+    app: str | None = None,
+    environment: str | None = None,
+    tags: Any = None,
+) -> dict[str, tuple[str, ...]]:
+    """Return a request's attribution by dimension, cleaned as ingest cleans it (a secret key as its fingerprint);
+    AttributionError names a refused value."""
+    given = {"user": user, "team": team, "api_key": api_key, "app": app, "environment": environment}
+    found: dict[str, tuple[str, ...]] = {
+        name: (value,) for name, value in ((n, clean_value(n, v)) for n, v in given.items()) if value
+    }
+    tag_list = split_tags(clean_tags(list(tags) if isinstance(tags, list | tuple) else tags))
+    if tag_list:
+        found["tag"] = tuple(tag_list)
+    return found

@@ -80,10 +80,67 @@ def test_hard_budget_is_exhausted_and_blocks_its_models(engine: Engine) -> None:
     assert reason == "hard budget 'b' (model:deepseek-chat, daily) is exhausted: $5.00 of $5.00"
 
 
+def attributed_spend(engine: Engine, team: str, moments: list[datetime], cost: str, prefix: str, **more: str) -> None:
+    api.ingest_records(
+        engine,
+        [
+            record(request_id=f"{prefix}-{i}", timestamp=m.isoformat(), cost=cost, team=team, **more)
+            for i, m in enumerate(moments)
+        ],
+    )
+
+
+def test_a_team_budget_counts_that_teams_requests_on_every_model(engine: Engine) -> None:
+    attributed_spend(engine, "growth", hours(datetime(2026, 3, 2, tzinfo=UTC), 6), "0.5", "g")
+    attributed_spend(engine, "search", hours(datetime(2026, 3, 2, tzinfo=UTC), 6), "2.0", "s")
+    spend(engine, "claude-3-haiku-20240307", hours(datetime(2026, 3, 3, tzinfo=UTC), 4), "1.0", "none")
+    budget(engine, scope="team:growth", amount_usd=3.6)
+    status = status_of(engine)
+    assert (status.spent_usd, status.state) == (3.0, "warning")
+    # Kept per day: the crossing is dated by the end of the day it happened in.
+    assert [(a["level"], a["crossed_at"]) for a in status.alerts] == [("warning", datetime(2026, 3, 3, tzinfo=UTC))]
+
+
+def test_a_teams_hard_budget_excludes_models_for_that_teams_requests_only(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attributed_spend(engine, "growth", hours(datetime(2026, 3, 18, tzinfo=UTC), 5), "1.0", "g", tags="beta")
+    budget(engine, name="growth-daily", scope="team:growth", period="daily", amount_usd=5.0, hard=True)
+    budget(engine, name="beta-daily", scope="tag:beta", period="daily", amount_usd=100.0, hard=True)
+    anyone = [r.model_id for r in api.select_model(engine, at=AT).ranking]
+    growth = api.select_model(engine, at=AT, team="growth")
+    assert anyone and growth.ranking == []
+    reason = "hard budget 'growth-daily' (team:growth, daily) is exhausted: $5.00 of $5.00"
+    assert {why for model_id, why in growth.excluded if model_id in anyone} == {reason}
+    assert [r.model_id for r in api.select_model(engine, at=AT, team="search").ranking] == anyone
+    assert [r.model_id for r in api.select_model(engine, at=AT, tags=["beta"]).ranking] == anyone  # beta holds
+    # The command line asks now, when the day's spend is past: the budget holds again, for growth too.
+    capsys.readouterr()
+    assert main(["--db", db_url, "select", "--team", "growth", "--tag", "beta", "--json"]) == 0
+    assert [r["model_id"] for r in json.loads(capsys.readouterr().out)["ranking"]]
+    assert main(["--db", db_url, "select", "--team", "growth\x07"]) == 2
+    assert capsys.readouterr().err.strip() == "error: column team: holds a control character"
+
+
+def test_a_budget_on_a_secret_looking_key_keeps_only_its_fingerprint(engine: Engine) -> None:
+    added = budget(engine, scope="api_key:sk-proj-Q8h2kd93JfLz0aXv7Tq1b2c3")
+    assert added["scope"] == "api_key:sk-...b2c3"
+    api.ingest_records(
+        engine, [record(api_key="sk-proj-Q8h2kd93JfLz0aXv7Tq1b2c3", cost="1.5", timestamp=AT.isoformat())]
+    )
+    assert status_of(engine).spent_usd == 1.5
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"scope": "team:ml"}, "scope: 'team:ml' is not global, provider:NAME, model:ID or category:NAME"),
+        (
+            {"scope": "org:ml"},
+            "scope: 'org:ml' is not global, provider:NAME, model:ID, category:NAME or one of user:VALUE, "
+            "team:VALUE, api_key:VALUE, app:VALUE, environment:VALUE, tag:VALUE",
+        ),
+        ({"scope": "tag:a;b"}, "scope: 'tag:a;b' names more than one tag; a budget covers one"),
+        ({"scope": "team:ml\x1b[31m"}, "scope: team holds a control character"),
         ({"amount_usd": -1}, "amount_usd: -1 must be greater than 0"),
         ({"period": "yearly"}, "period: 'yearly' is not one of 'daily', 'weekly' or 'monthly'"),
         ({"warn_threshold": 0.9, "alert_threshold": 0.5}, "warn_threshold: 0.9 is above alert_threshold 0.5"),
