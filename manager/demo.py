@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from manager import budgets
+from manager import budgets, spend
 from manager.db import read_session, write_session
 from manager.ledger.ingest import IngestResult, Progress, ingest_records
 from manager.models import Budget, RequestLog
@@ -257,8 +257,9 @@ def top_up(
 
 
 def add_demo_budgets(engine: Engine, at: datetime) -> list[str]:
-    """Add two demo budgets when no budget exists: a daily one on DeepSeek that today's traffic has crossed,
-    and a monthly total past its warning or forecast to pass its amount. Return the names added."""
+    """Add three demo budgets when no budget exists: a daily one on DeepSeek that today's traffic has crossed,
+    a monthly total past its warning or forecast to pass its amount, and a monthly one on the growth team past
+    its warning. Return the names added."""
     with read_session(engine) as session:
         if session.execute(select(BUDGETS.c.name).limit(1)).first() is not None:
             return []
@@ -270,6 +271,7 @@ def add_demo_budgets(engine: Engine, at: datetime) -> list[str]:
     month_start = datetime(today.year, today.month, 1, tzinfo=UTC)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     forecast = spent_month * (next_month - month_start) / max(at - month_start, HOUR)
+    growth = spend.value_total(engine, "team", "growth", month_start.date(), today).cost_nanos / 1e9
     added = [
         {
             "name": "demo-deepseek-daily",
@@ -283,6 +285,12 @@ def add_demo_budgets(engine: Engine, at: datetime) -> list[str]:
             "period": "monthly",
             # Past its warning threshold, or forecast to pass the amount, whichever day of the month it is.
             "amount_usd": max(0.01, round(max(spent_month / 0.9, (spent_month + forecast) / 2), 2)),
+        },
+        {
+            "name": "demo-growth-monthly",
+            "scope": "team:growth",
+            "period": "monthly",
+            "amount_usd": max(0.01, round(growth / 0.85, 2)),
         },
     ]
     with write_session(engine) as session:

@@ -140,10 +140,10 @@ class Breakdown:
         columns = ["period", "group", *SERIES_MEASURES]
         if self.daily.empty:
             return pd.DataFrame(columns=columns)
-        naive = self.daily["day"].dt.tz_convert("UTC").dt.tz_localize(None)
-        period = naive.dt.to_period("W-SUN").dt.start_time if granularity == "week" else naive.dt.floor("D")
         frame = self.daily.assign(
-            period=period, group=self.daily["value"], requests_without_cost=self.daily["cost_unknown"]
+            period=_periods(self.daily["day"], granularity),
+            group=self.daily["value"],
+            requests_without_cost=self.daily["cost_unknown"],
         )
         sums = frame.groupby(["period", "group"], as_index=False)[
             ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "requests_without_cost"]
@@ -397,3 +397,49 @@ def report_by(engine: Engine, dimension: str, start: date, end: date) -> dict[st
         "rows": [{"value": value, **row(spent)} for value, spent in totals_by_value(engine, dimension, start, end)],
         "unattributed": row(none) if none is not None else None,
     }
+
+
+def _periods(days: pd.Series, granularity: str) -> pd.Series:
+    """Return UTC days as the naive start of their day or Monday-started week (spend is kept per day)."""
+    naive = days.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.dt.to_period("W-SUN").dt.start_time if granularity == "week" else naive.dt.floor("D")
+
+
+def value_series(days: pd.DataFrame, granularity: str = "day") -> pd.DataFrame:
+    """Return one value's value_days as a usage series per period and model (group)."""
+    columns = ["period", "group", *SERIES_MEASURES]
+    if days.empty:
+        return pd.DataFrame(columns=columns)
+    frame = days.assign(
+        period=_periods(days["day"], granularity), group=days["model_id"], requests_without_cost=days["cost_unknown"]
+    )
+    names = ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "requests_without_cost"]
+    sums = frame.groupby(["period", "group"], as_index=False)[names].sum()
+    sums["cost_usd"] = sums["cost_nanos"].astype(float) / NANOS_PER_USD
+    return sums[columns].sort_values(["period", "group"], ignore_index=True)
+
+
+MODEL_COLUMNS = [
+    "model_id",
+    "cost_usd",
+    "share_pct",
+    "requests",
+    "failures",
+    "error_pct",
+    "input_tokens",
+    "output_tokens",
+]
+
+
+def value_models(days: pd.DataFrame) -> pd.DataFrame:
+    """Return one value's value_days summed per model, most spent first, with each model's share of its spend."""
+    if days.empty:
+        return pd.DataFrame(columns=MODEL_COLUMNS)
+    names = ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos"]
+    sums = days.groupby("model_id", as_index=False)[names].sum()
+    total = float(sums["cost_nanos"].sum())
+    sums["error_pct"] = 100.0 * sums["failures"] / sums["requests"]
+    sums["cost_usd"] = sums["cost_nanos"].astype(float) / NANOS_PER_USD
+    sums["share_pct"] = 100.0 * sums["cost_nanos"].astype(float) / total if total else 0.0
+    ordered = sums.sort_values(["cost_nanos", "requests"], ascending=False, ignore_index=True)
+    return ordered[MODEL_COLUMNS]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from manager.ledger import histogram
 from manager.money import NANOS_PER_USD, format_usd
-from manager.window import ALL_TRAFFIC, Filters, Reads, Window
+from manager.window import ALL_TRAFFIC, UNREGISTERED, Filters, Reads, Window
 
 GRANULARITIES = {"hour": "h", "day": "D", "week": "W"}
 DIMENSIONS = {"model": "model_id", "provider": "provider", "language": "language", "request type": "request_type"}
@@ -243,10 +243,24 @@ def usage_series(
 
 
 def period_totals(series: pd.DataFrame) -> pd.DataFrame:
-    """Return a usage series summed over its groups per period, with the running cost total."""
-    totals = series.groupby("period", as_index=False)[USAGE_MEASURES].sum()
+    """Return a usage series summed over its groups per period, with the running cost total (the measures it
+    has: a series by team or user holds requests, failures, tokens in and out, and cost)."""
+    measures = [name for name in series.columns if name not in ("period", "group")]
+    totals = series.groupby("period", as_index=False)[measures].sum()
     totals["cumulative_cost_usd"] = totals["cost_usd"].cumsum()
     return totals
+
+
+def only_models(series: pd.DataFrame, window: Window, filters: Filters) -> pd.DataFrame:
+    """Return a usage series grouped by model kept to the filters' models and providers (the other filters need
+    segments a series by model does not have)."""
+    keep = series
+    if filters.models:
+        keep = keep[keep["group"].isin(filters.models)]
+    if filters.providers:
+        providers = {m: i.provider for m, i in window.registry.items()}
+        keep = keep[keep["group"].map(lambda m: providers.get(m, UNREGISTERED)).isin(filters.providers)]
+    return keep
 
 
 def series_usage_note(series: pd.DataFrame) -> str | None:

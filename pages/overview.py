@@ -3,7 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
-from manager import budgets, health, overview, scoring, usage
+from manager import budgets, health, overview, scoring, spend, usage
 from manager.demo import seed_demo
 from ui import access, data, view
 
@@ -86,6 +86,33 @@ view.table(
     file_name=f"usage-by-model-{start}-{end}.csv",
     column_config=view.COLUMN_LABELS,
 )
+
+st.subheader("Who spent it")
+for column, dimension in zip(st.columns(2), ("team", "user"), strict=True):
+    with column:
+        spent = data.breakdown(dimension, 5)
+        noun = spend.LABELS[dimension].lower()
+        if not spent.values:
+            st.caption(f"No request in these days names a {noun}.")
+            continue
+        top = spent.table()[["value", "cost_usd", "share_pct", "requests"]]
+        top.insert(0, "value_link", [view.spend_url(dimension, v) for v in top["value"]])
+        view.table(
+            top,
+            key=f"top_{dimension}s",
+            file_name=f"top-{dimension}s-{start}-{end}.csv",
+            column_config={
+                **view.COLUMN_LABELS,
+                "value": None,
+                "value_link": st.column_config.LinkColumn(
+                    f"Top {noun}s", display_text=r"^.*#(.*)$", help=f"Click for the {noun}'s spend, models and budgets"
+                ),
+                "share_pct": st.column_config.ProgressColumn(
+                    "Share of spend", min_value=0.0, max_value=100.0, format="%.1f%%"
+                ),
+            },
+        )
+st.page_link(view.SPEND_PAGE, label="Spend by team, user, key, app and tag", icon=":material/groups:")
 
 summary = overview.system_overview(window, with_recommendations=False)
 left, right = st.columns(2)

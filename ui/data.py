@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from manager import api, budgets, whatif
+from manager import api, budgets, spend, whatif
 from manager import db as database
 from manager.selection import Policy
 from manager.settings import database_url
@@ -130,3 +130,25 @@ def _replay(_window: Window, version: str, start: date, end: date, at: datetime,
 def replay(current: Window, policy: Policy) -> ReplayResult:
     """Return the what-if replay of the window under a policy (cached per data version, days, minute and policy)."""
     return _replay(current, data_version(), current.start, current.end, current.at, policy)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _breakdown(_engine: Engine, version: str, dimension: str, start: date, end: date, top: int) -> spend.Breakdown:
+    return spend.breakdown(_engine, dimension, start, end, top=top)
+
+
+def breakdown(dimension: str, top: int = spend.TOP) -> spend.Breakdown:
+    """Return the sidebar's days' spend by a dimension: top values, other, none (cached per data version)."""
+    start, end = date_range()
+    return _breakdown(engine(), data_version(), dimension, start, end, top)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _value_days(_engine: Engine, version: str, dimension: str, value: str, start: date, end: date) -> pd.DataFrame:
+    return spend.value_days(_engine, dimension, value, start, end)
+
+
+def value_days(dimension: str, value: str) -> pd.DataFrame:
+    """Return one attribution value's spend per day and model over the sidebar's days (cached per data version)."""
+    start, end = date_range()
+    return _value_days(engine(), data_version(), dimension, value, start, end)

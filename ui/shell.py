@@ -20,6 +20,7 @@ SHELL_KEY = "app_shell_ran"
 PAGES = [
     ("Monitor", "pages/overview.py", "Overview", ":material/dashboard:"),
     ("Monitor", "pages/usage.py", "Usage", ":material/bar_chart:"),
+    ("Monitor", "pages/spend.py", "Spend by team", ":material/groups:"),
     ("Monitor", "pages/performance.py", "Performance", ":material/speed:"),
     ("Monitor", "pages/budgets.py", "Budgets", ":material/savings:"),
     ("Monitor", "pages/health.py", "Health", ":material/monitor_heart:"),

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pandas as pd
 import streamlit as st
@@ -98,6 +98,16 @@ EXPLORER = "pages/requests.py"
 def explorer_url(filters: RequestFilters) -> str:
     """Return the relative URL of the Requests page showing these filters (for a link column in a table)."""
     return "requests?" + urlencode(filters.query_string(), doseq=True)
+
+
+SPEND_PAGE = "pages/spend.py"
+
+
+def spend_url(dimension: str, value: str) -> str:
+    """Return the relative URL of the Spend page looking at one value (the value after '#', for a link column's
+    display pattern `^.*#(.*)$`)."""
+    wanted = {"dimension": dimension} if value.startswith("(") else {"dimension": dimension, "value": value}
+    return "spend?" + urlencode(wanted) + "#" + quote(value)
 
 
 def explorer_link(filters: RequestFilters, label: str) -> None:

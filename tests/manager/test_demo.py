@@ -61,4 +61,5 @@ def test_demo_budgets_are_crossed_and_only_added_once(engine: Engine) -> None:
     assert found["demo-deepseek-daily"].state in ("alert", "exhausted")
     monthly = found["demo-monthly-total"]
     assert monthly.state in ("warning", "alert") or monthly.forecast_usd > monthly.amount_usd
+    assert (found["demo-growth-monthly"].scope, found["demo-growth-monthly"].state) == ("team:growth", "warning")
     assert demo.add_demo_budgets(engine, END) == []
