@@ -10,7 +10,6 @@ from streamlit.testing.v1 import AppTest
 from manager import api, spend
 from manager.money import NANOS_PER_USD
 
-
 WHOLE = (date(2026, 2, 1), date(2026, 3, 31))
 
 
