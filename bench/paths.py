@@ -33,7 +33,15 @@ COLUMNS = [
     "quality_rating",
     "success",
     "error_type",
+    "user",
+    "team",
+    "api_key",
+    "app",
+    "environment",
+    "tags",
 ]
+# The request log's name of each file column ("user" is stored as end_user).
+LOG_NAMES = ["end_user" if name == "user" else name for name in COLUMNS]
 EXPORTERS = 4
 SPANS_PER_BATCH = 512
 
@@ -49,8 +57,13 @@ def write_files(frame: pd.DataFrame, work: Path) -> dict[str, Path]:
             handle.write(json.dumps(record) + "\n")
     with paths["otlp"].open("w", encoding="utf-8") as handle:
         for start in range(0, len(records), SPANS_PER_BATCH):
-            spans = [_span(r) for r in records[start : start + SPANS_PER_BATCH]]
-            handle.write(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}) + "\n")
+            batch = records[start : start + SPANS_PER_BATCH]
+            spans = [_span(r) for r in batch]
+            # One process sends a batch: its app and environment are the resource's, as an SDK sets them.
+            resource = {"service.name": batch[0]["app"], "deployment.environment.name": batch[0]["environment"]}
+            attributes = [{"key": k, "value": _value(v)} for k, v in resource.items()]
+            line = {"resourceSpans": [{"resource": {"attributes": attributes}, "scopeSpans": [{"spans": spans}]}]}
+            handle.write(json.dumps(line) + "\n")
     return paths
 
 
@@ -69,6 +82,11 @@ def _span(record: dict[str, object]) -> dict[str, object]:
         attributes["app.quality_rating"] = record["quality_rating"]
     if not record["success"]:
         attributes["error.type"] = record["error_type"]
+    for key, name in (("user.id", "user"), ("app.team", "team"), ("app.api_key", "api_key")):
+        if record[name] is not None:
+            attributes[key] = record[name]
+    if record["tags"]:
+        attributes["app.tags"] = str(record["tags"]).split(";")
     return {
         "traceId": f"{number:032x}",
         "spanId": f"{number + 1:016x}",
@@ -80,6 +98,8 @@ def _span(record: dict[str, object]) -> dict[str, object]:
 
 
 def _value(value: object) -> dict[str, object]:
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
@@ -113,7 +133,7 @@ def log_table(path: Path, *, indexed: bool = True) -> sqlite3.Connection:
 
 
 # The files' columns, and the one log column without a default that the files do not give.
-INSERT = f"INSERT INTO request_log ({', '.join(COLUMNS)}, cost_nanos) VALUES ({', '.join('?' * len(COLUMNS))}, 0)"
+INSERT = f"INSERT INTO request_log ({', '.join(LOG_NAMES)}, cost_nanos) VALUES ({', '.join('?' * len(COLUMNS))}, 0)"
 
 
 def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]], statement: str = INSERT) -> None:
@@ -125,9 +145,11 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]], statement:
 def _otlp_rows(line: str) -> list[tuple[object, ...]]:
     rows = []
     for resource in json.loads(line)["resourceSpans"]:
+        owner = {a["key"]: next(iter(a["value"].values())) for a in resource["resource"]["attributes"]}
         for scope in resource["scopeSpans"]:
             for span in scope["spans"]:
                 values = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+                tags = values.get("app.tags")
                 rows.append(
                     (
                         span["traceId"] + span["spanId"],
@@ -141,6 +163,12 @@ def _otlp_rows(line: str) -> list[tuple[object, ...]]:
                         values.get("app.quality_rating"),
                         "error.type" not in values,
                         values.get("error.type"),
+                        values.get("user.id"),
+                        values.get("app.team"),
+                        values.get("app.api_key"),
+                        owner.get("service.name"),
+                        owner.get("deployment.environment.name"),
+                        ";".join(next(iter(v.values())) for v in tags["values"]) if tags else None,
                     )
                 )
     return rows
@@ -225,6 +253,9 @@ def genai_spans(frame: pd.DataFrame) -> list[object]:
             attributes["app.quality_rating"] = float(row.quality_rating)
         if not row.success:
             attributes["error.type"] = str(row.error_type)
+        attributes |= {"user.id": row.user, "app.team": row.team, "app.api_key": row.api_key}
+        if row.tags:
+            attributes["app.tags"] = tuple(str(row.tags).split(";"))
         spans.append(
             ReadableSpan(
                 name=f"chat {row.model_id}",

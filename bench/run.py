@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from tests.utils.servers import free_port, postgres_server, wait_for_port
 PAGES = [
     "pages/overview.py",
     "pages/usage.py",
+    "pages/spend.py",
     "pages/performance.py",
     "pages/budgets.py",
     "pages/health.py",
@@ -44,6 +46,13 @@ PAGES = [
     "pages/registry.py",
 ]
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+USERS = np.array([f"user-{i:05d}" for i in range(50_000)], dtype=object)
+TEAMS = np.array([f"team-{i:03d}" for i in range(200)], dtype=object)
+KEYS = np.array([f"key-{i:04d}" for i in range(1_000)], dtype=object)
+APPS = np.array([f"app-{i:02d}" for i in range(20)], dtype=object)
+_TAGS = [f"tag-{i:03d}" for i in range(500)]
+# Tag sets: none, one tag, or two; every one of the 500 tags in some set.
+TAG_SETS = np.array([None, *_TAGS, *(f"{_TAGS[i]};{_TAGS[(7 * i + 3) % 500]}" for i in range(500))], dtype=object)
 DAYS = 90
 
 
@@ -66,6 +75,11 @@ def traffic(n: int, seed: int, offset: int = 0) -> pd.DataFrame:
         p = np.array(list(weights.values()))
         return np.array(list(weights))[rng.choice(len(p), size=n, p=p / p.sum())]
 
+    def zipf(names: np.ndarray, skew: float = 1.0) -> np.ndarray:
+        """Return n of the names, the k-th most used about 1/k^skew as often as the first (spend concentrates)."""
+        weights = 1 / np.arange(1, len(names) + 1) ** skew
+        return names[rng.choice(len(names), size=n, p=weights / weights.sum())]
+
     return pd.DataFrame(
         {
             "request_id": [f"b{seed}-{offset + i}" for i in range(n)],
@@ -79,6 +93,13 @@ def traffic(n: int, seed: int, offset: int = 0) -> pd.DataFrame:
             "quality_rating": np.where(rated, np.clip(np.round(rng.normal(4, 0.7, n) * 2) / 2, 0, 5), np.nan),
             "success": ~failed,
             "error_type": np.where(failed, "timeout", None),
+            # Who each request was for: 50,000 users, 200 teams, 1,000 keys, 500 tags (0 to 2 a request).
+            "user": zipf(USERS),
+            "team": zipf(TEAMS),
+            "api_key": zipf(KEYS),
+            "app": zipf(APPS),
+            "environment": pick({"production": 0.8, "staging": 0.15, "development": 0.05}),
+            "tags": zipf(TAG_SETS, 0.8),
         }
     )
 
@@ -114,8 +135,22 @@ def build_database(path: Path, size: int) -> None:
     engine.dispose()
 
 
-def page_seconds(path: Path, page: str, runs: int) -> float:
-    """Return the median time of a page's AppTest rerun with Streamlit's cache cleared (the only one)."""
+def _pick_user(at: Any) -> None:
+    at.segmented_control(key="spend_dimension").set_value("user").run()
+    at.selectbox(key="spend_value").set_value("user-00002")
+
+
+# Attribution views, each a page with its widgets set: (page, what to set before the timed rerun).
+ATTRIBUTION_VIEWS: dict[str, tuple[str, Callable[[Any], object]]] = {
+    "spend by user, one user open": ("pages/spend.py", _pick_user),
+    "spend by tag": ("pages/spend.py", lambda at: at.segmented_control(key="spend_dimension").set_value("tag")),
+    "usage stacked by user": ("pages/usage.py", lambda at: at.selectbox(key="usage_group_by").set_value("user")),
+}
+
+
+def page_seconds(path: Path, page: str, runs: int, setup: Callable[[Any], object] | None = None) -> float:
+    """Return the median time of a page's AppTest rerun with Streamlit's cache cleared (the only one), after
+    `setup` set its widgets (on a first run of the page)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -125,6 +160,9 @@ def page_seconds(path: Path, page: str, runs: int) -> float:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         at.run()
         at.switch_page(page)
+        if setup is not None:
+            at.run()
+            setup(at)
         st.cache_data.clear()
         times.append(timed(at.run))
         if at.exception:
@@ -346,7 +384,7 @@ def main() -> None:
 
     for row in results:
         print(" | ".join(str(cell) for cell in row), flush=True)
-    page_times: dict[str, dict[int, float]] = {page: {} for page in PAGES}
+    page_times: dict[str, dict[int, float]] = {page: {} for page in [*PAGES, *ATTRIBUTION_VIEWS]}
     explorer_times: dict[int, dict[str, float]] = {}
     databases = {}
     for size in sizes:
@@ -356,14 +394,17 @@ def main() -> None:
         databases[size] = path
         for page in PAGES:
             page_times[page][size] = page_seconds(path, page, runs)
+        for view, (script, setup) in ATTRIBUTION_VIEWS.items():
+            page_times[view][size] = page_seconds(path, script, runs, setup)
         explorer_times[size] = explorer_seconds(path, runs)
     smallest, largest = sizes[0], sizes[-1]
-    for page in PAGES:
+    for page in page_times:
         ratio = page_times[page][largest] / page_times[page][smallest]
         median_ms = page_times[page][largest] * 1000
+        name = f"Page {Path(page).stem}" if page in PAGES else f"Attribution view, {page}"
         results.append(
             (
-                f"Page {Path(page).stem}: rerun at {sizes_label(largest)} vs {sizes_label(smallest)}",
+                f"{name}: rerun at {sizes_label(largest)} vs {sizes_label(smallest)}",
                 " / ".join(f"{page_times[page][s] * 1000:,.0f} ms" for s in sizes),
                 f"{ratio:.2f}x",
                 "<= 1.3x and < 250 ms",
@@ -418,8 +459,12 @@ def main() -> None:
         f"{' --quick' if args.quick else ''}`; every ratio compares figures taken in the same run.\n"
     )
     note(
-        f"Ingest: {ingest_rows_text} of generated traffic, in time order, through `ingest.ingest_frame` (validation, "
-        "de-duplication, hourly and daily rollups per segment and per model, usage stats), through `python -m "
+        f"Traffic: generated, in time order, each request naming one of 50,000 users, 200 teams, 1,000 API keys, "
+        "20 apps, 3 environments and up to two of 500 tags, each drawn Zipf-like (the k-th most used about 1/k as "
+        "often as the first). "
+        f"Ingest: {ingest_rows_text} of it through `ingest.ingest_frame` (validation, "
+        "de-duplication, hourly and daily rollups per segment and per model, spend per attribution value, usage "
+        "stats), through `python -m "
         "manager ingest` on the same rows written as CSV, JSON Lines and OTLP/JSON files (the command timed whole, "
         "interpreter start included), and through `serve-otlp` fed by the real OTLP/HTTP exporter; each against the "
         "driver's plain path into a copy of the log's own table: its columns, and its unique request-id and "
@@ -428,7 +473,8 @@ def main() -> None:
         f"{runs}, on SQLite files holding {', '.join(sizes_label(s) for s in sizes)} requests over {DAYS} days. "
         "Request explorer: one page of 100 (`explorer.find_requests`, what the Requests page and `python -m manager "
         "requests` call) over the last 30 days per filter case, median of the same number of runs, and the 50th "
-        "page of the unfiltered list reached by its cursor.\n"
+        "page of the unfiltered list reached by its cursor. Attribution views: a page rerun as above with its "
+        "widgets set (the Spend page by user with one user open, by tag; Usage stacked by user).\n"
     )
     note("| What | Figure | Ratio | Target | Met |")
     note("| --- | --- | --- | --- | --- |")

@@ -171,15 +171,23 @@ def _days(start: date, end: date) -> list[datetime]:
     return [low + timedelta(days=i) for i in range((high - low).days)]
 
 
-def breakdown(engine: Engine, dimension: str, start: date, end: date, *, top: int = TOP) -> Breakdown:
+def breakdown(
+    engine: Engine, dimension: str, start: date, end: date, *, top: int = TOP, models: pd.DataFrame | None = None
+) -> Breakdown:
     """Return the spend of the UTC days start..end by a dimension: the `top` values by spend (then requests), the
-    rest as "other", and requests without a value as "none" (not for tags: a request may have several)."""
+    rest as "other", and requests without a value as "none" (not for tags: a request may have several).
+
+    "None" is every request less the attributed ones: `models` may hand over the days' per-model daily rollup
+    rows a page has read already (its Window's), else they are read here.
+    """
     check_dimension(dimension)
     with engine.connect() as conn:
-        return _breakdown(conn, dimension, start, end, top)
+        return _breakdown(conn, dimension, start, end, top, models)
 
 
-def _breakdown(conn: Connection, dimension: str, start: date, end: date, top: int) -> Breakdown:
+def _breakdown(
+    conn: Connection, dimension: str, start: date, end: date, top: int, models: pd.DataFrame | None
+) -> Breakdown:
     days = _days(start, end)
     low, high = day_window(start, end)
     winners, rows_read, per_day = _top_values(conn, dimension, days, top)
@@ -198,7 +206,7 @@ def _breakdown(conn: Connection, dimension: str, start: date, end: date, top: in
         shown.append((OTHER, other))
         daily_parts.append(_remainder(totals, per_day[per_day["value"].isin([v for v, _ in winners])], OTHER))
     if dimension != "tag":
-        models = _model_days(conn, low, high)
+        models = _model_days(conn, low, high) if models is None else models
         none = _total(models) - _total(totals)
         if not none.empty:
             shown.append((NONE, none))

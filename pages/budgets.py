@@ -38,7 +38,8 @@ def budget_form(key: str, current: dict | None) -> None:
             value=current["scope"] if current else "global",
             key=f"{key}_scope",
             disabled=read_only,
-            help="global, provider:NAME, model:ID or category:NAME",
+            help="global, provider:NAME, model:ID, category:NAME, or one team, user, API key, app, environment "
+            "or tag: team:NAME, user:ID, api_key:ALIAS, app:NAME, environment:NAME, tag:NAME",
         )
         period = columns[2].selectbox(
             "Period (UTC)",
@@ -120,8 +121,8 @@ def confirm_removal(name: str) -> None:
 
 if not statuses:
     st.info(
-        "No budgets yet. Add one below: a limit in USD for everything (global), a provider, a model or a "
-        "category, per day, week or month."
+        "No budgets yet. Add one below: a limit in USD for everything (global), a provider, a model, a "
+        "category, or one team, user, API key, app, environment or tag, per day, week or month."
     )
 else:
     table = budgets.status_table(statuses)

@@ -90,7 +90,7 @@ view.table(
 st.subheader("Who spent it")
 for column, dimension in zip(st.columns(2), ("team", "user"), strict=True):
     with column:
-        spent = data.breakdown(dimension, 5)
+        spent = data.breakdown(window, dimension, 5)
         noun = spend.LABELS[dimension].lower()
         if not spent.values:
             st.caption(f"No request in these days names a {noun}.")

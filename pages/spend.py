@@ -50,7 +50,9 @@ dimension = dimension or "team"
 top = controls[1].selectbox("Show the top", TOP_CHOICES, key="spend_top")
 label = spend.LABELS[dimension]
 noun = label.lower() if dimension != "api_key" else "API key"
-result = data.breakdown(dimension, top)
+at = data.this_minute()
+window = data.window(budgets.reads(at), at)
+result = data.breakdown(window, dimension, top)
 
 if not result.rows:
     st.info("No requests in these days. Widen the date range in the sidebar.")
@@ -81,7 +83,7 @@ chart = px.bar(
 )
 chart.update_layout(yaxis_tickprefix="$", bargap=0.15)
 chart.update_traces(hovertemplate="%{x|%d %b}<br>$%{y:,.4f}<extra>%{fullData.name}</extra>")
-view.mark_partial(chart, series["period"], "day", data.this_minute())
+view.mark_partial(chart, series["period"], "day", at)
 st.plotly_chart(chart, key="spend_chart")
 
 table = result.table()
@@ -159,7 +161,7 @@ else:
             x="period",
             y="cost_usd",
             color="group",
-            color_discrete_map=view.model_colours(data.window().registry),
+            color_discrete_map=view.model_colours(window.registry),
             title=f"{view.plain(value)}: cost per day by model",
             labels={"period": "Day (UTC)", "cost_usd": "Cost (USD)", "group": "Model"},
         )
@@ -184,8 +186,7 @@ else:
     )
 
 scope = f"{dimension}:{value}"
-at = data.this_minute()
-statuses = [s for s in data.budget_status(data.window(budgets.reads(at), at)) if s.scope == scope]
+statuses = [s for s in data.budget_status(window) if s.scope == scope]
 st.markdown("**Budgets**")
 if statuses:
     view.table(

@@ -49,7 +49,7 @@ with st.expander("Filters", icon=":material/filter_list:"):
     )
     picked = None
     if attribution is not None:
-        known = data.breakdown(ATTRIBUTED[attribution], 50).values
+        known = data.breakdown(window, ATTRIBUTED[attribution], 50).values
         picked = whose[1].selectbox(
             attribution.capitalize() if attribution != "API key" else attribution,
             known,
@@ -85,7 +85,7 @@ if picked is not None:
     )
     group_by = "model"
 elif attributed:
-    series = data.breakdown(ATTRIBUTED[group_by], spend.TOP).series(granularity)
+    series = data.breakdown(window, ATTRIBUTED[group_by], spend.TOP).series(granularity)
     st.caption(
         f":material/info: The top {spend.TOP} by spend, the rest as {spend.OTHER}"
         + (f", requests without a {group_by} as {spend.NONE}" if group_by != "tag" else "")

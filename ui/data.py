@@ -133,14 +133,16 @@ def replay(current: Window, policy: Policy) -> ReplayResult:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _breakdown(_engine: Engine, version: str, dimension: str, start: date, end: date, top: int) -> spend.Breakdown:
-    return spend.breakdown(_engine, dimension, start, end, top=top)
+def _breakdown(
+    _engine: Engine, _window: Window, version: str, dimension: str, start: date, end: date, top: int
+) -> spend.Breakdown:
+    return spend.breakdown(_engine, dimension, start, end, top=top, models=_window.daily())
 
 
-def breakdown(dimension: str, top: int = spend.TOP) -> spend.Breakdown:
-    """Return the sidebar's days' spend by a dimension: top values, other, none (cached per data version)."""
-    start, end = date_range()
-    return _breakdown(engine(), data_version(), dimension, start, end, top)
+def breakdown(current: Window, dimension: str, top: int = spend.TOP) -> spend.Breakdown:
+    """Return the window's days' spend by a dimension: top values, other, none (cached per data version; every
+    request, for "none", comes from the window's per-model rows)."""
+    return _breakdown(engine(), current, data_version(), dimension, current.start, current.end, top)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

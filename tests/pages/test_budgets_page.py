@@ -48,10 +48,11 @@ def test_an_invalid_budget_shows_the_field_at_fault_and_saves_nothing(
 ) -> None:
     at = budgets_page(app)
     at.text_input(key="add_budget_name").input("bad")
-    at.text_input(key="add_budget_scope").input("team:ml")
+    at.text_input(key="add_budget_scope").input("org:ml")
     submit(at, "Add budget")
     assert [shown(e.value) for e in at.error] == [
-        "scope: 'team:ml' is not global, provider:NAME, model:ID or category:NAME"
+        "scope: 'org:ml' is not global, provider:NAME, model:ID, category:NAME or one of user:VALUE, team:VALUE, "
+        "api_key:VALUE, app:VALUE, environment:VALUE, tag:VALUE"
     ]
     assert api.list_budgets(engine) == []
 

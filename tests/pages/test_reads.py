@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from manager import api
 
-PAGES = ["overview", "usage", "performance", "budgets", "health", "whatif", "registry", "audit"]
+PAGES = ["overview", "usage", "spend", "performance", "budgets", "health", "whatif", "registry", "audit"]
 ROLLUPS = ("usage_hourly", "usage_daily", "usage_model_hourly", "usage_model_daily")
 
 
