@@ -120,6 +120,8 @@ def log_table(path: Path, *, indexed: bool = True) -> sqlite3.Connection:
     table = RequestLog.__table__  # type: ignore[attr-defined]
     dialect = sqlalchemy.create_engine("sqlite://").dialect
     create = str(CreateTable(table).compile(dialect=dialect))
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)  # a fresh table each time, whichever reference used the name before
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

@@ -15,6 +15,8 @@ from sqlmodel import Session
 from sqlmodel import select as select_rows
 
 from manager.accounts import authorize
+from manager.alerts import events, rules
+from manager.alerts.messages import Event
 from manager.audit import SYSTEM_ACTOR, record_change
 from manager.db import read_session, write_session
 from manager.errors import InvalidInput, NotFound
@@ -375,6 +377,7 @@ class _Evaluation:
     status: BudgetStatus
     crossings: list[_Crossing]
     cumulative: pd.Series  # running spend (nanos) per day of the period, then per hour of today
+    at: datetime
 
 
 def _crossing_hour(engine: Engine, crossing: _Crossing) -> tuple[datetime, int]:
@@ -449,7 +452,7 @@ def _evaluate(
         forecast_error_pct=100 * sum(abs(e) for e in errors) / len(errors) if errors else None,
         forecast_periods_checked=len(errors),
     )
-    return _Evaluation(status, crossings, cumulative)
+    return _Evaluation(status, crossings, cumulative, at)
 
 
 # Enough days for the forecast's history, and for the track record of past whole periods (at most months).
@@ -479,27 +482,30 @@ def _window(engine: Engine, at: datetime) -> Window:
 
 
 def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
+    """Record each threshold's first crossing of a period not yet recorded, and tell the alert channels of it
+    (and of a forecast to pass the amount, once a period) in the same transaction."""
     wanted = [(e, c) for e in evaluations for c in e.crossings]
-    if not wanted:
-        return
-    stored = {
-        (a["budget"], a["period_start"], a["level"]) for a in _stored_alerts(engine, [e.status.name for e, _ in wanted])
-    }
+    forecasts = [f for f in (_forecast_event(e) for e in evaluations) if f is not None]
+    new_forecasts = [f for f in forecasts if f.key not in events.known_keys(engine, [f.key for f in forecasts])]
+    stored = set()
+    if wanted:
+        names = [e.status.name for e, _ in wanted]
+        stored = {(a["budget"], a["period_start"], a["level"]) for a in _stored_alerts(engine, names)}
     new = [(e, c) for e, c in wanted if (e.status.name, e.status.period_start, c.level) not in stored]
-    if not new:
+    if not new and not new_forecasts:
         return  # nothing to write, so the data version (and every cached read) stays as it is
     alerts = []
     for e, c in new:
         crossed_at, spent = _crossing_hour(engine, c) if c.whole_day else (c.slot, c.spent_nanos)
-        alerts.append((e.status.name, e.status.period_start, c.level, c.threshold, crossed_at, spent))
+        alerts.append((e.status, c.level, c.threshold, crossed_at, spent))
     try:
         with write_session(engine) as session:
             now = datetime.now(UTC)
-            for name, period_start, level, threshold, crossed_at, spent in alerts:
+            for status, level, threshold, crossed_at, spent in alerts:
                 session.add(
                     BudgetAlert(
-                        budget_name=name,
-                        period_start=period_start,
+                        budget_name=status.name,
+                        period_start=status.period_start,
                         level=level,
                         threshold=threshold,
                         crossed_at=crossed_at,
@@ -507,8 +513,40 @@ def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
                         recorded_at=now,
                     )
                 )
+                events.record(
+                    session,
+                    rules.budget_crossing(
+                        name=status.name,
+                        scope=status.scope,
+                        period=status.period,
+                        period_start=status.period_start,
+                        level=level,
+                        threshold=threshold,
+                        crossed_at=crossed_at,
+                        spent_usd=spent / NANOS_PER_USD,
+                        amount_usd=status.amount_usd,
+                    ),
+                )
+            for forecast in new_forecasts:
+                events.record(session, forecast)
     except IntegrityError:
         pass  # another writer recorded the same crossing first; the unique key keeps it single
+
+
+def _forecast_event(evaluation: _Evaluation) -> Event | None:
+    """Return the event of a budget forecast to pass its amount this period (None when it is not)."""
+    s = evaluation.status
+    return rules.budget_forecast(
+        name=s.name,
+        scope=s.scope,
+        period=s.period,
+        period_start=s.period_start,
+        period_end=s.period_end,
+        spent_usd=s.spent_usd,
+        amount_usd=s.amount_usd,
+        forecast_usd=s.forecast_usd,
+        at=evaluation.at,
+    )
 
 
 def _stored_alerts(engine: Engine, names: list[str]) -> list[dict[str, Any]]:

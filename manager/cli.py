@@ -32,6 +32,8 @@ from manager import (
     whatif,
     window,
 )
+from manager.alerts import channels, delivery, events, watch
+from manager.db import read_session, write_session
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
@@ -277,6 +279,81 @@ def cmd_users(engine: Engine, args: argparse.Namespace) -> int:
         _print(api.set_account_password(engine, args.name, password, actor=actor), args.json, _account_line)
     else:
         _print(api.unlock_account(engine, args.name, actor=actor), args.json, _account_line)
+    return EXIT_OK
+
+
+def _channel_line(c: dict[str, Any]) -> str:
+    secret = ", signed" if c.get("secret") and c["kind"] == "webhook" else ""
+    via = f" via {c['smtp_host']}:{c['smtp_port']}" if c["kind"] == "email" else ""
+    return f"{c['name']:<20} {c['kind']:<8} {c['target']}{via}{secret}"
+
+
+def cmd_channels(engine: Engine, args: argparse.Namespace) -> int:
+    action = args.channels_action
+    if action == "add":
+        secret = None
+        if args.secret_stdin:
+            secret = _password_from_stdin().rstrip("\r") or None
+        elif args.secret_env:
+            secret = os.environ.get(args.secret_env) or None
+            if secret is None:
+                raise InvalidInput([f"secret: the environment variable {args.secret_env} is not set"])
+        data = {
+            "name": args.name,
+            "kind": args.kind,
+            "target": args.target,
+            "secret": secret,
+            "smtp_host": args.smtp_host,
+            "smtp_port": args.smtp_port,
+            "smtp_user": args.smtp_user,
+            "sender": args.sender,
+            "ca_file": args.ca_file,
+        }
+        with write_session(engine) as session:
+            added = channels.to_public(channels.add_channel(session=session, data=data, actor=args.actor))
+        _print(added, args.json, lambda c: "added " + _channel_line(c))
+    elif action == "list":
+        with read_session(engine) as session:
+            found = [channels.to_public(c) for c in channels.list_channels(session=session)]
+        _print(found, args.json, lambda cs: "\n".join(map(_channel_line, cs)) or "no alert channels")
+    elif action == "remove":
+        with write_session(engine) as session:
+            channels.remove_channel(session=session, name=args.name, actor=args.actor)
+        _print({"removed": args.name}, args.json, lambda d: f"removed {d['removed']}")
+    else:
+        with read_session(engine) as session:
+            channel = channels.get_channel(session=session, name=args.name)
+        try:
+            delivery.send_test(channel)
+        except delivery.DeliveryFailed as error:
+            raise ManagerError(f"channel {args.name}: {error}") from None
+        _print({"sent": args.name}, args.json, lambda d: f"sent a test message to {d['sent']}")
+    return EXIT_OK
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    told = ", ".join(f"{d['channel']} {d['status']}" for d in e["deliveries"]) or "no channel"
+    return f"{e['recorded_at'][:16]}  {e['subject']}  [{told}]"
+
+
+def cmd_alerts(engine: Engine, args: argparse.Namespace) -> int:
+    action = args.alerts_action
+    if action == "send":
+        result = delivery.send_pending(engine).as_dict()
+        _print(result, args.json, lambda r: f"{r['delivered']} delivered, {r['failed']} failed, {r['pending']} pending")
+    elif action == "list":
+        _print(events.recent(engine, args.limit), args.json, lambda es: "\n".join(map(_event_line, es)) or "no alerts")
+    elif action == "check":
+        new = watch.check(engine)
+        _print({"recorded": new}, args.json, lambda d: f"recorded {d['recorded']} health and spend events")
+    else:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"watching budgets, health and spend every {args.interval:g} s; Ctrl-C stops", file=sys.stderr)
+        try:
+            watch.run(engine, interval=args.interval, stop=stop)
+        except KeyboardInterrupt:
+            pass
     return EXIT_OK
 
 
@@ -620,6 +697,54 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[as_json],
     )
     status.add_argument("--at", type=_parse_moment, help="moment to evaluate (ISO-8601; default now)")
+
+    alert_channels = command("channels", "where alerts go: webhooks, Slack, email", cmd_channels, parents=())
+    channel_actions = alert_channels.add_subparsers(dest="channels_action", required=True, metavar="ACTION")
+    adding = channel_actions.add_parser(
+        "add", help="add an alert channel", description="add an alert channel", parents=[writer]
+    )
+    adding.add_argument("--name", required=True, help="a unique name")
+    adding.add_argument("--kind", required=True, choices=list(channels.KINDS), help="how it is told")
+    adding.add_argument("--target", required=True, help="the webhook URL, or the email address")
+    secret = adding.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--secret-stdin", action="store_true", help="read the webhook signing key or SMTP password from standard input"
+    )
+    secret.add_argument("--secret-env", help="read the webhook signing key or SMTP password from this variable")
+    adding.add_argument("--smtp-host", help="email: the SMTP server (STARTTLS is required)")
+    adding.add_argument("--smtp-port", type=int, help="email: its port (default 587)")
+    adding.add_argument("--smtp-user", help="email: the user to sign in as (password from --secret-*)")
+    adding.add_argument("--from", dest="sender", help="email: the sender address")
+    adding.add_argument("--ca-file", help="email: CA certificates to trust for the server's TLS certificate")
+    channel_actions.add_parser("list", help="list the channels", description="list the channels", parents=[as_json])
+    channel_actions.add_parser(
+        "remove", help="remove a channel", description="remove a channel", parents=[writer]
+    ).add_argument("name")
+    channel_actions.add_parser(
+        "test", help="send a test message now", description="send a test message now", parents=[as_json]
+    ).add_argument("name")
+
+    alert = command("alerts", "the alerts recorded and their delivery", cmd_alerts, parents=())
+    alert_actions = alert.add_subparsers(dest="alerts_action", required=True, metavar="ACTION")
+    alert_actions.add_parser(
+        "send", help="deliver what is due (for cron)", description="deliver what is due", parents=[as_json]
+    )
+    listed = alert_actions.add_parser(
+        "list", help="events and their deliveries", description="events and their deliveries", parents=[as_json]
+    )
+    listed.add_argument("--limit", type=int, default=100, help="newest N events (default 100)")
+    alert_actions.add_parser(
+        "check",
+        help="evaluate budgets, health and spend now, recording new events",
+        description="evaluate budgets, health and spend now, recording new events",
+        parents=[as_json],
+    )
+    watching = alert_actions.add_parser(
+        "watch",
+        help="check and send every interval until stopped (the dashboard's start script runs it)",
+        description="check and send every interval until stopped",
+    )
+    watching.add_argument("--interval", type=float, default=60.0, help="seconds between rounds (default 60)")
 
     users = command("users", "manage dashboard accounts and their roles", cmd_users, parents=())
     user_actions = users.add_subparsers(dest="users_action", required=True, metavar="ACTION")

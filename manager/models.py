@@ -298,34 +298,41 @@ class AttributionCounters(SQLModel):
 
 
 class AttributionDaily(AttributionCounters, table=True):
-    """Daily spend per (dimension, value, model), kept at ingest: exports, one entity's page, budgets on it.
+    """Daily spend per (dimension, value, model), kept at ingest: each value's days (its page, its budgets,
+    exports) by the primary key.
 
     dimension is user, team, api_key, app, environment or tag; a request with two tags counts under each.
-    Requests without a value for a dimension have no row in it.
+    Requests without a value for a dimension have no row in it. On SQLite the rows live in the primary key's
+    own b-tree (WITHOUT ROWID): one b-tree is all that a row costs to write.
     """
 
     __tablename__ = "usage_attribution_daily"
-    __table_args__ = (Index("ix_usage_attribution_daily_value", "dimension", "value", "day"),)
+    __table_args__ = ({"sqlite_with_rowid": False},)
     dimension: str = Field(primary_key=True, max_length=16)
-    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
     value: str = Field(primary_key=True, max_length=128)
+    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
     model_id: str = Field(primary_key=True, max_length=128)
 
 
-class AttributionValueDaily(AttributionCounters, table=True):
-    """Daily spend per (dimension, value) over all models: the per-day lists a window's top values are read from."""
+class AttributionMonthly(AttributionCounters, table=True):
+    """Monthly spend per (dimension, value), over models: each month's values in spend order (the rank index), from
+    which a window's top values are found without reading every value (manager.spend)."""
 
-    __tablename__ = "usage_attribution_value_daily"
-    __table_args__ = (Index("ix_usage_attribution_value_daily_rank", "dimension", "day", "cost_nanos", "requests"),)
+    __tablename__ = "usage_attribution_monthly"
+    __table_args__ = (
+        Index("ix_usage_attribution_monthly_rank", "dimension", "month", "cost_nanos", "requests"),
+        {"sqlite_with_rowid": False},
+    )
     dimension: str = Field(primary_key=True, max_length=16)
     value: str = Field(primary_key=True, max_length=128)
-    day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
+    month: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
 
 
 class AttributionDimensionDaily(AttributionCounters, table=True):
     """Daily sums over every value of a dimension: what "other" is, beside a window's top values."""
 
     __tablename__ = "usage_attribution_dimension_daily"
+    __table_args__ = ({"sqlite_with_rowid": False},)
     dimension: str = Field(primary_key=True, max_length=16)
     day: datetime = Field(sa_type=DateTime(timezone=True), primary_key=True)
 
@@ -458,3 +465,65 @@ class SignInThrottle(SQLModel, table=True):
     client: str = Field(primary_key=True, max_length=64)
     failed_attempts: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class AlertChannel(SQLModel, table=True):
+    """Where alerts go: a signed JSON webhook, a Slack incoming webhook, or an email address over SMTP."""
+
+    __tablename__ = "alert_channels"
+    name: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)
+    target: str = Field(max_length=512)
+    # The webhook's signing key or the SMTP password: written from standard input or the environment, never shown.
+    secret: str | None = Field(default=None, max_length=512)
+    # Email only: smtp_host, smtp_port, smtp_user, sender, ca_file.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class AlertEvent(SQLModel, table=True):
+    """Something people should hear about, recorded once: `key` names it (a budget's level in a period, a model's
+    status change, an hour's spend spike)."""
+
+    __tablename__ = "alert_events"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=256, unique=True)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=256)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = Field(sa_type=DateTime(timezone=True))
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One event to one channel: the outbox row while pending, then the delivery log.
+
+    The sender claims a row (claimed_until) before it sends, so two senders never send it at once; a sender
+    killed mid-send leaves the claim to lapse and the next one sends again, with the same idempotency key.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel"),
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="alert_events.id")
+    channel: str = Field(max_length=64)
+    idempotency_key: str = Field(max_length=64)
+    status: str = Field(max_length=16)  # pending, delivered, failed (gave up after the retry window)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True))
+    claimed_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_error: str | None = Field(default=None, max_length=512)
+    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class AlertState(SQLModel, table=True):
+    """The last health status told about per model, provider and the system, so a change is told once."""
+
+    __tablename__ = "alert_state"
+    subject: str = Field(primary_key=True, max_length=160)
+    status: str = Field(max_length=16)
+    since: datetime = Field(sa_type=DateTime(timezone=True))

@@ -2,26 +2,28 @@
 one value's days and models; the rows `export spend` and `report --by` write.
 
 The top values of a window are found without reading every value, the way Fagin's threshold algorithm finds
-them: each day's values are stored in spend order (an index), so the first k of every day are read, the exact
-window totals of the values seen are summed, and reading stops once the N-th best total is at least the sum of
-the k-th figures of every day, which no unseen value can beat. Spend is concentrated (a few users spend most),
-so a few dozen rows a day settle it at any volume; spread-out spend reads deeper, and at worst everything.
+them: each month's values are kept in spend order (an index), so the first k of every month the window touches
+are read, the exact window totals of the values seen are summed from their days, and reading stops once the
+N-th best total is at least the sum of the k-th monthly figures, which no unseen value can beat (its window
+spend is at most its spend in those months). Spend is concentrated (a few users spend most), so a few dozen
+rows settle it at any volume; spread-out spend reads deeper, and at worst everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
+from manager.db import sqlite_timestamps
 from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.grains import MODEL_DAILY
 from manager.ledger.rollup_read import read_rollups
-from manager.ledger.spend_rollups import BY_DIMENSION, BY_MODEL, BY_VALUE, COUNTERS
+from manager.ledger.spend_rollups import BY_DIMENSION, BY_MODEL, BY_MONTH, COUNTERS
 from manager.money import NANOS_PER_USD, nanos_to_usd
 from manager.timeutil import as_utc
 from manager.window import day_window
@@ -240,45 +242,61 @@ def _remainder(whole: pd.DataFrame, part: pd.DataFrame, label: str) -> pd.DataFr
 def _top_values(
     conn: Connection, dimension: str, days: list[datetime], top: int
 ) -> tuple[list[tuple[str, Spend]], int, pd.DataFrame]:
-    """Return the `top` values of the days by spend with their exact totals, the (value, day) rows read, and the
-    per-day rows of the values seen (day, value, requests, cost_nanos)."""
-    table = BY_VALUE
-    depth = max(2 * top, 16)
+    """Return the `top` values of the days by spend with their exact totals, the rows read, and the per-day sums
+    of the values seen (start, value and the counters)."""
+    table = BY_MODEL
+    months = sorted({datetime(d.year, d.month, 1, tzinfo=UTC) for d in days})
+    depth = max(4 * top, 32)
     seen: dict[str, Spend] = {}
     seen_days: list[pd.DataFrame] = []
     rows_read = 0
+    low, high = days[0], days[-1] + timedelta(days=1)
     while True:
         threshold = Spend()
         fresh: set[str] = set()
         exhausted = True
-        for day in days:
-            query = (
-                select(table.c.value, table.c.cost_nanos, table.c.requests)
-                .where(table.c.dimension == dimension, table.c.day == day)
-                .order_by(table.c.cost_nanos.desc(), table.c.requests.desc())
-                .limit(depth)
-            )
-            found = conn.execute(query).all()
+        for found in _heads(conn, dimension, months, depth):
             rows_read += len(found)
-            if len(found) == depth:  # an unseen value spent at most the last figure read that day
+            if len(found) == depth:  # an unseen value spent at most the last figure read that month
                 exhausted = False
-                threshold = threshold + Spend(requests=int(found[-1][2]), cost_nanos=int(found[-1][1]))
+                threshold = threshold + Spend(requests=found[-1][2], cost_nanos=found[-1][1])
             fresh.update(value for value, _, _ in found if value not in seen)
         if fresh:
-            low, high = days[0], days[-1] + timedelta(days=1)
             rows = _read(conn, table, dimension, low, high, table.c.value.in_(sorted(fresh)))
             rows_read += len(rows)
             for value, part in rows.groupby("value"):
                 seen[str(value)] = _total(part)
-            seen_days.append(rows)
+            seen_days.append(rows.groupby(["start", "value"], as_index=False)[list(COUNTERS)].sum())
         ranked = sorted(seen.items(), key=lambda item: (-item[1].cost_nanos, -item[1].requests, item[0]))
         if exhausted or (len(ranked) >= top and ranked[top - 1][1].rank >= threshold.rank):
             winners = ranked[:top]
             break
         depth *= 4
-    names = ["start", "value", *COUNTERS]
-    per_day = pd.concat([rows[names] for rows in seen_days], ignore_index=True) if seen_days else _empty_daily()
+    per_day = pd.concat(seen_days, ignore_index=True) if seen_days else _empty_daily()
     return winners, rows_read, per_day
+
+
+def _heads(conn: Connection, dimension: str, months: list[datetime], depth: int) -> list[list[tuple[str, int, int]]]:
+    """Return the first `depth` (value, cost_nanos, requests) of each month, most spent first, read backwards
+    along the rank index (one statement for every month)."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    parts, params = [], []
+    for i, month in enumerate(months):
+        parts.append(
+            f"SELECT {i} AS list, value, cost_nanos, requests FROM (SELECT value, cost_nanos, requests FROM "
+            f"{BY_MONTH.name} WHERE dimension = {mark} AND month = {mark} "
+            f"ORDER BY cost_nanos DESC, requests DESC LIMIT {int(depth)}) AS l{i}"
+        )
+        params += [dimension, _day_value(conn, month)]
+    heads: list[list[tuple[str, int, int]]] = [[] for _ in months]
+    for position, value, cost, requests in conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)):
+        heads[int(position)].append((str(value), int(cost), int(requests)))
+    return heads
+
+
+def _day_value(conn: Connection, day: datetime) -> Any:
+    """Return a day as the driver compares it with stored days (SQLite keeps them as text)."""
+    return sqlite_timestamps(pd.Series([pd.Timestamp(day)]))[0] if conn.dialect.name == "sqlite" else day
 
 
 def value_days(engine: Engine, dimension: str, value: str, start: date, end: date) -> pd.DataFrame:
@@ -302,21 +320,6 @@ def value_days(engine: Engine, dimension: str, value: str, start: date, end: dat
 def value_total(engine: Engine, dimension: str, value: str, start: date, end: date) -> Spend:
     """Return one value's spend over the UTC days start..end."""
     return _total(value_days(engine, dimension, value, start, end))
-
-
-def value_daily_cost(conn: Connection, dimension: str, value: str, low: datetime, high: datetime) -> pd.DataFrame:
-    """Return one value's billed cost per UTC day in [low, high): columns start and cost_nanos (budgets read it)."""
-    table = BY_VALUE
-    rows = read_rollups(
-        conn,
-        table,
-        "day",
-        table.c.dimension == dimension,
-        table.c.value == value,
-        table.c.day >= low,
-        table.c.day < high,
-    )
-    return rows[["start", "cost_nanos"]]
 
 
 EXPORT_COLUMNS = [
@@ -367,7 +370,7 @@ def totals_by_value(engine: Engine, dimension: str, start: date, end: date) -> l
     check_dimension(dimension)
     low, high = day_window(start, end)
     with engine.connect() as conn:
-        rows = _read(conn, BY_VALUE, dimension, low, high)
+        rows = _read(conn, BY_MODEL, dimension, low, high)
     if rows.empty:
         return []
     exact = rows.assign(**{n: rows[n].astype(object) for n in COUNTERS})

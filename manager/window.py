@@ -22,7 +22,7 @@ from manager.db import read_session
 from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.grains import HOURLY, rollup_table
 from manager.ledger.rollup_read import read_rollups
-from manager.ledger.spend_rollups import BY_VALUE
+from manager.ledger.spend_rollups import BY_MODEL
 from manager.models import Budget
 from manager.registry import ModelInfo, registry_info
 from manager.timeutil import as_utc
@@ -203,7 +203,7 @@ def _attributed(conn: Any, budgets: tuple[Budget, ...], low: datetime, high: dat
     pairs = sorted(
         {(kind, value) for kind, _, value in (b.scope.partition(":") for b in budgets) if kind in DIMENSIONS}
     )
-    table = BY_VALUE
+    table = BY_MODEL
     if not pairs:
         return pd.DataFrame(columns=["start", "dimension", "value", "cost_nanos", "cost_unknown"])
     named = or_(*(and_(table.c.dimension == kind, table.c.value == value) for kind, value in pairs))

@@ -1,12 +1,16 @@
 """Daily spend per attribution value: summing a batch per (day, dimension, value, model) (pure) and folding it in.
 
-Three tables hold the same sums at three depths, each for the read that needs it:
-- per (dimension, day, value, model): exports, one value's models, budgets on a value;
-- per (dimension, value, day), over models: each day's values in spend order, from which a window's top values
-  are found without reading every value (manager.spend);
-- per (dimension, day), over values: the total beside the top values, so "other" is exact.
+Three tables hold the sums:
+- per (dimension, value, day, model): a value's days by the primary key (its page, its budgets, exports);
+- per (dimension, value, month), over models: each month's values in spend order by the rank index, from which
+  a window's top values are found without reading every value (manager.spend);
+- per (dimension, day), over values and models: the total beside the top values, so "other" is exact.
 
 A request without a value for a dimension is in none of its rows; a request with two tags is in both tags' rows.
+A batch is added with one upsert per table that adds to what is stored, without reading it first. No row can
+overflow where the per-model daily rollup does not: a row of the first table is part of its (day, model) row,
+and before the fold the days' totals over every model (times the most tags a request has, for tags) are checked
+against what a row holds.
 """
 
 from __future__ import annotations
@@ -15,22 +19,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
-from manager.ledger.attribution import DIMENSIONS, TAG_SEPARATOR
-from manager.ledger.grains import LARGEST_TOTAL
+from manager.db import sqlite_timestamps
+from manager.ledger.attribution import DIMENSIONS, MAX_TAGS, TAG_SEPARATOR
+from manager.ledger.grains import LARGEST_TOTAL, MODEL_DAILY
 from manager.ledger.rollup_read import read_rollups
-from manager.ledger.rollups import period_nanos, refuse_past_largest, twin_positions, write_rows
-from manager.models import AttributionDaily, AttributionDimensionDaily, AttributionValueDaily
+from manager.ledger.rollups import TotalTooLarge, period_nanos, refuse_past_largest, write_rows
+from manager.models import AttributionDaily, AttributionDimensionDaily, AttributionMonthly
 
 COUNTERS = ("requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "cost_unknown")
 BY_MODEL = AttributionDaily.__table__  # type: ignore[attr-defined]
-BY_VALUE = AttributionValueDaily.__table__  # type: ignore[attr-defined]
+BY_MONTH = AttributionMonthly.__table__  # type: ignore[attr-defined]
 BY_DIMENSION = AttributionDimensionDaily.__table__  # type: ignore[attr-defined]
 MODEL_KEYS = ["start", "dimension", "value", "model_id"]
-VALUE_KEYS = ["start", "dimension", "value"]
+MONTH_KEYS = ["start", "dimension", "value"]
 DIMENSION_KEYS = ["start", "dimension"]
-TABLES = ((BY_MODEL, MODEL_KEYS), (BY_VALUE, VALUE_KEYS), (BY_DIMENSION, DIMENSION_KEYS))
+# Each table, the name of its period column, and its keys (`start` is the period).
+TABLES = ((BY_MODEL, "day", MODEL_KEYS), (BY_MONTH, "month", MONTH_KEYS), (BY_DIMENSION, "day", DIMENSION_KEYS))
 _DAY = 86400 * 10**9
 
 
@@ -148,50 +154,75 @@ def _labels(sums: pd.DataFrame, keys: list[str]) -> list[str]:
 
 
 def fold_spend(conn: Connection, sums: pd.DataFrame) -> None:
-    """Add a batch's spend_sums to the three attribution tables. The caller holds the write lock."""
+    """Add a batch's spend_sums to the attribution tables, after its rollups were folded in (their per-model
+    daily rows bound every attribution row). The caller holds the write lock."""
     if sums.empty:
         return
-    for (table, keys), part in zip(TABLES, levels(sums).values(), strict=True):
-        _fold(conn, table, keys, part)
+    _check_room(conn, sums)
+    for (table, grain, keys), part in zip(TABLES, levels(sums).values(), strict=True):
+        # In primary-key order: each row then lands beside the last one in the table's b-tree.
+        _add(conn, table, grain, keys, part.sort_values([*keys[1:3], "start", *keys[3:]], ignore_index=True))
 
 
-def _fold(conn: Connection, table: Any, keys: list[str], sums: pd.DataFrame) -> None:
-    """Add sums to a table: new keys are inserted, stored ones replaced by the exact sum of both."""
-    low, high = sums["start"].min().to_pydatetime(), sums["start"].max().to_pydatetime()
-    dimensions = sorted(sums["dimension"].unique().tolist())
-    stored = read_rollups(
-        conn, table, "day", table.c.dimension.in_(dimensions), table.c.day >= low, table.c.day <= high
+def _check_room(conn: Connection, sums: pd.DataFrame) -> None:
+    """Raise TotalTooLarge when a touched day's total over every model, times the most tags a request can have
+    (for tags), could pass what a row holds: then a sum over models or tags might too."""
+    days = sorted(sums["start"].unique().tolist())
+    factor = MAX_TAGS if (sums["dimension"] == "tag").any() else 1
+    table = MODEL_DAILY
+    names = ("requests", "input_tokens", "output_tokens", "cost_nanos")
+    # Summed as floats: exact enough for a bound, and never an integer overflow in the database.
+    query = (
+        select(table.c.day, *(func.sum(func.abs(table.c[n]) * 1.0) for n in names))
+        .where(table.c.day.in_([d.to_pydatetime() for d in days]))
+        .group_by(table.c.day)
     )
-    twin = twin_positions(sums, stored, keys)
-    new = twin < 0
-    write_rows(conn, table, "day", sums[new], keys, list(COUNTERS), replace=False)
-    if new.all():
+    for day, *totals in conn.execute(query):
+        for name, total in zip(names, totals, strict=True):
+            if float(total or 0) * factor >= LARGEST_TOTAL:
+                raise TotalTooLarge(
+                    f"the day {str(day)[:10]}: {name} over every model would let a sum by team, user, key, app, "
+                    "environment or tag pass what a row holds; this batch was not stored"
+                )
+
+
+def _add(conn: Connection, table: Any, grain: str, keys: list[str], rows: pd.DataFrame) -> None:
+    """Upsert rows whose counters are added to a stored row with the same key (inserted when there is none)."""
+    names = [grain, *keys[1:], *COUNTERS]
+    conflict = ", ".join([grain, *keys[1:]])
+    updates = ", ".join(f"{n} = {table.name}.{n} + excluded.{n}" for n in COUNTERS)
+    upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        columns = [sqlite_timestamps(rows["start"]), *(rows[n].tolist() for n in names[1:])]
+        placeholders = ", ".join("?" * len(names))
+        statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders}) {upsert}"
+        driver.executemany(statement, zip(*columns, strict=True))
         return
-    mine = sums[~new].reset_index(drop=True)
-    theirs = stored.iloc[twin[~new]].reset_index(drop=True)
-    refuse_past_largest(
-        mine.assign(model_id=_labels(mine, keys)),
-        {n: mine[n].to_numpy(dtype=float) + theirs[n].to_numpy(dtype=float) for n in COUNTERS},
-        "day",
-    )
-    added = mine.assign(**{n: mine[n].to_numpy() + theirs[n].to_numpy() for n in COUNTERS})
-    write_rows(conn, table, "day", added, keys, list(COUNTERS), replace=True)
+    columns = [rows["start"].dt.to_pydatetime().tolist(), *(rows[n].tolist() for n in names[1:])]
+    staged = f"add_{table.name}"
+    with driver.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staged} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {staged} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {staged} {upsert}"
+        )
+        cursor.execute(f"DELETE FROM {staged}")
 
 
 def write_spend(conn: Connection, sums: pd.DataFrame) -> None:
     """Insert whole attribution sums (spend_sums rows, keys unique) into tables known to be empty."""
-    for (table, keys), part in zip(TABLES, levels(sums).values(), strict=True):
-        write_rows(conn, table, "day", part, keys, list(COUNTERS), replace=False)
+    for (table, grain, keys), part in zip(TABLES, levels(sums).values(), strict=True):
+        write_rows(conn, table, grain, part, keys, list(COUNTERS), replace=False)
 
 
 def stored_spend(conn: Connection) -> dict[str, pd.DataFrame]:
-    """Return every row of the three attribution tables, by table name."""
-    return {table.name: read_rollups(conn, table, "day") for table, _ in TABLES}
-
-
-def key_tuples(frame: pd.DataFrame, keys: list[str]) -> list[tuple[Any, ...]]:
-    """Return each row's key as a tuple (the day as integer nanoseconds), for comparing sums."""
-    return list(zip(period_nanos(frame["start"]), *(frame[k].tolist() for k in keys[1:]), strict=True))
+    """Return every row of the attribution tables, by table name."""
+    return {table.name: read_rollups(conn, table, grain) for table, grain, _ in TABLES}
 
 
 def merged(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -202,9 +233,23 @@ def merged(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def levels(sums: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Return spend_sums at the depth of each attribution table, by table name."""
-    by_value = sum_by(sums, VALUE_KEYS) if not sums.empty else empty_sums(VALUE_KEYS)
-    by_dimension = sum_by(by_value, DIMENSION_KEYS) if not by_value.empty else empty_sums(DIMENSION_KEYS)
-    return {BY_MODEL.name: sums, BY_VALUE.name: by_value, BY_DIMENSION.name: by_dimension}
+    if sums.empty:
+        return {
+            BY_MODEL.name: sums,
+            BY_MONTH.name: empty_sums(MONTH_KEYS),
+            BY_DIMENSION.name: empty_sums(DIMENSION_KEYS),
+        }
+    months = sums.assign(start=month_of(sums["start"]))
+    return {
+        BY_MODEL.name: sums,
+        BY_MONTH.name: sum_by(months, MONTH_KEYS),
+        BY_DIMENSION.name: sum_by(sums, DIMENSION_KEYS),
+    }
+
+
+def month_of(days: pd.Series) -> pd.Series:
+    """Return UTC days as the first day of their month (UTC)."""
+    return days.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
 
 
 def differences(stored: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> list[tuple[str, str, Any, Any]]:

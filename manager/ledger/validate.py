@@ -505,27 +505,26 @@ def _attribution_columns(frame: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.
         if not present.any():  # a reader's column that no row filled
             columns[stored] = pd.Series([None] * n, index=frame.index, dtype=object)
             continue
-        try:  # text and numbers: each distinct value is its own key
-            firsts = {value: value for value in pd.unique(raw[present]).tolist()}
-            keys = raw
+        distinct: list[Any]
+        try:  # text and numbers: each distinct value is its own key, cleaned once
+            codes, found = pd.factorize(raw)
+            distinct = list(found)
         except TypeError:  # lists or objects (JSON tags): keyed by their JSON text
             keys = raw.map(_hashable)
-            firsts = {}
-            for key, value in zip(keys[present].tolist(), raw[present].tolist(), strict=True):
-                firsts.setdefault(key, value)
-        cleaned: dict[Any, str | None] = {}
-        refused_keys = []
-        for key, value in firsts.items():
+            codes, found = pd.factorize(keys)
+            originals = dict(zip(keys.tolist(), raw.tolist(), strict=True))
+            distinct = [originals[key] for key in found]
+        cleaned = np.empty(len(distinct) + 1, dtype=object)  # the last slot: a missing value (code -1) stays None
+        refused_codes = []
+        for code, value in enumerate(distinct):
             try:
-                cleaned[key] = clean_tags(value) if column == TAGS else clean_value(column, value)
+                cleaned[code] = clean_tags(value) if column == TAGS else clean_value(column, value)
             except AttributionError:
-                refused_keys.append(key)
-        refused = keys.isin(refused_keys) & present if refused_keys else pd.Series(False, index=frame.index)
+                refused_codes.append(code)
+        refused = np.isin(codes, refused_codes) if refused_codes else np.zeros(n, dtype=bool)
         clean &= ~refused
-        stored_values = pd.Series(None, index=frame.index, dtype=object)
-        usable = present & ~refused.to_numpy()
-        stored_values[usable] = keys[usable].map(cleaned)
-        columns[stored] = stored_values
+        stored_codes = np.where(refused, -1, codes)
+        columns[stored] = pd.Series(cleaned[stored_codes], index=frame.index, dtype=object)
     return columns, clean
 
 

@@ -30,7 +30,7 @@ from manager.ledger.rollups import fold_rollups, merge_sums, rollup_frame, write
 from manager.models import (
     AttributionDaily,
     AttributionDimensionDaily,
-    AttributionValueDaily,
+    AttributionMonthly,
     ModelUsageDaily,
     ModelUsageHourly,
     ModelUsageStats,
@@ -193,7 +193,9 @@ def verify(engine: Engine, *, progress: Callable[[int], None] | None = None) -> 
         drift += _compare("usage_model_daily", _stored(conn, MODEL_DAILY, "day"), _per_model(daily))
         stats = {row["model_id"]: row for row in conn.execute(select(STATS)).mappings()}
         stored_spend = spend_rollups.stored_spend(conn)
-    for (table, keys), (name, expected) in zip(spend_rollups.TABLES, spend_rollups.levels(spend).items(), strict=True):
+    for (table, _, keys), (name, expected) in zip(
+        spend_rollups.TABLES, spend_rollups.levels(spend).items(), strict=True
+    ):
         found = spend_rollups.differences(stored_spend[name], expected, keys)
         drift += [Drift(table.name, key, field, stored, want) for key, field, stored, want in found]
     for model_id, want in sorted(model_totals(daily).items()):
@@ -250,7 +252,7 @@ _REBUILT = (
     ModelUsageDaily,
     ModelUsageStats,
     AttributionDaily,
-    AttributionValueDaily,
+    AttributionMonthly,
     AttributionDimensionDaily,
 )
 

@@ -142,10 +142,10 @@ def test_the_top_values_are_exact_however_spend_is_spread(tmp_path: Path, skew: 
 
 def test_concentrated_spend_settles_the_top_without_reading_every_value(tmp_path: Path) -> None:
     engine = api.open_engine(f"sqlite:///{tmp_path / 'skewed.db'}")
-    ingest.ingest_records(engine, attributed(6000, seed=5, users=3000, skew=1.3))
+    ingest.ingest_records(engine, attributed(20_000, seed=5, users=10_000, skew=1.3))
     with engine.connect() as conn:
         stored_rows = conn.execute(
-            text("SELECT count(*) FROM usage_attribution_value_daily WHERE dimension = 'user'")
+            text("SELECT count(*) FROM usage_attribution_daily WHERE dimension = 'user'")
         ).scalar_one()
     result = spend.breakdown(engine, "user", *DAYS, top=5)
     assert result.values_read < stored_rows / 4
@@ -154,13 +154,13 @@ def test_concentrated_spend_settles_the_top_without_reading_every_value(tmp_path
 def test_a_tampered_attribution_row_is_reported_and_rebuilt(engine: Engine, records: list[dict[str, Any]]) -> None:
     stored(engine, records)
     with engine.begin() as conn:
-        tamper = "UPDATE usage_attribution_value_daily SET cost_nanos = cost_nanos + 1 WHERE value = 'growth'"
+        tamper = "UPDATE usage_attribution_daily SET cost_nanos = cost_nanos + 1 WHERE value = 'growth'"
         conn.execute(text(tamper))
-        conn.execute(text("DELETE FROM usage_attribution_daily WHERE value = 'beta'"))
+        conn.execute(text("DELETE FROM usage_attribution_dimension_daily WHERE dimension = 'tag'"))
     drift = verify.verify(engine)
-    assert {d.table for d in drift} == {"usage_attribution_value_daily", "usage_attribution_daily"}
+    assert {d.table for d in drift} == {"usage_attribution_daily", "usage_attribution_dimension_daily"}
     assert any(d.field == "cost_nanos" and "growth" in d.key for d in drift)
-    assert any(d.field == "*" and d.stored == "missing" and "beta" in d.key for d in drift)
+    assert any(d.field == "*" and d.stored == "missing" and "tag" in d.key for d in drift)
     verify.rebuild_rollups(engine)
     assert verify.verify(engine) == []
 

@@ -21,8 +21,6 @@ def page(app: Callable[[], AppTest], script: str) -> AppTest:
     return at
 
 
-
-
 def test_the_spend_page_lists_teams_by_spend_with_their_exact_totals(
     app: Callable[[], AppTest], seeded: Engine
 ) -> None:

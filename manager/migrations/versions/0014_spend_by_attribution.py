@@ -1,5 +1,5 @@
-"""daily spend per attribution value: per (dimension, day, value, model), per (dimension, value, day), per
-(dimension, day); filled from the request log's attribution columns
+"""spend per attribution value: daily per (dimension, value, day, model), monthly per (dimension, value) with a
+rank index, daily per dimension; filled from the request log's attribution columns
 
 Revision ID: 0014
 Revises: 0013
@@ -31,18 +31,17 @@ def _key(name: str, length: int) -> sa.Column:
 
 
 def upgrade() -> None:
-    op.create_table("usage_attribution_daily", *_counters(), _key("dimension", 16),
-                    sa.Column("day", sa.DateTime(timezone=True), nullable=False), _key("value", 128),
-                    _key("model_id", 128), sa.PrimaryKeyConstraint("dimension", "day", "value", "model_id"))
-    op.create_index("ix_usage_attribution_daily_value", "usage_attribution_daily", ["dimension", "value", "day"])
-    op.create_table("usage_attribution_value_daily", *_counters(), _key("dimension", 16), _key("value", 128),
-                    sa.Column("day", sa.DateTime(timezone=True), nullable=False),
-                    sa.PrimaryKeyConstraint("dimension", "value", "day"))
-    op.create_index("ix_usage_attribution_value_daily_rank", "usage_attribution_value_daily",
-                    ["dimension", "day", "cost_nanos", "requests"])
+    op.create_table("usage_attribution_daily", *_counters(), _key("dimension", 16), _key("value", 128),
+                    sa.Column("day", sa.DateTime(timezone=True), nullable=False), _key("model_id", 128),
+                    sa.PrimaryKeyConstraint("dimension", "value", "day", "model_id"), sqlite_with_rowid=False)
+    op.create_table("usage_attribution_monthly", *_counters(), _key("dimension", 16), _key("value", 128),
+                    sa.Column("month", sa.DateTime(timezone=True), nullable=False),
+                    sa.PrimaryKeyConstraint("dimension", "value", "month"), sqlite_with_rowid=False)
+    op.create_index("ix_usage_attribution_monthly_rank", "usage_attribution_monthly",
+                    ["dimension", "month", "cost_nanos", "requests"])
     op.create_table("usage_attribution_dimension_daily", *_counters(), _key("dimension", 16),
                     sa.Column("day", sa.DateTime(timezone=True), nullable=False),
-                    sa.PrimaryKeyConstraint("dimension", "day"))
+                    sa.PrimaryKeyConstraint("dimension", "day"), sqlite_with_rowid=False)
     _backfill()
 
 
@@ -66,15 +65,16 @@ def _backfill() -> None:
             if value is None:
                 continue
             for item in ([t for t in value.split(";") if t] if dimension == "tag" else [value]):
-                for level, key in zip(levels, ((dimension, day, item, row["model_id"]), (dimension, item, day),
+                month = datetime(day.year, day.month, 1, tzinfo=UTC)
+                for level, key in zip(levels, ((dimension, item, day, row["model_id"]), (dimension, item, month),
                                                (dimension, day)), strict=True):
                     total = level.setdefault(key, [0] * len(COUNTERS))
                     for i, count in enumerate(counts):
                         total[i] += count
-    names = (("dimension", "day", "value", "model_id"), ("dimension", "value", "day"), ("dimension", "day"))
-    tables = ("usage_attribution_daily", "usage_attribution_value_daily", "usage_attribution_dimension_daily")
+    names = (("dimension", "value", "day", "model_id"), ("dimension", "value", "month"), ("dimension", "day"))
+    tables = ("usage_attribution_daily", "usage_attribution_monthly", "usage_attribution_dimension_daily")
     for level, keys, name in zip(levels, names, tables, strict=True):
-        target = sa.table(name, *(sa.column(k, sa.DateTime(timezone=True)) if k == "day" else sa.column(k)
+        target = sa.table(name, *(sa.column(k, sa.DateTime(timezone=True)) if k in ("day", "month") else sa.column(k)
                                   for k in keys), *(sa.column(c) for c in COUNTERS))
         rows = [dict(zip((*keys, *COUNTERS), (*key, *total), strict=True)) for key, total in level.items()]
         for first in range(0, len(rows), 20_000):
@@ -83,6 +83,6 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     op.drop_table("usage_attribution_dimension_daily")
-    op.drop_table("usage_attribution_value_daily")
-    op.drop_index("ix_usage_attribution_daily_value", table_name="usage_attribution_daily")
+    op.drop_index("ix_usage_attribution_monthly_rank", table_name="usage_attribution_monthly")
+    op.drop_table("usage_attribution_monthly")
     op.drop_table("usage_attribution_daily")
