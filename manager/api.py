@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from manager import accounts, audit, budgets, registry
+from manager.alerts import channels, delivery
 from manager.db import create_db_engine, describe_database, read_session, write_session
-from manager.errors import DatabaseUnavailable, SignInRefused
+from manager.errors import DatabaseUnavailable, ManagerError, SignInRefused
 from manager.ledger.ingest import ingest_records, log_usage
 from manager.schema import initialize, schema_is_current
 from manager.selection import select_model
@@ -242,3 +243,36 @@ def remove_budget(engine: Engine, name: str, *, actor: str = "system") -> None:
     """Remove a budget (its recorded alerts stay)."""
     with write_session(engine) as session:
         budgets.remove_budget(session=session, name=name, actor=actor)
+
+
+def list_channels(engine: Engine) -> list[dict[str, Any]]:
+    """Return every alert channel as it may be shown (never its secret)."""
+    with read_session(engine) as session:
+        return [channels.to_public(c) for c in channels.list_channels(session=session)]
+
+
+def add_channel(engine: Engine, data: Mapping[str, Any], *, actor: str = "system") -> dict[str, Any]:
+    """Add a validated alert channel (audited without its secret) and return it as shown."""
+    with write_session(engine) as session:
+        return channels.to_public(channels.add_channel(session=session, data=data, actor=actor))
+
+
+def remove_channel(engine: Engine, name: str, *, actor: str = "system") -> None:
+    """Remove an alert channel; its delivery log stays."""
+    with write_session(engine) as session:
+        channels.remove_channel(session=session, name=name, actor=actor)
+
+
+def test_channel(engine: Engine, name: str) -> None:
+    """Send a test message to a channel now; raise ManagerError saying why it did not arrive."""
+    with read_session(engine) as session:
+        channel = channels.get_channel(session=session, name=name)
+    try:
+        delivery.send_test(channel)
+    except delivery.DeliveryFailed as error:
+        raise ManagerError(f"channel {name}: {error}") from None
+
+
+def send_alerts(engine: Engine) -> dict[str, int]:
+    """Deliver every alert that is due; return {"delivered", "failed", "pending", "gave_up"}."""
+    return delivery.send_pending(engine).as_dict()

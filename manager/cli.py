@@ -21,6 +21,7 @@ from manager import (
     api,
     budgets,
     demo,
+    digest,
     explorer,
     export,
     health,
@@ -32,8 +33,8 @@ from manager import (
     whatif,
     window,
 )
-from manager.alerts import channels, delivery, events, watch
-from manager.db import read_session, write_session
+from manager.alerts import channels, events, watch
+from manager.db import write_session
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
@@ -309,24 +310,15 @@ def cmd_channels(engine: Engine, args: argparse.Namespace) -> int:
             "sender": args.sender,
             "ca_file": args.ca_file,
         }
-        with write_session(engine) as session:
-            added = channels.to_public(channels.add_channel(session=session, data=data, actor=args.actor))
-        _print(added, args.json, lambda c: "added " + _channel_line(c))
+        _print(api.add_channel(engine, data, actor=args.actor), args.json, lambda c: "added " + _channel_line(c))
     elif action == "list":
-        with read_session(engine) as session:
-            found = [channels.to_public(c) for c in channels.list_channels(session=session)]
+        found = api.list_channels(engine)
         _print(found, args.json, lambda cs: "\n".join(map(_channel_line, cs)) or "no alert channels")
     elif action == "remove":
-        with write_session(engine) as session:
-            channels.remove_channel(session=session, name=args.name, actor=args.actor)
+        api.remove_channel(engine, args.name, actor=args.actor)
         _print({"removed": args.name}, args.json, lambda d: f"removed {d['removed']}")
     else:
-        with read_session(engine) as session:
-            channel = channels.get_channel(session=session, name=args.name)
-        try:
-            delivery.send_test(channel)
-        except delivery.DeliveryFailed as error:
-            raise ManagerError(f"channel {args.name}: {error}") from None
+        api.test_channel(engine, args.name)
         _print({"sent": args.name}, args.json, lambda d: f"sent a test message to {d['sent']}")
     return EXIT_OK
 
@@ -339,14 +331,18 @@ def _event_line(e: dict[str, Any]) -> str:
 def cmd_alerts(engine: Engine, args: argparse.Namespace) -> int:
     action = args.alerts_action
     if action == "send":
-        result = delivery.send_pending(engine).as_dict()
+        result = api.send_alerts(engine)
         _print(result, args.json, lambda r: f"{r['delivered']} delivered, {r['failed']} failed, {r['pending']} pending")
     elif action == "list":
+        if not 1 <= args.limit <= 10_000:
+            raise InvalidInput([f"--limit: {args.limit} is not from 1 to 10,000"])
         _print(events.recent(engine, args.limit), args.json, lambda es: "\n".join(map(_event_line, es)) or "no alerts")
     elif action == "check":
         new = watch.check(engine)
         _print({"recorded": new}, args.json, lambda d: f"recorded {d['recorded']} health and spend events")
     else:
+        if not args.interval >= 1:
+            raise InvalidInput([f"--interval: {args.interval!r} is not a number of seconds, 1 or more"])
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"watching budgets, health and spend every {args.interval:g} s; Ctrl-C stops", file=sys.stderr)
@@ -354,6 +350,22 @@ def cmd_alerts(engine: Engine, args: argparse.Namespace) -> int:
             watch.run(engine, interval=args.interval, stop=stop)
         except KeyboardInterrupt:
             pass
+    return EXIT_OK
+
+
+def _digest_text(data: dict[str, Any], lines: dict[str, str]) -> str:
+    return "\n".join([data["subject"], *(f"{name}: {text}" for name, text in lines.items())])
+
+
+def cmd_digest(engine: Engine, args: argparse.Namespace) -> int:
+    found = digest.build(engine, args.period)
+    data = found.as_dict() | {"subject": found.subject()}
+    if args.send:
+        with write_session(engine) as session:
+            channels.get_channel(session=session, name=args.send)
+            events.record(session, found.event(args.send), only=args.send)
+        data["sent"] = api.send_alerts(engine)
+    _print(data, args.json, lambda d: _digest_text(d, found.lines()))
     return EXIT_OK
 
 
@@ -680,7 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     budget_actions = budgets.add_subparsers(dest="budgets_action", required=True, metavar="ACTION")
     adder = budget_actions.add_parser("add", help="add a budget", description="add a budget", parents=[writer])
     adder.add_argument("--name", required=True, help="a unique name")
-    adder.add_argument("--scope", required=True, help="global, provider:NAME, model:ID or category:NAME")
+    adder.add_argument(
+        "--scope",
+        required=True,
+        help="global, provider:NAME, model:ID, category:NAME, or team:, user:, api_key:, app:, environment:, tag:NAME",
+    )
     adder.add_argument("--period", required=True, choices=["daily", "weekly", "monthly"], help="UTC period")
     adder.add_argument("--amount", required=True, type=float, help="amount in USD")
     adder.add_argument("--warn", type=float, default=0.8, help="warning threshold, a fraction (default 0.8)")
@@ -745,6 +761,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="check and send every interval until stopped",
     )
     watching.add_argument("--interval", type=float, default=60.0, help="seconds between rounds (default 60)")
+
+    summary = command(
+        "digest", "spend by team and model against the period before, movers, risks, incidents", cmd_digest
+    )
+    summary.add_argument(
+        "--period", choices=list(digest.PERIODS), default="weekly", help="the last whole week or month"
+    )
+    summary.add_argument("--send", metavar="CHANNEL", help="also send it to this alert channel")
 
     users = command("users", "manage dashboard accounts and their roles", cmd_users, parents=())
     user_actions = users.add_subparsers(dest="users_action", required=True, metavar="ACTION")

@@ -27,6 +27,7 @@ PAGES = [
     ("Monitor", "pages/requests.py", "Requests", ":material/list_alt:"),
     ("Decide", "pages/whatif.py", "What-if", ":material/alt_route:"),
     ("Configure", "pages/registry.py", "Registry", ":material/table_edit:"),
+    ("Configure", "pages/alerts.py", "Alerts", ":material/notifications:"),
     ("Configure", "pages/audit.py", "Audit trail", ":material/history:"),
     ("Configure", "pages/users.py", "Users", ":material/group:"),
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 from sqlmodel import select as select_rows
@@ -27,9 +28,9 @@ def known_keys(engine: Engine, keys: Iterable[str]) -> set[str]:
         return {row[0] for row in conn.execute(select(EVENTS.c.key).where(EVENTS.c.key.in_(wanted)))}
 
 
-def record(session: Session, event: Event) -> bool:
-    """Add an event and a pending delivery to each channel to the session's transaction, unless its key is
-    recorded already; return whether it was new."""
+def record(session: Session, event: Event, *, only: str | None = None) -> bool:
+    """Add an event and a pending delivery to each channel (or `only` that one) to the session's transaction,
+    unless its key is recorded already; return whether it was new."""
     if session.exec(select_rows(AlertEvent).where(AlertEvent.key == event.key)).first() is not None:
         return False
     now = datetime.now(UTC)
@@ -45,6 +46,8 @@ def record(session: Session, event: Event) -> bool:
     session.flush()
     assert row.id is not None
     for channel in session.exec(select_rows(AlertChannel)).all():
+        if only is not None and channel.name != only:
+            continue
         session.add(
             AlertDelivery(
                 event_id=row.id,
@@ -96,3 +99,30 @@ def recent(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+LOG_COLUMNS = ["recorded_at", "kind", "subject", "channel", "status", "attempts", "last_error", "delivered_at"]
+
+
+def log_table(found: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return recent events as the delivery log: one row per (event, channel), or per event told to no channel."""
+    rows = []
+    for event in found:
+        base = {
+            "recorded_at": pd.Timestamp(event["recorded_at"]).tz_convert(None),
+            "kind": event["kind"],
+            "subject": event["subject"],
+        }
+        for told in event["deliveries"] or [{"channel": None, "status": "no channel"}]:
+            delivered = told.get("delivered_at")
+            rows.append(
+                base
+                | {
+                    "channel": told["channel"],
+                    "status": told["status"],
+                    "attempts": told.get("attempts", 0),
+                    "last_error": told.get("last_error"),
+                    "delivered_at": pd.Timestamp(delivered).tz_convert(None) if delivered else None,
+                }
+            )
+    return pd.DataFrame(rows, columns=LOG_COLUMNS)
