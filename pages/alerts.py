@@ -97,9 +97,7 @@ if log.empty:
     st.info("Nothing to tell yet: no budget has crossed a threshold, and no health change or spend spike was seen.")
 else:
     waiting = int((log["status"] == "pending").sum())
-    if st.button(
-        f"Send what is due now ({waiting} pending)", key="send_alerts", disabled=read_only or not waiting
-    ):
+    if st.button(f"Send what is due now ({waiting} pending)", key="send_alerts", disabled=read_only or not waiting):
         result = api.send_alerts(engine)
         st.toast(f"{result['delivered']} delivered, {result['failed']} failed, {result['pending']} pending")
         st.rerun()
