@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -62,8 +63,11 @@ def _log_rows(engine: Engine, start: date | None, end: date | None) -> Iterable[
             yield [record[name] for name in LOG_COLUMNS]
 
 
-def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: date | None = None) -> str:
-    """Return a report as CSV text: registry, usage (per day and model), performance or logs (raw requests)."""
+def export_csv(
+    engine: Engine, kind: str, *, start: date | None = None, end: date | None = None, by: str | None = None
+) -> str:
+    """Return a report as CSV text: registry, usage (per day and model), performance, budgets, health, logs (raw
+    requests) or spend (per day, value of the dimension `by`, and model)."""
     if kind == "registry":
         rows = api.list_models(engine)
         header = registry.public_fields() + ["price"]
@@ -91,7 +95,11 @@ def export_csv(engine: Engine, kind: str, *, start: date | None = None, end: dat
     if kind == "logs":
         return csv_text(LOG_COLUMNS, _log_rows(engine, start, end))
     if kind == "spend":
-        raise InvalidInput(["export spend needs --by: one of " + ", ".join(DIMENSIONS)])
+        if by is None:
+            raise InvalidInput(["export spend needs --by: one of " + ", ".join(DIMENSIONS)])
+        text = io.StringIO()
+        write_spend_csv(engine, text, by, start=start, end=end)
+        return text.getvalue()
     raise InvalidInput([f"export kind {kind!r} is not one of {', '.join(EXPORT_KINDS)}"])
 
 

@@ -27,6 +27,7 @@ def test_registry_export_neutralises_a_hostile_name(engine: Engine) -> None:
 
 
 HOSTILE = 'ok\r=HYPERLINK("http://evil.example")'
+FORMULA = '=HYPERLINK("http://evil.example")'
 
 
 @pytest.mark.parametrize("text", ["a\r=cmd()", "a\n@SUM(A1)", "a\r\n+1", "=x\r-y"])
@@ -40,12 +41,17 @@ def test_no_export_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:
     api.ingest_records(
         engine,
         [
-            record(request_id=HOSTILE, success="false", error_type=HOSTILE, language="@x"),
+            record(
+                request_id=HOSTILE, success="false", error_type=HOSTILE, language="@x", team=FORMULA, tags=[FORMULA]
+            ),
             record(request_id="r-2", cost="0.1"),
         ],
     )
     for kind in export.EXPORT_KINDS:
-        assert formula_cells(export.export_csv(engine, kind)) == [], kind
+        for by in ("team", "tag") if kind == "spend" else (None,):
+            text = export.export_csv(engine, kind, by=by)
+            assert formula_cells(text) == [], kind
+            assert kind != "spend" or "'" + FORMULA.replace('"', '""') in text  # there, quoted as text
 
 
 def test_no_table_download_holds_a_cell_that_starts_a_formula(engine: Engine) -> None:

@@ -1,11 +1,13 @@
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from manager import api, budgets
 from tests.pages.conftest import shown
+from tests.utils.factories import record
 
 
 def budgets_page(app: Callable[[], AppTest]) -> AppTest:
@@ -67,7 +69,13 @@ def test_spend_chart_draws_budget_line_bands_and_forecast(app: Callable[[], AppT
     assert "Forecast method: linear trend" in at.caption[0].value
 
 
+def spend_a_dollar_now(engine: Engine) -> None:
+    """Store a $1 request this minute: today's spend passes a tiny budget whatever the time of day."""
+    api.ingest_records(engine, [record(request_id="now", timestamp=datetime.now(UTC).isoformat(), cost="1.0")])
+
+
 def test_crossed_budget_lists_its_alerts(app: Callable[[], AppTest], live: Engine) -> None:
+    spend_a_dollar_now(live)
     api.add_budget(live, {"name": "tiny", "scope": "global", "period": "daily", "amount_usd": 0.01})
     at = budgets_page(app)
     alerts = at.dataframe[1].value
@@ -76,6 +84,7 @@ def test_crossed_budget_lists_its_alerts(app: Callable[[], AppTest], live: Engin
 
 
 def test_overview_shows_active_budget_alerts(app: Callable[[], AppTest], live: Engine) -> None:
+    spend_a_dollar_now(live)
     api.add_budget(live, {"name": "tiny", "scope": "global", "period": "daily", "amount_usd": 0.01})
     at = app().run()
     (status,) = [w.value for w in at.warning if w.value.startswith("System ")]
