@@ -486,7 +486,8 @@ def _record(engine: Engine, evaluations: list[_Evaluation]) -> None:
     (and of a forecast to pass the amount, once a period) in the same transaction."""
     wanted = [(e, c) for e in evaluations for c in e.crossings]
     forecasts = [f for f in (_forecast_event(e) for e in evaluations) if f is not None]
-    new_forecasts = [f for f in forecasts if f.key not in events.known_keys(engine, [f.key for f in forecasts])]
+    told = events.known_keys(engine, [f.key for f in forecasts])
+    new_forecasts = [f for f in forecasts if f.key not in told]
     stored = set()
     if wanted:
         names = [e.status.name for e, _ in wanted]

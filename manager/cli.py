@@ -34,7 +34,6 @@ from manager import (
     window,
 )
 from manager.alerts import channels, events, watch
-from manager.db import write_session
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
 from manager.ledger import ingest, receiver, verify
@@ -361,10 +360,7 @@ def cmd_digest(engine: Engine, args: argparse.Namespace) -> int:
     found = digest.build(engine, args.period)
     data = found.as_dict() | {"subject": found.subject()}
     if args.send:
-        with write_session(engine) as session:
-            channels.get_channel(session=session, name=args.send)
-            events.record(session, found.event(args.send), only=args.send)
-        data["sent"] = api.send_alerts(engine)
+        data["sent"] = digest.send(engine, found, args.send)
     _print(data, args.json, lambda d: _digest_text(d, found.lines()))
     return EXIT_OK
 

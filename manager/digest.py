@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from manager import budgets, spend
-from manager.alerts import events
+from manager.alerts import channels, delivery, events
 from manager.alerts.messages import Event
+from manager.db import write_session
 from manager.money import NANOS_PER_USD
 from manager.usage import kpis
 from manager.window import read_window
@@ -149,9 +150,11 @@ def _lines(now: dict[str, int], before: dict[str, int]) -> list[Line]:
     return [Line(n, now.get(n, 0) / NANOS_PER_USD, before.get(n, 0) / NANOS_PER_USD) for n in names]
 
 
-def _by_model(engine: Engine, start: date, end: date) -> dict[str, int]:
-    costs = read_window(engine, start, end).daily().groupby("model_id")["cost_nanos"].sum()
-    return {str(model_id): int(cost) for model_id, cost in costs.items()}
+def _spend(engine: Engine, start: date, end: date) -> tuple[int, dict[str, int]]:
+    """Return the days' total spend and each model's (nano-dollars), from one read of their rollups."""
+    window = read_window(engine, start, end)
+    costs = window.daily().groupby("model_id")["cost_nanos"].sum()
+    return kpis(window).cost_nanos, {str(model_id): int(cost) for model_id, cost in costs.items()}
 
 
 def build(engine: Engine, period: str, *, at: datetime | None = None) -> Digest:
@@ -160,8 +163,8 @@ def build(engine: Engine, period: str, *, at: datetime | None = None) -> Digest:
     at = (at or datetime.now(UTC)).astimezone(UTC)
     today = at.date()
     start, end, previous_start, previous_end = last_whole_period(period, today)
-    now_total = kpis(read_window(engine, start, end)).cost_nanos
-    before_total = kpis(read_window(engine, previous_start, previous_end)).cost_nanos
+    now_total, models_now = _spend(engine, start, end)
+    before_total, models_before = _spend(engine, previous_start, previous_end)
     teams_now = {v: s.cost_nanos for v, s in spend.totals_by_value(engine, "team", start, end)}
     teams_before = {v: s.cost_nanos for v, s in spend.totals_by_value(engine, "team", previous_start, previous_end)}
     risky = [
@@ -192,7 +195,16 @@ def build(engine: Engine, period: str, *, at: datetime | None = None) -> Digest:
         previous_end,
         Line("total", now_total / NANOS_PER_USD, before_total / NANOS_PER_USD),
         _lines(teams_now, teams_before),
-        _lines(_by_model(engine, start, end), _by_model(engine, previous_start, previous_end)),
+        _lines(models_now, models_before),
         risky,
         sorted(incidents, key=lambda i: i["occurred_at"]),
     )
+
+
+def send(engine: Engine, found: Digest, channel: str) -> dict[str, int]:
+    """Tell a channel the digest (recorded once per period and channel, through the outbox and its log) and
+    deliver what is due; return what the sender did."""
+    with write_session(engine) as session:
+        channels.get_channel(session=session, name=channel)
+        events.record(session, found.event(channel), only=channel)
+    return delivery.send_pending(engine).as_dict()

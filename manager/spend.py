@@ -42,6 +42,11 @@ LABELS = {
 }
 
 
+def noun(dimension: str) -> str:
+    """Return a dimension as a sentence names it ("team", "API key")."""
+    return "API key" if dimension == "api_key" else LABELS[dimension].lower()
+
+
 class UnknownDimension(ValueError):
     """A dimension name that spend is not broken down by."""
 
@@ -139,21 +144,7 @@ class Breakdown:
     def series(self, granularity: str = "day") -> pd.DataFrame:
         """Return the daily figures per label as a usage series: period (naive UTC day or Monday-started week),
         group, requests, failures, tokens, cost_usd and requests_without_cost, labels in the order of `rows`."""
-        columns = ["period", "group", *SERIES_MEASURES]
-        if self.daily.empty:
-            return pd.DataFrame(columns=columns)
-        frame = self.daily.assign(
-            period=_periods(self.daily["day"], granularity),
-            group=self.daily["value"],
-            requests_without_cost=self.daily["cost_unknown"],
-        )
-        sums = frame.groupby(["period", "group"], as_index=False)[
-            ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "requests_without_cost"]
-        ].sum()
-        sums["cost_usd"] = sums["cost_nanos"].astype(float) / NANOS_PER_USD
-        order = {label: i for i, (label, _) in enumerate(self.rows)}
-        sums = sums.assign(rank=sums["group"].map(order)).sort_values(["period", "rank"], ignore_index=True)
-        return sums[columns]
+        return _series(self.daily, "value", granularity, {label: i for i, (label, _) in enumerate(self.rows)})
 
     @property
     def values(self) -> list[str]:
@@ -418,16 +409,23 @@ def _periods(days: pd.Series, granularity: str) -> pd.Series:
 
 def value_series(days: pd.DataFrame, granularity: str = "day") -> pd.DataFrame:
     """Return one value's value_days as a usage series per period and model (group)."""
+    return _series(days, "model_id", granularity)
+
+
+def _series(daily: pd.DataFrame, group: str, granularity: str, order: dict[str, int] | None = None) -> pd.DataFrame:
+    """Return daily counters (column `day`) summed per period and `group` column as a usage series, the groups of
+    each period in `order` (else by name)."""
     columns = ["period", "group", *SERIES_MEASURES]
-    if days.empty:
+    if daily.empty:
         return pd.DataFrame(columns=columns)
-    frame = days.assign(
-        period=_periods(days["day"], granularity), group=days["model_id"], requests_without_cost=days["cost_unknown"]
+    frame = daily.assign(
+        period=_periods(daily["day"], granularity), group=daily[group], requests_without_cost=daily["cost_unknown"]
     )
     names = ["requests", "failures", "input_tokens", "output_tokens", "cost_nanos", "requests_without_cost"]
     sums = frame.groupby(["period", "group"], as_index=False)[names].sum()
     sums["cost_usd"] = sums["cost_nanos"].astype(float) / NANOS_PER_USD
-    return sums[columns].sort_values(["period", "group"], ignore_index=True)
+    rank = sums["group"].map(order) if order is not None else sums["group"]
+    return sums.assign(rank=rank).sort_values(["period", "rank"], ignore_index=True)[columns]
 
 
 MODEL_COLUMNS = [

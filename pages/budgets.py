@@ -130,21 +130,7 @@ else:
         table,
         key="budgets_table",
         file_name="budgets.csv",
-        column_config={
-            "name": "Budget",
-            "scope": "Scope",
-            "period": "Period",
-            "state": "State",
-            "spent_usd": st.column_config.NumberColumn("Spent (USD)", format="dollar"),
-            "amount_usd": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
-            "percent": st.column_config.ProgressColumn("Used", min_value=0.0, max_value=1.0, format="percent"),
-            "forecast_usd": st.column_config.NumberColumn("Forecast at period end (USD)", format="dollar"),
-            "period_end": st.column_config.DatetimeColumn("Period ends (UTC)", format="YYYY-MM-DD HH:mm"),
-            "hard": st.column_config.CheckboxColumn("Hard"),
-            "requests_without_cost": st.column_config.NumberColumn(
-                "Unknown cost", format="localized", help="Requests this period with no usage reported: not in Spent"
-            ),
-        },
+        column_config=view.BUDGET_COLUMNS,
     )
 
     names = [s.name for s in statuses]

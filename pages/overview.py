@@ -91,7 +91,7 @@ st.subheader("Who spent it")
 for column, dimension in zip(st.columns(2), ("team", "user"), strict=True):
     with column:
         spent = data.breakdown(window, dimension, 5)
-        noun = spend.LABELS[dimension].lower()
+        noun = spend.noun(dimension)
         if not spent.values:
             st.caption(f"No request in these days names a {noun}.")
             continue
@@ -106,9 +106,6 @@ for column, dimension in zip(st.columns(2), ("team", "user"), strict=True):
                 "value": None,
                 "value_link": st.column_config.LinkColumn(
                     f"Top {noun}s", display_text=r"^.*#(.*)$", help=f"Click for the {noun}'s spend, models and budgets"
-                ),
-                "share_pct": st.column_config.ProgressColumn(
-                    "Share of spend", min_value=0.0, max_value=100.0, format="%.1f%%"
                 ),
             },
         )

@@ -4,19 +4,12 @@ import plotly.express as px
 import streamlit as st
 
 from manager import budgets, spend
-from manager.explorer import RequestFilters
+from manager.explorer import ATTRIBUTION_FILTERS, RequestFilters
 from manager.window import day_window
 from ui import access, data, view
 
 # Each dimension's filter on the Requests page.
-EXPLORER_FIELDS = {
-    "user": "users",
-    "team": "teams",
-    "api_key": "api_keys",
-    "app": "apps",
-    "environment": "environments",
-    "tag": "tags",
-}
+EXPLORER_FIELDS = {dimension: field for field, dimension, _ in ATTRIBUTION_FILTERS}
 TOP_CHOICES = [10, 25, 50, 100]
 
 access.page_guard()
@@ -49,7 +42,7 @@ dimension = controls[0].segmented_control(
 dimension = dimension or "team"
 top = controls[1].selectbox("Show the top", TOP_CHOICES, key="spend_top")
 label = spend.LABELS[dimension]
-noun = label.lower() if dimension != "api_key" else "API key"
+noun = spend.noun(dimension)
 at = data.this_minute()
 window = data.window(budgets.reads(at), at)
 result = data.breakdown(window, dimension, top)
@@ -98,11 +91,6 @@ picked = st.dataframe(
     column_config={
         **view.COLUMN_LABELS,
         "value": st.column_config.TextColumn(label, pinned=True),
-        "error_pct": st.column_config.NumberColumn("Errors", format="%.1f%%"),
-        "share_pct": st.column_config.ProgressColumn("Share of spend", min_value=0.0, max_value=100.0, format="%.1f%%"),
-        "cost_unknown": st.column_config.NumberColumn(
-            "Cost unknown", format="localized", help="Requests that reported no token usage: their cost is not counted"
-        ),
     },
 )
 st.download_button(
@@ -173,11 +161,7 @@ else:
             spend.value_models(days),
             key="value_models",
             file_name=f"{dimension}-{value}-models-{start}-{end}.csv",
-            column_config={
-                **view.COLUMN_LABELS,
-                "error_pct": st.column_config.NumberColumn("Errors", format="%.1f%%"),
-                "share_pct": st.column_config.NumberColumn("Share", format="%.1f%%"),
-            },
+            column_config=view.COLUMN_LABELS,
         )
     low, high = day_window(start, end)
     view.explorer_link(
@@ -193,20 +177,7 @@ if statuses:
         budgets.status_table(statuses),
         key="value_budgets",
         file_name=f"budgets-{dimension}-{value}.csv",
-        column_config={
-            **view.COLUMN_LABELS,
-            "name": "Budget",
-            "scope": "Scope",
-            "period": "Period",
-            "state": "State",
-            "spent_usd": st.column_config.NumberColumn("Spent (USD)", format="dollar"),
-            "amount_usd": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
-            "percent": st.column_config.NumberColumn("Used", format="percent"),
-            "forecast_usd": st.column_config.NumberColumn("Forecast (USD)", format="dollar"),
-            "period_end": st.column_config.DatetimeColumn("Period ends (UTC)", format="YYYY-MM-DD HH:mm"),
-            "hard": st.column_config.CheckboxColumn("Hard"),
-            "requests_without_cost": st.column_config.NumberColumn("Cost unknown", format="localized"),
-        },
+        column_config=view.BUDGET_COLUMNS,
     )
 else:
     st.caption(f"No budget on `{scope}`. Add one on the Budgets page with that scope.")

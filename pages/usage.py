@@ -34,7 +34,7 @@ if not data.has_traffic():
     st.stop()
 
 # Attribution (team, user, ...) is kept per day, with requests, failures, tokens and cost only.
-ATTRIBUTED = {spend.LABELS[d].lower() if d != "api_key" else "API key": d for d in spend.LABELS}
+ATTRIBUTED = {spend.noun(d): d for d in spend.LABELS}
 ATTRIBUTED_MEASURES = ("Requests", "Cost", "Input tokens", "Output tokens")
 
 controls = st.columns(3)

@@ -169,6 +169,29 @@ COLUMN_LABELS: dict[str, object] = {
     "old_value": "Old value",
     "new_value": "New value",
     "usd_at_stake": st.column_config.NumberColumn("At stake (USD)", format="dollar"),
+    "error_pct": st.column_config.NumberColumn("Errors", format="%.1f%%"),
+    "share_pct": st.column_config.ProgressColumn("Share of spend", min_value=0.0, max_value=100.0, format="%.1f%%"),
+    "cost_unknown": st.column_config.NumberColumn(
+        "Cost unknown", format="localized", help="Requests that reported no token usage: their cost is not counted"
+    ),
+}
+
+
+# The budget status table (budgets.status_table), wherever budgets are listed.
+BUDGET_COLUMNS: dict[str, object] = {
+    "name": "Budget",
+    "scope": "Scope",
+    "period": "Period",
+    "state": "State",
+    "spent_usd": st.column_config.NumberColumn("Spent (USD)", format="dollar"),
+    "amount_usd": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
+    "percent": st.column_config.ProgressColumn("Used", min_value=0.0, max_value=1.0, format="percent"),
+    "forecast_usd": st.column_config.NumberColumn("Forecast at period end (USD)", format="dollar"),
+    "period_end": st.column_config.DatetimeColumn("Period ends (UTC)", format="YYYY-MM-DD HH:mm"),
+    "hard": st.column_config.CheckboxColumn("Hard"),
+    "requests_without_cost": st.column_config.NumberColumn(
+        "Unknown cost", format="localized", help="Requests this period with no usage reported: not in Spent"
+    ),
 }
 
 

@@ -143,11 +143,14 @@ def request_attribution(
 ) -> dict[str, tuple[str, ...]]:
     """Return a request's attribution by dimension, cleaned as ingest cleans it (a secret key as its fingerprint);
     AttributionError names a refused value."""
-    given = {"user": user, "team": team, "api_key": api_key, "app": app, "environment": environment}
-    found: dict[str, tuple[str, ...]] = {
-        name: (value,) for name, value in ((n, clean_value(n, v)) for n, v in given.items()) if value
-    }
-    tag_list = split_tags(clean_tags(list(tags) if isinstance(tags, list | tuple) else tags))
-    if tag_list:
-        found["tag"] = tuple(tag_list)
+    stored = attribution_of(
+        {"user": user, "team": team, "api_key": api_key, "app": app, "environment": environment, "tags": tags}
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    for dimension, column in DIMENSIONS.items():
+        value = stored[column]
+        if dimension != "tag" and value is not None:
+            found[dimension] = (value,)
+    if tags_found := split_tags(stored[TAGS]):
+        found["tag"] = tuple(tags_found)
     return found

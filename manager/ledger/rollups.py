@@ -196,7 +196,7 @@ def fold_frame(conn: Connection, grain: str, sums: pd.DataFrame, *, per_model: b
     table = rollup_table(grain, per_model)
     keys = MODEL_KEYS if per_model else KEYS
     stored = _stored_rows(conn, table, grain, sums)
-    twin = twin_positions(sums, stored, keys)
+    twin = _twins(sums, stored, keys)
     new = twin < 0
     _write(conn, table, grain, sums[new], keys, replace=False)
     if not new.all():
@@ -209,7 +209,7 @@ def period_nanos(starts: pd.Series) -> list[int]:
     return nanos
 
 
-def twin_positions(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
+def _twins(sums: pd.DataFrame, stored: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """Return, for each batch row, the position of the stored row with its key, or -1 when there is none."""
     if stored.empty:
         return np.full(len(sums), -1, dtype=np.int64)
