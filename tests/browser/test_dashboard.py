@@ -18,12 +18,14 @@ SHOTS = Path(__file__).with_name("screenshots")
 PAGES = [
     ("", "overview"),
     ("usage", "usage"),
+    ("spend", "spend"),
     ("performance", "performance"),
     ("budgets", "budgets"),
     ("health", "health"),
     ("requests", "requests"),
     ("whatif", "whatif"),
     ("registry", "registry"),
+    ("alerts", "alerts"),
     ("audit", "audit"),
     ("users", "users"),
 ]
@@ -70,6 +72,8 @@ def test_each_page_renders_without_an_exception(server: str, browser, path: str,
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
     elif name == "users":
         expect(page.get_by_text("Add an account")).to_be_visible(timeout=30_000)
+    elif name == "alerts":
+        expect(page.get_by_text("Add a channel")).to_be_visible(timeout=30_000)
     else:
         expect(page.locator(".js-plotly-plot .plot-container").first).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
