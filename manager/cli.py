@@ -36,6 +36,7 @@ from manager import (
 from manager.alerts import channels, events, watch
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, NotFound, UnusableFile
 from manager.export import EXPORT_KINDS
+from manager.integrations import litellm_config
 from manager.ledger import ingest, receiver, verify
 from manager.ledger.attribution import DIMENSIONS
 from manager.ledger.formats import FORMATS
@@ -504,14 +505,51 @@ def cmd_rebuild(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+LITELLM_CONFIG = "litellm-config"
+_POLICY_FLAGS = ("category", "language", "max_cost_per_1k", "max_p95_ms", "min_quality", "weight", "experimental")
+
+
 def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     if args.by is not None and args.kind != "spend":
         raise InvalidInput([f"--by goes with export spend, not export {args.kind}"])
+    if args.kind == LITELLM_CONFIG:
+        return _export_litellm_config(engine, args)
+    given = [f"--{name.replace('_', '-')}" for name in _POLICY_FLAGS if getattr(args, name)]
+    if given:
+        raise InvalidInput([f"{', '.join(given)}: only with export {LITELLM_CONFIG}, not export {args.kind}"])
     if args.kind == "spend" and args.by is not None:
         return _export_spend(engine, args)
     text = export.export_csv(engine, args.kind, start=args.date_from, end=args.date_to)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _write_whole(out: str, text: str) -> None:
+    """Write text to a file whole or not at all (through a partial file beside it)."""
+    target = Path(out)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as error:
+        raise UnusableFile(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _export_litellm_config(engine: Engine, args: argparse.Namespace) -> int:
+    """Write the policy as a LiteLLM config: its live ranking, and the routes its replay of the days gives."""
+    span = window.data_span(engine)
+    today = datetime.now(UTC).date()
+    start = args.date_from or (span[0] if span else today)
+    end = args.date_to or (span[1] if span else today)
+    text = litellm_config.export_config(engine, _policy(args), start, end)
+    if args.out:
+        _write_whole(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -660,7 +698,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest = command("ingest", "load request logs from CSV, JSON Lines or OTLP/JSON", cmd_ingest)
     ingest.add_argument("file", type=Path, help="the file to load")
-    ingest.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
+    ingest.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="input format (default: detect; litellm: LiteLLM's spend log as CSV or JSON)",
+    )
     ingest.add_argument(
         "--batch-rows",
         type=_rows_per_batch,
@@ -870,8 +913,17 @@ def build_parser() -> argparse.ArgumentParser:
     found.add_argument("--after", help="the cursor a previous page printed as next")
     found.add_argument("--csv", action="store_true", help="write every matching row as CSV (at most --limit)")
 
-    export = command("export", "write a report as CSV", cmd_export, parents=())
-    export.add_argument("kind", choices=EXPORT_KINDS, help="which report")
+    export = command(
+        "export",
+        f"write a report as CSV, or ({LITELLM_CONFIG}) the routing policy as a LiteLLM proxy/Router config (YAML)",
+        cmd_export,
+        parents=(policy,),
+    )
+    export.add_argument(
+        "kind",
+        choices=(*EXPORT_KINDS, LITELLM_CONFIG),
+        help=f"which report; {LITELLM_CONFIG} takes the policy options of select and whatif",
+    )
     export.add_argument("--from", dest="date_from", type=_parse_date, help="first UTC date (YYYY-MM-DD)")
     export.add_argument("--to", dest="date_to", type=_parse_date, help="last UTC date, inclusive")
     export.add_argument("--out", help="output file (default: standard output)")

@@ -229,6 +229,17 @@ st.download_button(
     key="download_routes",
     icon=":material/alt_route:",
 )
+st.download_button(
+    "Download LiteLLM config (YAML)",
+    data.litellm_yaml(chosen, result) if chosen.ranking else "",
+    file_name="litellm-config.yaml",
+    mime="application/yaml",
+    key="download_litellm",
+    icon=":material/settings_ethernet:",
+    disabled=not chosen.ranking,
+    help="The proxy's model_list and router_settings: `route` follows the live ranking, `route:<type>:<language>` "
+    "each segment's route above, falling back in the policy's order.",
+)
 
 st.subheader("Budgets under this policy")
 if result.budgets.empty:

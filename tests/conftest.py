@@ -5,13 +5,18 @@ Under CI=true a missing PostgreSQL fails the run instead of skipping its tests.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import pytest
+# LiteLLM fetches its price map from GitHub at import unless told to use the copy it ships: no network in tests.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import pytest  # noqa: E402
 from sqlalchemy import Engine, create_engine, text
 
 from manager import api
@@ -30,6 +35,15 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: required)")
     pytest.skip(reason)
+
+
+def required(module: str, install: str) -> Any:
+    """Return an imported optional package; skip without it locally, fail under CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed ({install})")
+        raise
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 
 from manager import api, budgets, spend, whatif
 from manager import db as database
-from manager.selection import Policy
+from manager.integrations import litellm_config
+from manager.selection import Policy, Selection
 from manager.settings import database_url
 from manager.whatif import ReplayResult
 from manager.window import Reads, Window, data_span, default_days, read_window
@@ -130,6 +131,16 @@ def _replay(_window: Window, version: str, start: date, end: date, at: datetime,
 def replay(current: Window, policy: Policy) -> ReplayResult:
     """Return the what-if replay of the window under a policy (cached per data version, days, minute and policy)."""
     return _replay(current, data_version(), current.start, current.end, current.at, policy)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _deployments(_engine: Engine, version: str) -> dict[str, litellm_config.Deployment]:
+    return litellm_config.deployments(_engine)
+
+
+def litellm_yaml(chosen: Selection, result: ReplayResult) -> str:
+    """Return the policy's live ranking and replayed routes as a LiteLLM config (registry read per data version)."""
+    return litellm_config.config_text(chosen, result, _deployments(engine(), data_version()))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -24,11 +24,12 @@ import pyarrow.csv as arrow_csv
 import pyarrow.json as arrow_json
 
 from manager.errors import UnusableFile
+from manager.integrations.litellm_records import ModelNames, spend_log_record
 from manager.ledger.attribution import COLUMNS as ATTRIBUTION
 from manager.ledger.validate import EARLIEST, LATEST, RowError
 from manager.settings import otlp_attributes
 
-FORMATS = ("auto", "csv", "jsonl", "otlp")
+FORMATS = ("auto", "csv", "jsonl", "otlp", "litellm")
 MAX_RAW = 4000  # characters of a refused record kept in the rejects file
 EARLIEST_NANOS = int(EARLIEST.timestamp()) * 10**9
 LATEST_NANOS = int(LATEST.timestamp()) * 10**9
@@ -92,12 +93,14 @@ def detect_format(path: Path) -> str:
     raise UnusableFile(f"{path}: the file is empty")
 
 
-def read_batches(path: Path, fmt: str, size: int) -> Iterator[Batch]:
+def read_batches(path: Path, fmt: str, size: int, names: ModelNames | None = None) -> Iterator[Batch]:
     """Return an iterator over the file's records in batches of about `size`; raise UnusableFile before any when
-    the file cannot be read."""
+    the file cannot be read. A LiteLLM spend log needs the registry's `names` to map its models."""
     check_utf8(path)
     if fmt not in FORMATS:
         raise UnusableFile(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "litellm":
+        return item_batches(_read_litellm(path, names or ModelNames(frozenset())), size)
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt == "csv":
@@ -600,3 +603,57 @@ def span_record(
         if value is not None:
             record[column] = value
     return record
+
+
+# LiteLLM's spend log: its LiteLLM_SpendLogs rows exported to CSV (JSON columns as JSON text), a JSON array of
+# them, the /spend/logs API's answer (an array, or an object whose "data" is one), or JSON Lines.
+_SPEND_LOG_TEXT = ("messages", "response", "proxy_server_request")  # prompt and completion: never kept
+
+
+def _spend_log_raw(row: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in row.items() if k not in _SPEND_LOG_TEXT}, default=str)[:MAX_RAW]
+
+
+def _spend_log_item(line: int, row: Any, names: ModelNames) -> Item:
+    if not isinstance(row, dict):
+        return line, RowError("*", "not a JSON object"), str(row)[:MAX_RAW]
+    try:
+        return line, spend_log_record(row, names), ""
+    except RowError as error:
+        return line, error, _spend_log_raw(row)
+
+
+def _spend_log_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        head = handle.read(4096).lstrip()
+        handle.seek(0)
+        if not head.startswith(("[", "{")):
+            reader = csv.DictReader(handle)
+            if not {"request_id", "startTime", "model"} <= set(reader.fieldnames or ()):
+                raise UnusableFile(f"{path}: not a LiteLLM spend log (no request_id, startTime and model columns)")
+            for row in reader:
+                yield reader.line_num, row
+            return
+        text = handle.read().removeprefix("\ufeff")
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise UnusableFile(f"{path}: nested too deeply to read") from None
+    except ValueError:
+        numbered = ((n, t) for n, t in enumerate(text.splitlines(), start=1) if t.strip())
+        yield from ((n, _json_line(t)) for n, t in numbered)
+        return
+    rows = document
+    if isinstance(document, dict):
+        rows = document.get("data") if "data" in document else [document]
+    if not isinstance(rows, list):
+        raise UnusableFile(f'{path}: not a LiteLLM spend log (a JSON array of rows, or an object with "data")')
+    yield from enumerate(rows, start=1)
+
+
+def _read_litellm(path: Path, names: ModelNames) -> Iterator[Item]:
+    for line, row in _spend_log_rows(path):
+        if isinstance(row, RowError):
+            yield line, row, ""
+        else:
+            yield _spend_log_item(line, row, names)

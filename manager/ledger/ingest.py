@@ -16,8 +16,9 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
 from manager.budgets import budget_status
-from manager.db import sqlite_timestamps, write_transaction
+from manager.db import read_session, sqlite_timestamps, write_transaction
 from manager.errors import DatabaseBusy, InvalidInput, ManagerError, UnusableFile
+from manager.integrations.litellm_records import read_model_names
 from manager.ledger.attribution import LOG_COLUMNS
 from manager.ledger.formats import Batch, Item, Reject, collector_paused, item_batches, read_batches
 from manager.ledger.rollups import TotalTooLarge, fold_rollups
@@ -261,11 +262,15 @@ def ingest_file(
     batch_size: int = FILE_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> IngestResult:
-    """Load a CSV, JSON Lines or OTLP/JSON file; bad rows go to `<file>.rejects.csv`."""
+    """Load a CSV, JSON Lines, OTLP/JSON file or a LiteLLM spend log; bad rows go to `<file>.rejects.csv`."""
     path = Path(path)
     if rejects_path(path).is_symlink():
         raise UnusableFile(f"{rejects_path(path)}: is a symbolic link; the rejects file is never written through one")
-    batches = read_batches(path, fmt, batch_size)
+    names = None
+    if fmt == "litellm":
+        with read_session(engine) as session:
+            names = read_model_names(session)
+    batches = read_batches(path, fmt, batch_size, names)
     try:
         with collector_paused():
             result = ingest_batches(engine, batches, progress=progress)

@@ -11,6 +11,7 @@ import pytest
 
 from manager import api, demo, export, performance, window
 from manager.window import read_window
+from tests.conftest import required
 from tests.utils.servers import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +171,28 @@ def test_performance_ranking_download_equals_the_table(server: str, browser, dat
     )
     assert target.read_bytes().decode() == export.frame_csv(report)
     page.close()
+
+
+def test_whatif_litellm_config_download_loads_into_a_real_router(server: str, browser, tmp_path: Path) -> None:
+    import yaml
+    from playwright.sync_api import expect
+
+    litellm = required("litellm", "pip install -r requirements-integrations.txt")
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/whatif")
+    button = page.get_by_role("button", name="Download LiteLLM config (YAML)")
+    expect(button).to_be_visible(timeout=60_000)
+    with page.expect_download() as download:
+        button.click()
+    target = tmp_path / "litellm-config.yaml"
+    download.value.save_as(target)
+    page.close()
+    config = yaml.safe_load(target.read_text(encoding="utf-8"))
+    router = litellm.Router(model_list=config["model_list"], **config["router_settings"])
+    top = next(e for e in config["model_list"] if e["model_name"] == "route")["litellm_params"]["model"]
+    answer = router.completion(model="route", messages=[{"role": "user", "content": "hi"}], mock_response="ok")
+    assert top.endswith(str(answer.model).split("/")[-1])
 
 
 def test_user_text_shows_as_text_never_as_a_link(server: str, browser, database: Path) -> None:

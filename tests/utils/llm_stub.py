@@ -31,6 +31,7 @@ class Call:
     cache_read: int = 0
     cache_write: int = 0
     delay_s: float = 0.005
+    by_model: dict[str, int] = field(default_factory=dict)  # a model always answered with this status
 
 
 @dataclass
@@ -103,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         stream = bool(body.get("stream", api == "ollama"))
         with self.stub.lock:
             attempt = sum(1 for a in self.stub.answers if a.call == call.number)
-            status = call.attempts[min(attempt, len(call.attempts) - 1)]
+            status = call.by_model.get(body.get("model", ""), call.attempts[min(attempt, len(call.attempts) - 1)])
             usage_sent = status == 200 and (
                 not stream or api != "openai" or bool((body.get("stream_options") or {}).get("include_usage"))
             )

@@ -1,0 +1,134 @@
+"""A routing policy as a LiteLLM configuration: the `model_list` and `router_settings` its proxy and Router load.
+
+Every model the policy ranks is a deployment in a group named by its model_id, priced and limited from
+the registry in `model_info` (LiteLLM computes each call's cost from these prices). Beside them, group
+`route` is the policy's top model and falls back to the others in the policy's order; each
+(request type, language) segment of the what-if's routing table is a group `route:<type>:<language>`
+with its own top model and fallbacks. The logger reads a segment's type and language back from the
+group's name, so calls routed this way land in the ledger under their segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine
+
+from manager.db import read_session
+from manager.errors import InvalidInput
+from manager.integrations.litellm_records import litellm_model, route_group
+from manager.registry import list_models
+from manager.selection import Policy, Selection, merge_weights, select_in
+from manager.whatif import ReplayResult, reads, replay
+from manager.window import read_window
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What LiteLLM needs of a registry model: how to call it, its prices per 1k tokens and its output limit."""
+
+    model_id: str
+    litellm_model: str
+    api_base: str | None = None
+    cost_per_1k_input: float | None = None
+    cost_per_1k_output: float | None = None
+    cost_per_1k_cache_read: float | None = None
+    cost_per_1k_cache_write: float | None = None
+    max_tokens: int | None = None
+
+
+def deployments(engine: Engine) -> dict[str, Deployment]:
+    """Return every registry model as a LiteLLM deployment, by model_id."""
+    with read_session(engine) as session:
+        models = list_models(session=session)
+    found = {}
+    for m in models:
+        metadata = m.model_metadata if isinstance(m.model_metadata, dict) else {}
+        base = metadata.get("api_base") or metadata.get("base_url")
+        found[m.model_id] = Deployment(
+            model_id=m.model_id,
+            litellm_model=litellm_model(m.model_id, m.provider, metadata),
+            api_base=str(base) if base else None,
+            cost_per_1k_input=m.cost_per_1k_input,
+            cost_per_1k_output=m.cost_per_1k_output,
+            cost_per_1k_cache_read=m.cost_per_1k_cache_read,
+            cost_per_1k_cache_write=m.cost_per_1k_cache_write,
+            max_tokens=m.max_tokens,
+        )
+    return found
+
+
+def _per_token(price_per_1k: float) -> float:
+    return float(f"{price_per_1k / 1000:.12g}")  # 0.00025 per 1k is 2.5e-07, not 2.4999999999999998e-07
+
+
+def _entry(group: str, d: Deployment) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": d.litellm_model}
+    if d.api_base:
+        params["api_base"] = d.api_base
+    info: dict[str, Any] = {"mode": "chat"}
+    for key, price in (
+        ("input_cost_per_token", d.cost_per_1k_input),
+        ("output_cost_per_token", d.cost_per_1k_output),
+        ("cache_read_input_token_cost", d.cost_per_1k_cache_read),
+        ("cache_creation_input_token_cost", d.cost_per_1k_cache_write),
+    ):
+        if price is not None:
+            info[key] = _per_token(price)
+    if d.max_tokens is not None:
+        info["max_output_tokens"] = d.max_tokens
+    return {"model_name": group, "litellm_params": params, "model_info": info}
+
+
+def build(
+    ranking: Sequence[str], routes: Mapping[tuple[str, str], Sequence[str]], models: Mapping[str, Deployment]
+) -> dict[str, Any]:
+    """Return the LiteLLM config: a group per ranked model, `route` for the ranking, one per segment's route."""
+    ranked = [m for m in ranking if m in models]
+    groups: list[tuple[str, list[str]]] = [(route_group(), ranked)] if ranked else []
+    groups += [(route_group(t, lang), [m for m in order if m in models]) for (t, lang), order in sorted(routes.items())]
+    groups = [(name, order) for name, order in groups if order]
+    members = list(dict.fromkeys([*ranked, *(m for _, order in groups for m in order)]))
+    model_list = [_entry(m, models[m]) for m in members]
+    model_list += [_entry(name, models[order[0]]) for name, order in groups]
+    fallbacks = [{name: order[1:]} for name, order in groups if len(order) > 1]
+    return {"model_list": model_list, "router_settings": {"fallbacks": fallbacks}}
+
+
+def _header(selection: Selection, policy: Policy, at: datetime) -> str:
+    weights = ", ".join(f"{k} {v:g}" for k, v in merge_weights(policy.weights).items())
+    lines = [
+        f"LiteLLM configuration written by the AI Model Manager at {at:%Y-%m-%d %H:%M} UTC.",
+        f"Policy weights: {weights}.",
+        "Groups: one per model (its model_id); `route` is the policy's ranking, top model first, falling back in",
+        "order; `route:<request type>:<language>` is a segment's route from the what-if replay.",
+        "Provider keys come from the usual variables (ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).",
+    ]
+    lines += [f"Not routed: {model_id} ({reason})." for model_id, reason in selection.excluded]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def config_text(
+    selection: Selection, result: ReplayResult, models: Mapping[str, Deployment], *, at: datetime | None = None
+) -> str:
+    """Return the config as YAML the LiteLLM proxy accepts, headed by comments naming the policy."""
+    config = build([r.model_id for r in selection.ranking], result.routes, models)
+    body = str(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120))
+    return _header(selection, result.policy, at or datetime.now(UTC)) + body
+
+
+def export_config(engine: Engine, policy: Policy, start: date, end: date) -> str:
+    """Return the policy as LiteLLM YAML: its live ranking now, and the routes its replay of the days gives."""
+    at = datetime.now(UTC)
+    window = read_window(engine, start, end, reads(at), at=at)
+    chosen = select_in(window, policy)
+    if not chosen.ranking:
+        raise InvalidInput(
+            ["no model passes the policy, so there is nothing to route"]
+            + [f"{model_id}: {reason}" for model_id, reason in chosen.excluded]
+        )
+    return config_text(chosen, replay(window, policy), deployments(engine), at=at)
