@@ -12,7 +12,10 @@ import csv
 import importlib.util
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -549,3 +552,80 @@ def test_spend_log_in_litellm_layout_ingests_with_exact_totals_and_attribution(
     json_path.write_text(json.dumps(rows, default=str), encoding="utf-8")
     assert main(["--db", db_url, "ingest", "--format", "litellm", "--json", str(json_path)]) == 0
     assert len(_ledger(engine)) == 4
+
+
+# --- The README's snippets, run as written ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    """Return the (language, code) blocks of the README's LiteLLM section, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## LiteLLM\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+
+
+def _run(tmp_path: Path, *args: str, stdin: str | None = None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)  # the snippets use the default database, data/manager.db where they run
+    done = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_readme_snippets_run_as_written(tmp_path: Path) -> None:
+    blocks = _readme_blocks()
+    assert [language for language, _ in blocks] == ["python", "yaml", "bash", "python", "bash"]
+    (log_call, _), (proxy, _), (export_command, _), (router, _), (history, _) = (
+        (code, language) for language, code in blocks
+    )
+    _run(tmp_path, "-", stdin=log_call)
+    engine = api.open_engine(f"sqlite:///{tmp_path / 'data' / 'manager.db'}")
+    [stored] = _ledger(engine).values()
+    assert (stored["model_id"], stored["team"], stored["request_type"], stored["app"]) == (
+        "deepseek-chat",
+        "growth",
+        "translation",
+        "tutor-web",
+    )
+
+    # The proxy's config names an instance LiteLLM's own loader finds.
+    from litellm.proxy.types_utils.utils import get_instance_fn
+
+    handler = get_instance_fn(yaml.safe_load(proxy)["litellm_settings"]["callbacks"])
+    assert isinstance(handler, ManagerLogger)
+    handler.close()
+
+    [command] = export_command.strip().splitlines()
+    _run(tmp_path, *command.split()[1:])
+    printed = _run(tmp_path, "-", stdin=router).strip()
+    top = select_model(engine, Policy(weights={"cost": 2})).ranking[0].model_id
+    assert printed == top, (printed, top)
+
+    # The history: the psql line needs LiteLLM's database; the ingest line reads what it would write.
+    copy, ingest_line = history.strip().splitlines()
+    assert "LiteLLM_SpendLogs" in copy
+    columns = _spend_log_columns()
+    row = {
+        "request_id": "history-1",
+        "startTime": "2026-11-02 09:00:00.000",
+        "endTime": "2026-11-02 09:00:00.640",
+        "model": "claude-3-haiku-20240307",
+        "custom_llm_provider": "anthropic",
+        "prompt_tokens": 900,
+        "completion_tokens": 60,
+        "spend": 0.0003,
+        "status": "success",
+        "metadata": json.dumps({"user_api_key_team_alias": "support"}),
+        "request_tags": "[]",
+    }
+    with (tmp_path / "spend_logs.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerow({c: row.get(c, "") for c in columns})
+    _run(tmp_path, *ingest_line.split()[1:])
+    assert _ledger(engine)["history-1"]["team"] == "support"
+    engine.dispose()
