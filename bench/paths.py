@@ -3,6 +3,10 @@
 - `python -m manager ingest FILE` on CSV, JSON Lines and OTLP/JSON files, against Python's own csv or json
   module reading the same file and sqlite3 `executemany` of its rows into a table with the log's columns
   and the log's own unique request-id and timestamp indexes.
+- `python -m manager ingest --format litellm` of LiteLLM's spend log (CSV in its table's columns), against the
+  csv and json modules reading it and the same executemany.
+- `ManagerLogger`, LiteLLM's callback, handed calls as LiteLLM hands them, against `ingest_records` of the same
+  records built beforehand.
 - `python -m manager serve-otlp` fed by four concurrent real OTLP/HTTP exporters sending 512-span batches,
   against `executemany` of the same rows, already built, into that indexed table.
 """
@@ -10,12 +14,14 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -117,7 +123,7 @@ def log_table(path: Path, *, indexed: bool = True) -> sqlite3.Connection:
 
     from manager.models import RequestLog
 
-    table = RequestLog.__table__  # type: ignore[attr-defined]
+    table = RequestLog.__table__
     dialect = sqlalchemy.create_engine("sqlite://").dialect
     create = str(CreateTable(table).compile(dialect=dialect))
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -222,13 +228,13 @@ def prepared_reference_seconds(frame: pd.DataFrame, work: Path, *, indexed: bool
     return elapsed
 
 
-def cli_ingest_seconds(path: Path, database: Path) -> float:
+def cli_ingest_seconds(path: Path, database: Path, fmt: str = "auto") -> float:
     """Time `python -m manager ingest FILE` on a fresh initialised database, as a user runs it."""
     url = f"sqlite:///{database}"
     subprocess.run([sys.executable, "-m", "manager", "--db", url, "init"], cwd=ROOT, check=True, capture_output=True)
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "manager", "--db", url, "ingest", str(path), "--json"],
+        [sys.executable, "-m", "manager", "--db", url, "ingest", "--format", fmt, str(path), "--json"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -296,7 +302,7 @@ def _exporters_seconds(spans: list[object], server_command: list[str], port: int
     def send(mine: list[list[object]]) -> None:
         exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=120)
         for batch in mine:
-            if exporter.export(batch) != SpanExportResult.SUCCESS:  # type: ignore[arg-type]
+            if exporter.export(batch) != SpanExportResult.SUCCESS:
                 failures.append(len(batch))
 
     server = subprocess.Popen(server_command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -315,3 +321,175 @@ def _exporters_seconds(spans: list[object], server_command: list[str], port: int
     if failures:
         raise RuntimeError(f"{sum(failures):,} spans were not accepted by the receiver")
     return elapsed
+
+
+# --- LiteLLM ---------------------------------------------------------------------------------------------------
+
+PROVIDERS = {
+    "claude-3-haiku-20240307": "anthropic",
+    "mistral-small-latest": "mistral",
+    "deepseek-chat": "deepseek",
+    "llama2:latest": "ollama",
+    "mistral:latest": "ollama",
+}
+
+
+def spend_log_columns() -> list[str]:
+    """Return the columns of LiteLLM's LiteLLM_SpendLogs table, from the schema the installed package ships."""
+    spec = importlib.util.find_spec("litellm")
+    assert spec is not None and spec.origin is not None, "litellm is not installed (requirements-integrations.txt)"
+    schema = (Path(spec.origin).parent / "proxy" / "schema.prisma").read_text(encoding="utf-8")
+    body = schema.split("model LiteLLM_SpendLogs {", 1)[1].split("\n}", 1)[0]
+    return [line.split()[0] for line in body.splitlines() if line.strip() and line.strip()[0] not in "@/"]
+
+
+def _litellm_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Return the rows as LiteLLM reports calls: provider, times in epoch seconds, its cost, its metadata."""
+    start = frame["timestamp"].astype("int64").to_numpy() / 1e9
+    rows = frame[COLUMNS].astype(object).where(frame[COLUMNS].notna(), None).to_dict("records")
+    cost = (frame["input_tokens"] * 2.5e-7 + frame["output_tokens"] * 1.25e-6).round(9).tolist()
+    for row, begin, spend in zip(rows, start.tolist(), cost, strict=True):
+        row["start"], row["end"] = begin, begin + row["response_time_ms"] / 1000
+        row["provider"] = PROVIDERS[str(row["model_id"])]
+        row["spend"] = spend if row["success"] else 0.0
+        row["tag_list"] = str(row["tags"]).split(";") if row["tags"] else []
+    return rows
+
+
+def write_spend_log(frame: pd.DataFrame, work: Path) -> Path:
+    """Write the rows as LiteLLM's spend log exported to CSV (psql's \\copy): JSON columns as JSON text."""
+    columns = spend_log_columns()
+    path = work / "spend_logs.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in _litellm_rows(frame):
+            metadata = {
+                "user_api_key_alias": row["api_key"],
+                "user_api_key_team_alias": row["team"],
+                "usage_object": {"prompt_tokens": row["input_tokens"], "completion_tokens": row["output_tokens"]},
+            }
+            if not row["success"]:
+                metadata["error_information"] = {"error_class": "Timeout", "error_code": "408"}
+            writer.writerow(
+                {
+                    "request_id": row["request_id"],
+                    "call_type": "acompletion",
+                    "api_key": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b",
+                    "spend": row["spend"],
+                    "total_tokens": row["input_tokens"] + row["output_tokens"],
+                    "prompt_tokens": row["input_tokens"],
+                    "completion_tokens": row["output_tokens"],
+                    "startTime": datetime.fromtimestamp(row["start"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    "endTime": datetime.fromtimestamp(row["end"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    "model": row["model_id"],
+                    "model_group": row["model_id"],
+                    "custom_llm_provider": row["provider"],
+                    "user": "",
+                    "metadata": json.dumps(metadata),
+                    "request_tags": json.dumps(row["tag_list"]),
+                    "end_user": row["user"],
+                    "messages": "{}",
+                    "response": "{}",
+                    "status": "success" if row["success"] else "failure",
+                }
+            )
+    return path
+
+
+def spend_log_reference_seconds(path: Path, work: Path) -> float:
+    """Time Python's csv module reading the spend log, json reading its metadata and tags, and executemany."""
+    conn = log_table(work / "reference-spend-log.db")
+    start = time.perf_counter()
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            metadata, tags = json.loads(row["metadata"]), json.loads(row["request_tags"])
+            rows.append(
+                (
+                    row["request_id"],
+                    row["startTime"],
+                    row["model"],
+                    None,
+                    None,
+                    row["prompt_tokens"],
+                    row["completion_tokens"],
+                    (datetime.fromisoformat(row["endTime"]) - datetime.fromisoformat(row["startTime"])).total_seconds()
+                    * 1000,
+                    None,
+                    row["status"] == "success",
+                    None,
+                    row["end_user"],
+                    metadata.get("user_api_key_team_alias"),
+                    metadata.get("user_api_key_alias"),
+                    None,
+                    None,
+                    ";".join(tags) or None,
+                )
+            )
+    _insert(conn, rows)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def litellm_calls(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Return the rows as the keyword arguments LiteLLM hands a logger: its standard payload, the call's metadata."""
+    calls = []
+    for row in _litellm_rows(frame):
+        payload = {
+            "id": row["request_id"],
+            "model": row["model_id"],
+            "model_group": None,
+            "custom_llm_provider": row["provider"],
+            "status": "success" if row["success"] else "failure",
+            "startTime": row["start"],
+            "endTime": row["end"],
+            "prompt_tokens": row["input_tokens"] if row["success"] else 0,
+            "completion_tokens": row["output_tokens"] if row["success"] else 0,
+            "response_cost": row["spend"],
+            "response_cost_failure_debug_info": None,
+            "end_user": row["user"],
+            "request_tags": row["tag_list"],
+            "error_information": None if row["success"] else {"error_class": "Timeout", "error_code": "408"},
+            "metadata": {"user_api_key_alias": row["api_key"], "user_api_key_team_alias": row["team"]},
+            "hidden_params": {"litellm_model_name": f"{row['provider']}/{row['model_id']}"},
+            "messages": [{"role": "user", "content": "..."}],
+        }
+        own = {k: row[k] for k in ("app", "environment", "request_type", "language")}
+        calls.append({"standard_logging_object": payload, "litellm_params": {"metadata": own}})
+    return calls
+
+
+def logger_seconds(calls: list[dict[str, object]], database: Path) -> tuple[float, float]:
+    """Hand the calls to ManagerLogger's success hook as LiteLLM would; return the callers' time and the time
+    until every call is written."""
+    from manager import api
+    from manager.integrations.litellm import ManagerLogger
+
+    logger = ManagerLogger(engine=api.open_engine(f"sqlite:///{database}"))
+    start = time.perf_counter()
+    for kwargs in calls:
+        logger.log_success_event(kwargs, None, None, None)
+    callers = time.perf_counter() - start
+    assert logger.flush(timeout_s=3600)
+    total = time.perf_counter() - start
+    logger.close()
+    assert logger.stats.stored == len(calls), logger.stats
+    return callers, total
+
+
+def logger_reference_seconds(calls: list[dict[str, object]], database: Path) -> float:
+    """Time `ingest_records` (the bulk Python API) of the same calls' records, built beforehand."""
+    from manager import api
+    from manager.db import read_session
+    from manager.integrations.litellm_records import call_record, read_model_names
+    from manager.ledger.ingest import ingest_records
+
+    engine = api.open_engine(f"sqlite:///{database}")
+    with read_session(engine) as session:
+        names = read_model_names(session)
+    records = [call_record(c["standard_logging_object"], names, c["litellm_params"]["metadata"]) for c in calls]
+    start = time.perf_counter()
+    ingest_records(engine, records)
+    return time.perf_counter() - start

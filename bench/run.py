@@ -350,6 +350,34 @@ def main() -> None:
                 stdlib / cli >= 0.5,
             )
         )
+    spend_log = paths.write_spend_log(frame, work)
+    cli = paths.cli_ingest_seconds(spend_log, work / "cli-litellm.db", "litellm")
+    stdlib = paths.spend_log_reference_seconds(spend_log, work)
+    results.append(
+        (
+            "`python -m manager ingest --format litellm` of LiteLLM's spend log (CSV in its table's columns), "
+            "rollups included",
+            f"{ingest_rows / cli:,.0f} rows/s",
+            f"{stdlib / cli:.2f}x Python's csv module, json for its metadata and tags, + executemany into the "
+            f"log's table ({ingest_rows / stdlib:,.0f} rows/s)",
+            ">= 0.5x",
+            stdlib / cli >= 0.5,
+        )
+    )
+    logged_rows = min(ingest_rows, 200_000)
+    calls = paths.litellm_calls(frame.head(logged_rows))
+    callers, written = paths.logger_seconds(calls, work / "logger.db")
+    bulk = paths.logger_reference_seconds(calls, work / "logger-reference.db")
+    results.append(
+        (
+            f"`ManagerLogger` (LiteLLM's callback): {logged_rows:,} calls handed over as LiteLLM hands them, until "
+            "all are written",
+            f"{logged_rows / written:,.0f} calls/s; {callers / logged_rows * 1e6:,.1f} µs of the caller's time a call",
+            f"{bulk / written:.2f}x `ingest_records` of the same records, built ({logged_rows / bulk:,.0f} rows/s)",
+            ">= 0.5x",
+            bulk / written >= 0.5,
+        )
+    )
     receiver_rows = min(ingest_rows, 100_000)
     part = frame.head(receiver_rows)
     spans = paths.genai_spans(part)
@@ -481,8 +509,10 @@ def main() -> None:
         f"Ingest: {ingest_rows_text} of it through `ingest.ingest_frame` (validation, "
         "de-duplication, hourly and daily rollups per segment and per model, spend per attribution value, usage "
         "stats), through `python -m "
-        "manager ingest` on the same rows written as CSV, JSON Lines and OTLP/JSON files (the command timed whole, "
-        "interpreter start included), and through `serve-otlp` fed by the real OTLP/HTTP exporter; each against the "
+        "manager ingest` on the same rows written as CSV, JSON Lines and OTLP/JSON files and as LiteLLM's spend log "
+        "(the command timed whole, interpreter start included), through the LiteLLM logger handed them as LiteLLM's "
+        "standard payloads (against `ingest_records` of the same records), and through `serve-otlp` fed by the real "
+        "OTLP/HTTP exporter; each file and stream against the "
         "driver's plain path into a copy of the log's own table: its columns, and its unique request-id and "
         "timestamp indexes (bench/paths.py). Pages: AppTest rerun of "
         "each page with Streamlit's cache (the only one) cleared, median of "

@@ -146,6 +146,11 @@ class ModelInfo:
     supported_languages: tuple[str, ...] = ("en",)
     base_url: str | None = None
     host_cost_per_hour: float | None = None
+    cost_per_1k_cache_read: float | None = None
+    cost_per_1k_cache_write: float | None = None
+    max_tokens: int | None = None
+    litellm_model: str | None = None  # LiteLLM's name for it and where to call it, when its metadata gives them
+    api_base: str | None = None
 
 
 def registry_info(*, session: Session) -> dict[str, ModelInfo]:
@@ -154,7 +159,8 @@ def registry_info(*, session: Session) -> dict[str, ModelInfo]:
 
 
 def _info(m: ModelConfig) -> ModelInfo:
-    base_url = m.model_metadata.get("base_url") if isinstance(m.model_metadata, dict) else None
+    metadata = m.model_metadata if isinstance(m.model_metadata, dict) else {}
+    base_url, api_base, litellm_model = (metadata.get(k) for k in ("base_url", "api_base", "litellm_model"))
     return ModelInfo(
         provider=m.provider,
         category=str(m.category),
@@ -169,6 +175,11 @@ def _info(m: ModelConfig) -> ModelInfo:
         supported_languages=tuple(m.supported_languages),
         base_url=str(base_url) if base_url else None,
         host_cost_per_hour=m.host_cost_per_hour,
+        cost_per_1k_cache_read=m.cost_per_1k_cache_read,
+        cost_per_1k_cache_write=m.cost_per_1k_cache_write,
+        max_tokens=m.max_tokens,
+        litellm_model=str(litellm_model) if litellm_model else None,
+        api_base=str(api_base) if api_base else None,
     )
 
 

@@ -221,24 +221,27 @@ view.table(
         "figures_from": "Figures from",
     },
 )
-st.download_button(
+routes_side, litellm_side = st.columns(2)
+routes_side.download_button(
     "Download routing table (JSON)",
     json.dumps(whatif.routing_table(result), indent=2),
     file_name="routing-table.json",
     mime="application/json",
     key="download_routes",
     icon=":material/alt_route:",
+    width="stretch",
 )
-st.download_button(
+litellm_side.download_button(
     "Download LiteLLM config (YAML)",
-    data.litellm_yaml(chosen, result) if chosen.ranking else "",
+    data.litellm_yaml(window, chosen, result) if chosen.ranking else "",
     file_name="litellm-config.yaml",
     mime="application/yaml",
     key="download_litellm",
     icon=":material/settings_ethernet:",
     disabled=not chosen.ranking,
-    help="The proxy's model_list and router_settings: `route` follows the live ranking, `route:<type>:<language>` "
-    "each segment's route above, falling back in the policy's order.",
+    width="stretch",
+    help="The LiteLLM proxy's model_list and router_settings: `route` follows the live ranking, "
+    "`route:<type>:<language>` each segment's route above, falling back in the policy's order.",
 )
 
 st.subheader("Budgets under this policy")

@@ -133,14 +133,9 @@ def replay(current: Window, policy: Policy) -> ReplayResult:
     return _replay(current, data_version(), current.start, current.end, current.at, policy)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _deployments(_engine: Engine, version: str) -> dict[str, litellm_config.Deployment]:
-    return litellm_config.deployments(_engine)
-
-
-def litellm_yaml(chosen: Selection, result: ReplayResult) -> str:
-    """Return the policy's live ranking and replayed routes as a LiteLLM config (registry read per data version)."""
-    return litellm_config.config_text(chosen, result, _deployments(engine(), data_version()))
+def litellm_yaml(current: Window, chosen: Selection, result: ReplayResult) -> str:
+    """Return the policy's live ranking and replayed routes as a LiteLLM config, from the window's registry."""
+    return litellm_config.config_text(chosen, result, current.registry)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -113,7 +113,7 @@ class ManagerLogger(CustomLogger):
         environment: str | None = None,
         team: str | None = None,
         flush_interval_s: float = 1.0,
-        batch_size: int = 500,
+        batch_size: int = 5000,
         max_pending: int = 100_000,
     ) -> None:
         """Log into the database at `database_url` (default: DATABASE_URL, else data/manager.db) or `engine`.
@@ -204,6 +204,8 @@ class ManagerLogger(CustomLogger):
             self._closed = True
             self._lock.notify_all()
         self._thread.join(timeout_s)
+        if self._pending:
+            log.error("%d calls LiteLLM logged were not written to the ledger before closing", len(self._pending))
 
     def _run(self) -> None:
         backoff = 0.0

@@ -18,10 +18,9 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine
 
-from manager.db import read_session
 from manager.errors import InvalidInput
 from manager.integrations.litellm_records import litellm_model, route_group
-from manager.registry import list_models
+from manager.registry import ModelInfo
 from manager.selection import Policy, Selection, merge_weights, select_in
 from manager.whatif import ReplayResult, reads, replay
 from manager.window import read_window
@@ -41,25 +40,21 @@ class Deployment:
     max_tokens: int | None = None
 
 
-def deployments(engine: Engine) -> dict[str, Deployment]:
+def deployments(registry: Mapping[str, ModelInfo]) -> dict[str, Deployment]:
     """Return every registry model as a LiteLLM deployment, by model_id."""
-    with read_session(engine) as session:
-        models = list_models(session=session)
-    found = {}
-    for m in models:
-        metadata = m.model_metadata if isinstance(m.model_metadata, dict) else {}
-        base = metadata.get("api_base") or metadata.get("base_url")
-        found[m.model_id] = Deployment(
-            model_id=m.model_id,
-            litellm_model=litellm_model(m.model_id, m.provider, metadata),
-            api_base=str(base) if base else None,
+    return {
+        model_id: Deployment(
+            model_id=model_id,
+            litellm_model=litellm_model(model_id, m.provider, {"litellm_model": m.litellm_model}),
+            api_base=m.api_base or m.base_url,
             cost_per_1k_input=m.cost_per_1k_input,
             cost_per_1k_output=m.cost_per_1k_output,
             cost_per_1k_cache_read=m.cost_per_1k_cache_read,
             cost_per_1k_cache_write=m.cost_per_1k_cache_write,
             max_tokens=m.max_tokens,
         )
-    return found
+        for model_id, m in registry.items()
+    }
 
 
 def _per_token(price_per_1k: float) -> float:
@@ -113,10 +108,10 @@ def _header(selection: Selection, policy: Policy, at: datetime) -> str:
 
 
 def config_text(
-    selection: Selection, result: ReplayResult, models: Mapping[str, Deployment], *, at: datetime | None = None
+    selection: Selection, result: ReplayResult, registry: Mapping[str, ModelInfo], *, at: datetime | None = None
 ) -> str:
     """Return the config as YAML the LiteLLM proxy accepts, headed by comments naming the policy."""
-    config = build([r.model_id for r in selection.ranking], result.routes, models)
+    config = build([r.model_id for r in selection.ranking], result.routes, deployments(registry))
     body = str(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120))
     return _header(selection, result.policy, at or datetime.now(UTC)) + body
 
@@ -131,4 +126,4 @@ def export_config(engine: Engine, policy: Policy, start: date, end: date) -> str
             ["no model passes the policy, so there is nothing to route"]
             + [f"{model_id}: {reason}" for model_id, reason in chosen.excluded]
         )
-    return config_text(chosen, replay(window, policy), deployments(engine), at=at)
+    return config_text(chosen, replay(window, policy), window.registry, at=at)

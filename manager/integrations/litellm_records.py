@@ -260,9 +260,10 @@ def call_record(
             cache_write_tokens=write,
             reasoning_tokens=reasoning,
         )
-    # LiteLLM's own cost, unless it said it could not price the call (then it reports 0): the registry prices it.
+    # LiteLLM's own cost (0 for a cache hit), unless it said it could not price the call (then it reports 0 and
+    # why): the registry prices that one.
     cost = _stated_cost(payload.get("response_cost"))
-    if cost is not None and not payload.get("response_cost_failure_debug_info") and (cost or failed):
+    if cost is not None and not payload.get("response_cost_failure_debug_info"):
         record["cost"] = cost
     return record
 

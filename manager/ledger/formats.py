@@ -628,11 +628,7 @@ def _spend_log_rows(path: Path) -> Iterator[tuple[int, Any]]:
         head = handle.read(4096).lstrip()
         handle.seek(0)
         if not head.startswith(("[", "{")):
-            reader = csv.DictReader(handle)
-            if not {"request_id", "startTime", "model"} <= set(reader.fieldnames or ()):
-                raise UnusableFile(f"{path}: not a LiteLLM spend log (no request_id, startTime and model columns)")
-            for row in reader:
-                yield reader.line_num, row
+            yield from _spend_log_csv(path, handle)
             return
         text = handle.read().removeprefix("\ufeff")
     try:
@@ -649,6 +645,29 @@ def _spend_log_rows(path: Path) -> Iterator[tuple[int, Any]]:
     if not isinstance(rows, list):
         raise UnusableFile(f'{path}: not a LiteLLM spend log (a JSON array of rows, or an object with "data")')
     yield from enumerate(rows, start=1)
+
+
+SPEND_LOG_FIELD_LIMIT = 1 << 28  # a row's messages and response columns can be far past the csv module's 128 KiB
+
+
+def _spend_log_csv(path: Path, handle: Any) -> Iterator[tuple[int, Any]]:
+    limit = csv.field_size_limit(SPEND_LOG_FIELD_LIMIT)
+    try:
+        reader = csv.DictReader(handle)
+        if not {"request_id", "startTime", "model"} <= set(reader.fieldnames or ()):
+            raise UnusableFile(f"{path}: not a LiteLLM spend log (no request_id, startTime and model columns)")
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # the reader goes on with the next line
+                yield line, RowError("*", f"unreadable CSV ({error})")
+                continue
+            yield line, row
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _read_litellm(path: Path, names: ModelNames) -> Iterator[Item]:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from io import StringIO
@@ -83,10 +84,21 @@ def _ledger(engine: Engine) -> dict[str, dict[str, str]]:
     return {row["request_id"]: row for row in csv.DictReader(StringIO(export.export_csv(engine, "logs")))}
 
 
-def _registry_price(engine: Engine, model_id: str, tokens_in: int, tokens_out: int) -> int:
+def _registry_price(engine: Engine, model_id: str, call: dict[str, Any]) -> int:
+    """The call's tokens at the registry's prices: cached input at the cache prices where the model has them."""
     model = api.get_model(engine, model_id)
+    usage = call["metadata"].get("usage_object") or {}
+    read = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    write = usage.get("cache_creation_input_tokens") or 0
+
+    def price(field: str) -> Decimal:
+        return Decimal(str(model[field] if model[field] is not None else model["cost_per_1k_input"]))
+
     usd = (
-        tokens_in * Decimal(str(model["cost_per_1k_input"])) + tokens_out * Decimal(str(model["cost_per_1k_output"]))
+        (call["prompt_tokens"] - read - write) * price("cost_per_1k_input")
+        + read * price("cost_per_1k_cache_read")
+        + write * price("cost_per_1k_cache_write")
+        + call["completion_tokens"] * price("cost_per_1k_output")
     ) / 1000
     return _nanos(usd)
 
@@ -96,7 +108,7 @@ def _expected_cost(engine: Engine, model_id: str, call: dict[str, Any]) -> int:
     if call["status"] == "failure":
         return 0
     if call["response_cost_failure_debug_info"]:
-        return _registry_price(engine, model_id, call["prompt_tokens"], call["completion_tokens"])
+        return _registry_price(engine, model_id, call)
     return _nanos(Decimal(str(call["response_cost"])))
 
 
@@ -112,6 +124,10 @@ def _assert_ledger_matches(engine: Engine, witness: Witness, model_of: dict[str,
         assert int(row["input_tokens"]) == call["prompt_tokens"]
         assert int(row["output_tokens"]) == call["completion_tokens"]
         assert _nanos(Decimal(row["cost"])) == _expected_cost(engine, model_id, call)
+        usage = call["metadata"].get("usage_object") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        assert int(row["cache_read_tokens"]) == (usage.get("cache_read_input_tokens") or cached)
+        assert int(row["cache_write_tokens"]) == (usage.get("cache_creation_input_tokens") or 0)
         if call["status"] == "failure":
             assert row["error_type"] == call["error_information"]["error_class"]
         start = datetime.fromtimestamp(call["startTime"], UTC)
@@ -202,7 +218,9 @@ def test_sdk_calls_sync_async_streamed_and_failed_land_as_litellm_reported(engin
             )
         await asyncio.sleep(0.2)  # LiteLLM reports async calls from tasks of their own
 
-    asyncio.run(calls())
+    # In a thread of its own: in the same process, Playwright's sync API may already run a loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, calls()).result()
     _reported(witness, 8)
     assert logger.flush()
     logger.close()
@@ -283,12 +301,26 @@ def test_streaming_and_http_failures_from_a_real_server_land_as_litellm_reported
             except (litellm.RateLimitError, litellm.InternalServerError):
                 pass
         _reported(witness, len(plan))
+        # Anthropic's Messages API with prompt caching: input counts the cached part too, split out as cache tokens.
+        cached = Call(7, [200], 200, 40, cache_read=120, cache_write=30)
+        litellm.completion(
+            model="anthropic/claude-3-haiku-20240307",
+            api_base=f"{stub.url}/v1/messages",
+            api_key="sk-ant-test",
+            messages=[{"role": "user", "content": stub.plan(cached)}],
+        )
+        _reported(witness, len(plan) + 1)
         assert logger.flush()
         logger.close()
 
+    [anthropic] = [r for r in _ledger(engine).values() if r["model_id"] == "claude-3-haiku-20240307"]
+    assert (int(anthropic["input_tokens"]), int(anthropic["output_tokens"])) == (200 + 120 + 30, 40)
+    assert (int(anthropic["cache_read_tokens"]), int(anthropic["cache_write_tokens"])) == (120, 30)
     failures = [c for c in witness.calls.values() if c["status"] == "failure"]
     assert {c["error_information"]["error_class"] for c in failures} >= {"RateLimitError", "InternalServerError"}
-    ledger = _assert_ledger_matches(engine, witness, {"openai/stub-gpt": "stub-gpt", "stub-gpt": "stub-gpt"})
+    names = {"openai/stub-gpt": "stub-gpt", "stub-gpt": "stub-gpt"}
+    names |= {"anthropic/claude-3-haiku-20240307": "claude-3-haiku-20240307"}
+    ledger = _assert_ledger_matches(engine, witness, names)
     succeeded = [r for r in ledger.values() if r["success"] == "True"]
     assert sum(int(r["input_tokens"]) for r in succeeded) >= 120 + 90 + 64
 

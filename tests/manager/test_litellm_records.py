@@ -133,3 +133,18 @@ def test_json_lines_and_unreadable_spend_logs(db_url: str, tmp_path: Path, capsy
     not_a_log.write_text("timestamp,model_id,response_time_ms\n2026-11-20,x,1\n", encoding="utf-8")
     assert main(["--db", db_url, "ingest", "--format", "litellm", str(not_a_log)]) == 2
     assert "not a LiteLLM spend log" in capsys.readouterr().err
+
+
+def test_a_spend_log_csv_with_large_prompt_columns_reads_past_the_csv_modules_limit(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    row = _row("big-1", messages=[{"role": "user", "content": "x" * 300_000}])
+    path = tmp_path / "spend.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+    assert main(["--db", db_url, "ingest", "--format", "litellm", str(path)]) == 0
+    stored = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
+    assert [r["request_id"] for r in stored] == ["big-1"]
+    assert csv.field_size_limit() == 131072  # the module's limit is back as it was
