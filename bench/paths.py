@@ -410,8 +410,8 @@ def spend_log_reference_seconds(path: Path, work: Path) -> float:
                     row["request_id"],
                     row["startTime"],
                     row["model"],
-                    None,
-                    None,
+                    "general",  # what the ledger stores when a request names no type or language
+                    "unknown",
                     row["prompt_tokens"],
                     row["completion_tokens"],
                     (datetime.fromisoformat(row["endTime"]) - datetime.fromisoformat(row["startTime"])).total_seconds()

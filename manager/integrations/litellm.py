@@ -32,7 +32,8 @@ from sqlalchemy import Engine  # noqa: E402
 from manager.api import open_engine
 from manager.db import read_session
 from manager.integrations.litellm_records import ModelNames, call_record, read_model_names
-from manager.ledger.ingest import ingest_records
+from manager.ledger.ingest import IngestStopped, ingest_records
+from manager.ledger.rollups import TotalTooLarge
 from manager.ledger.validate import RowError
 
 log = logging.getLogger("manager.integrations.litellm")
@@ -222,7 +223,11 @@ class ManagerLogger(CustomLogger):
             try:
                 self._write(batch)
                 backoff = 0.0
-            except Exception as error:  # the database is down or refused the batch: keep it, retry later
+            except (TotalTooLarge, IngestStopped) as error:  # refused for what it holds: retrying cannot help
+                with self._lock:
+                    self.stats.rejected += len(batch)
+                log.error("%d calls LiteLLM logged were refused by the ledger: %s", len(batch), error)
+            except Exception as error:  # the database is down or busy: keep the batch, retry later
                 with self._lock:
                     self.stats.write_errors += 1
                     self._pending.extendleft(reversed(batch))

@@ -135,10 +135,10 @@ def _unmapped(names: list[str | None]) -> RowError:
     )
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    """Return a mapping, or the mapping a JSON text holds; {} for anything else."""
+def _dict(value: Any) -> Mapping[str, Any]:
+    """Return a mapping (itself, read only), or the mapping a JSON text holds; {} for anything else."""
     if isinstance(value, Mapping):
-        return dict(value)
+        return value
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
             parsed = json.loads(value)
