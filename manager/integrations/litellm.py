@@ -179,7 +179,12 @@ class ManagerLogger(CustomLogger):
                 self._pending.popleft()
                 self.stats.dropped += 1
                 if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
-                    log.error("the ledger is unreachable: %d calls dropped so far", self.stats.dropped)
+                    log.error(
+                        "%d calls waiting for the ledger (it is unreachable, or slower than they come): "
+                        "the oldest dropped, %d so far",
+                        self._max_pending,
+                        self.stats.dropped,
+                    )
             if len(self._pending) >= self._batch_size:
                 self._lock.notify_all()
 
