@@ -175,18 +175,22 @@ class ManagerLogger(CustomLogger):
         with self._lock:
             self.stats.received += 1
             self._pending.append(item)
-            if len(self._pending) > self._max_pending:
-                self._pending.popleft()
-                self.stats.dropped += 1
-                if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
-                    log.error(
-                        "%d calls waiting for the ledger (it is unreachable, or slower than they come): "
-                        "the oldest dropped, %d so far",
-                        self._max_pending,
-                        self.stats.dropped,
-                    )
+            self._bound()
             if len(self._pending) >= self._batch_size:
                 self._lock.notify_all()
+
+    def _bound(self) -> None:
+        """Drop the oldest calls past max_pending, counted and logged (the lock held)."""
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft()
+            self.stats.dropped += 1
+            if self.stats.dropped in (1, 10, 100) or self.stats.dropped % 1000 == 0:
+                log.error(
+                    "%d calls waiting for the ledger (it is unreachable, or slower than they come): "
+                    "the oldest dropped, %d so far",
+                    self._max_pending,
+                    self.stats.dropped,
+                )
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued call is written (or the timeout passes); return whether all were."""
@@ -236,6 +240,7 @@ class ManagerLogger(CustomLogger):
                 with self._lock:
                     self.stats.write_errors += 1
                     self._pending.extendleft(reversed(batch))
+                    self._bound()
                 backoff = min(max(backoff * 2, 1.0), MAX_BACKOFF_S)
                 log.error("cannot write %d calls to the ledger (%s); retrying in %.0f s", len(batch), error, backoff)
                 time.sleep(backoff)

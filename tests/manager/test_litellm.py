@@ -328,13 +328,16 @@ def test_streaming_and_http_failures_from_a_real_server_land_as_litellm_reported
 def test_logger_never_breaks_the_caller_and_reports_what_it_could_not_store(
     engine: Engine, witness: Witness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    down = ManagerLogger(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none", flush_interval_s=0.05)
+    unreachable = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"
+    down = ManagerLogger(unreachable, flush_interval_s=0.05, max_pending=2)
     litellm.callbacks = [down, witness]
-    answer = litellm.completion(model="deepseek/deepseek-chat", messages=MESSAGES, mock_response="still answered")
-    assert answer.choices[0].message.content == "still answered"
-    _reported(witness, 1)
+    for _ in range(3):
+        answer = litellm.completion(model="deepseek/deepseek-chat", messages=MESSAGES, mock_response="answered")
+        assert answer.choices[0].message.content == "answered"
+    _reported(witness, 3)
     assert not down.flush(timeout_s=1.5)  # kept for a retry, not lost, not raised
-    assert down.stats.write_errors >= 1 and down.stats.received == 1
+    # Two kept for the retry; past that bound the oldest is dropped, counted and logged.
+    assert down.stats.write_errors >= 1 and down.stats.received == 3 and down.stats.dropped == 1
     down.close(timeout_s=0.1)
 
     caplog.set_level(logging.WARNING, logger="manager.integrations.litellm")
