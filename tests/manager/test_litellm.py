@@ -178,7 +178,16 @@ GPT = {"model_id": "gpt-4o-mini", "provider": "openai", "name": "GPT-4o mini", "
 
 
 def test_sdk_calls_sync_async_streamed_and_failed_land_as_litellm_reported(engine: Engine, witness: Witness) -> None:
-    api.add_models(engine, [GPT])
+    house = {
+        "model_id": "house-model",
+        "provider": "openai",
+        "name": "House model",
+        "category": "general",
+        "cost_per_1k_input": 0.0007,
+        "cost_per_1k_output": 0.0021,
+        "metadata": {"litellm_model": "openai/acme-house-7b"},
+    }
+    api.add_models(engine, [GPT, house])
     logger = _logging(engine, witness, app="tutor-web", environment="production")
     proxy_keys = {
         "user_api_key_alias": "search-key",
@@ -194,8 +203,8 @@ def test_sdk_calls_sync_async_streamed_and_failed_land_as_litellm_reported(engin
         user="learner-1",
         metadata={"team": "growth", "request_type": "translation", "language": "es"},
     )
-    # LiteLLM cannot price this one (its price map has no such Claude): the registry's prices do.
-    litellm.completion(model="anthropic/claude-3-haiku-20240307", messages=MESSAGES, mock_response="bonjour")
+    # LiteLLM cannot price this one (no price map knows it): the registry's prices do.
+    litellm.completion(model="openai/acme-house-7b", messages=MESSAGES, mock_response="bonjour", api_key="sk-test")
     with pytest.raises(litellm.InternalServerError):
         litellm.completion(model="mistral/mistral-small-latest", messages=MESSAGES, mock_response=Exception("down"))
     for _chunk in litellm.completion(
@@ -230,9 +239,9 @@ def test_sdk_calls_sync_async_streamed_and_failed_land_as_litellm_reported(engin
         "gpt-4o-mini": "gpt-4o-mini",
         "openai/gpt-4o-mini": "gpt-4o-mini",
         "deepseek/deepseek-chat": "deepseek-chat",
-        "anthropic/claude-3-haiku-20240307": "claude-3-haiku-20240307",
+        "openai/acme-house-7b": "house-model",
+        "acme-house-7b": "house-model",
         "mistral/mistral-small-latest": "mistral-small-latest",
-        "claude-3-haiku-20240307": "claude-3-haiku-20240307",
         "mistral-small-latest": "mistral-small-latest",
         "deepseek-chat": "deepseek-chat",
     }
