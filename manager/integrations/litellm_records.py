@@ -130,9 +130,9 @@ def _provider_name(provider: Any, model: Any) -> str | None:
 
 def _unmapped(names: list[str | None]) -> RowError:
     shown = ", ".join(dict.fromkeys(repr(n) for n in names if n))
-    return RowError(
-        "model", f"{shown or 'no model'} is not in the registry: add the model, or map the name to one (aliases)"
-    )
+    if not shown:
+        return RowError("model", "missing")
+    return RowError("model", f"{shown} is not in the registry: add the model, or map the name to one (aliases)")
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -266,26 +266,6 @@ def call_record(
     if cost is not None and not payload.get("response_cost_failure_debug_info"):
         record["cost"] = cost
     return record
-
-
-# The columns of LiteLLM's spend log (its LiteLLM_SpendLogs table, and the /spend/logs API) that are read.
-SPEND_LOG_COLUMNS = (
-    "request_id",
-    "startTime",
-    "endTime",
-    "model",
-    "model_group",
-    "custom_llm_provider",
-    "prompt_tokens",
-    "completion_tokens",
-    "spend",
-    "status",
-    "team_id",
-    "end_user",
-    "api_key",
-    "metadata",
-    "request_tags",
-)
 
 
 def _tokens(row: Mapping[str, Any], column: str) -> int:

@@ -626,6 +626,8 @@ def _spend_log_item(line: int, row: Any, names: ModelNames) -> Item:
 def _spend_log_rows(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         head = handle.read(4096).lstrip()
+        if not head:
+            raise UnusableFile(f"{path}: the file is empty")
         handle.seek(0)
         if not head.startswith(("[", "{")):
             yield from _spend_log_csv(path, handle)

@@ -94,16 +94,18 @@ def test_spend_api_answer_ingests_with_segment_cache_tokens_and_attribution(
         _row("r-1"),
         _row("r-2", status="failure", spend=0, prompt_tokens=0, completion_tokens=0, metadata={}),
         _row("r-3", model="no-such-model", custom_llm_provider="openai"),
+        _row("r-7", model=None, model_group=None, custom_llm_provider=None),
         _row("r-4", startTime="yesterday-ish"),
         _row("r-5", endTime="2026-11-20T09:00:00Z"),
         _row("r-6", prompt_tokens="many"),
     ]
-    path.write_text(json.dumps({"data": rows, "total": 6, "page": 1}), encoding="utf-8")
+    path.write_text(json.dumps({"data": rows, "total": len(rows), "page": 1}), encoding="utf-8")
     assert main(["--db", db_url, "ingest", "--format", "litellm", "--json", str(path)]) == 3
     assert json.loads(capsys.readouterr().out)["accepted"] == 2
 
     rejects = (tmp_path / "spend.json.rejects.csv").read_text(encoding="utf-8")
     assert "no-such-model" in rejects and "startTime" in rejects and "endTime" in rejects
+    assert "\n4,model,missing," in rejects  # the row naming no model at all
     assert "prompt_tokens" in rejects and "secret prompt" not in rejects
 
     stored = list(csv.DictReader(StringIO(export.export_csv(engine, "logs"))))
@@ -128,6 +130,11 @@ def test_json_lines_and_unreadable_spend_logs(db_url: str, tmp_path: Path, capsy
     lines.write_text(json.dumps(_row("j-1")) + "\n{not json\n" + json.dumps(_row("j-2")) + "\n", encoding="utf-8")
     assert main(["--db", db_url, "ingest", "--format", "litellm", str(lines)]) == 3
     assert "line 2" in capsys.readouterr().err
+
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n", encoding="utf-8")
+    assert main(["--db", db_url, "ingest", "--format", "litellm", str(empty)]) == 2
+    assert "the file is empty" in capsys.readouterr().err
 
     not_a_log = tmp_path / "other.csv"
     not_a_log.write_text("timestamp,model_id,response_time_ms\n2026-11-20,x,1\n", encoding="utf-8")
