@@ -133,9 +133,24 @@ def replay(current: Window, policy: Policy) -> ReplayResult:
     return _replay(current, data_version(), current.start, current.end, current.at, policy)
 
 
+@st.cache_data(show_spinner=False, max_entries=32, hash_funcs={Policy: repr})
+def _litellm_yaml(
+    _window: Window,
+    _chosen: Selection,
+    _result: ReplayResult,
+    version: str,
+    start: date,
+    end: date,
+    at: datetime,
+    policy: Policy,
+) -> str:
+    return litellm_config.config_text(_chosen, _result, _window.registry, at=at)
+
+
 def litellm_yaml(current: Window, chosen: Selection, result: ReplayResult) -> str:
-    """Return the policy's live ranking and replayed routes as a LiteLLM config, from the window's registry."""
-    return litellm_config.config_text(chosen, result, current.registry)
+    """Return the policy's live ranking and replayed routes as a LiteLLM config, from the window's registry
+    (cached as the replay is: per data version, days, minute and policy)."""
+    return _litellm_yaml(current, chosen, result, data_version(), current.start, current.end, current.at, result.policy)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

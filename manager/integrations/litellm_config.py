@@ -11,7 +11,6 @@ group's name, so calls routed this way land in the ledger under their segment.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -26,61 +25,31 @@ from manager.whatif import ReplayResult, reads, replay
 from manager.window import read_window
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """What LiteLLM needs of a registry model: how to call it, its prices per 1k tokens and its output limit."""
-
-    model_id: str
-    litellm_model: str
-    api_base: str | None = None
-    cost_per_1k_input: float | None = None
-    cost_per_1k_output: float | None = None
-    cost_per_1k_cache_read: float | None = None
-    cost_per_1k_cache_write: float | None = None
-    max_tokens: int | None = None
-
-
-def deployments(registry: Mapping[str, ModelInfo]) -> dict[str, Deployment]:
-    """Return every registry model as a LiteLLM deployment, by model_id."""
-    return {
-        model_id: Deployment(
-            model_id=model_id,
-            litellm_model=litellm_model(model_id, m.provider, {"litellm_model": m.litellm_model}),
-            api_base=m.api_base or m.base_url,
-            cost_per_1k_input=m.cost_per_1k_input,
-            cost_per_1k_output=m.cost_per_1k_output,
-            cost_per_1k_cache_read=m.cost_per_1k_cache_read,
-            cost_per_1k_cache_write=m.cost_per_1k_cache_write,
-            max_tokens=m.max_tokens,
-        )
-        for model_id, m in registry.items()
-    }
-
-
 def _per_token(price_per_1k: float) -> float:
     return float(f"{price_per_1k / 1000:.12g}")  # 0.00025 per 1k is 2.5e-07, not 2.4999999999999998e-07
 
 
-def _entry(group: str, d: Deployment) -> dict[str, Any]:
-    params: dict[str, Any] = {"model": d.litellm_model}
-    if d.api_base:
-        params["api_base"] = d.api_base
+def _entry(group: str, model_id: str, m: ModelInfo) -> dict[str, Any]:
+    """Return one deployment of a registry model: how LiteLLM calls it, its prices per token, its output limit."""
+    params: dict[str, Any] = {"model": litellm_model(model_id, m.provider, m.litellm_model)}
+    if m.api_base or m.base_url:
+        params["api_base"] = m.api_base or m.base_url
     info: dict[str, Any] = {"mode": "chat"}
     for key, price in (
-        ("input_cost_per_token", d.cost_per_1k_input),
-        ("output_cost_per_token", d.cost_per_1k_output),
-        ("cache_read_input_token_cost", d.cost_per_1k_cache_read),
-        ("cache_creation_input_token_cost", d.cost_per_1k_cache_write),
+        ("input_cost_per_token", m.cost_per_1k_input),
+        ("output_cost_per_token", m.cost_per_1k_output),
+        ("cache_read_input_token_cost", m.cost_per_1k_cache_read),
+        ("cache_creation_input_token_cost", m.cost_per_1k_cache_write),
     ):
         if price is not None:
             info[key] = _per_token(price)
-    if d.max_tokens is not None:
-        info["max_output_tokens"] = d.max_tokens
+    if m.max_tokens is not None:
+        info["max_output_tokens"] = m.max_tokens
     return {"model_name": group, "litellm_params": params, "model_info": info}
 
 
 def build(
-    ranking: Sequence[str], routes: Mapping[tuple[str, str], Sequence[str]], models: Mapping[str, Deployment]
+    ranking: Sequence[str], routes: Mapping[tuple[str, str], Sequence[str]], models: Mapping[str, ModelInfo]
 ) -> dict[str, Any]:
     """Return the LiteLLM config: a group per ranked model, `route` for the ranking, one per segment's route."""
     ranked = [m for m in ranking if m in models]
@@ -88,8 +57,8 @@ def build(
     groups += [(route_group(t, lang), [m for m in order if m in models]) for (t, lang), order in sorted(routes.items())]
     groups = [(name, order) for name, order in groups if order]
     members = list(dict.fromkeys([*ranked, *(m for _, order in groups for m in order)]))
-    model_list = [_entry(m, models[m]) for m in members]
-    model_list += [_entry(name, models[order[0]]) for name, order in groups]
+    model_list = [_entry(m, m, models[m]) for m in members]
+    model_list += [_entry(name, order[0], models[order[0]]) for name, order in groups]
     fallbacks = [{name: order[1:]} for name, order in groups if len(order) > 1]
     return {"model_list": model_list, "router_settings": {"fallbacks": fallbacks}}
 
@@ -111,7 +80,7 @@ def config_text(
     selection: Selection, result: ReplayResult, registry: Mapping[str, ModelInfo], *, at: datetime | None = None
 ) -> str:
     """Return the config as YAML the LiteLLM proxy accepts, headed by comments naming the policy."""
-    config = build([r.model_id for r in selection.ranking], result.routes, deployments(registry))
+    config = build([r.model_id for r in selection.ranking], result.routes, registry)
     body = str(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120))
     return _header(selection, result.policy, at or datetime.now(UTC)) + body
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import Session
 
 from manager.ledger.validate import RowError, parse_timestamp
-from manager.registry import list_models
+from manager.registry import registry_info
 
 # Registry provider -> the prefix LiteLLM puts before a model of that provider.
 PROVIDERS = {
@@ -49,10 +49,10 @@ ROUTE = "route"
 _ROUTE_SEPARATOR = ":"
 
 
-def litellm_model(model_id: str, provider: str, metadata: Mapping[str, Any] | None = None) -> str:
-    """Return the name LiteLLM calls a registry model by: its metadata's litellm_model, else provider/model_id."""
-    given = (metadata or {}).get("litellm_model")
-    if isinstance(given, str) and given.strip():
+def litellm_model(model_id: str, provider: str, given: str | None = None) -> str:
+    """Return the name LiteLLM calls a registry model by: the one its metadata gives (litellm_model), else
+    provider/model_id."""
+    if given and given.strip():
         return given.strip()
     prefix = PROVIDERS.get(provider.strip().lower(), provider.strip().lower())
     return model_id if model_id.startswith(f"{prefix}/") else f"{prefix}/{model_id}"
@@ -87,14 +87,12 @@ class ModelNames:
     aliases: Mapping[str, str] = field(default_factory=dict)  # the team's own names -> model_id
 
     @classmethod
-    def of(
-        cls, registry: Mapping[str, tuple[str, Mapping[str, Any]]], aliases: Mapping[str, str] | None = None
-    ) -> ModelNames:
-        """Build from each model_id's (provider, metadata) and the team's aliases (alias -> model_id); an alias to
-        a model not in the registry is left out (see `ignored`)."""
+    def of(cls, registry: Mapping[str, tuple[str, str | None]], aliases: Mapping[str, str] | None = None) -> ModelNames:
+        """Build from each model_id's (provider, LiteLLM name its metadata gives) and the team's aliases
+        (alias -> model_id); an alias to a model not in the registry is left out (see `ignored`)."""
         return cls(
             ids=frozenset(registry),
-            litellm={litellm_model(m, provider, meta): m for m, (provider, meta) in registry.items()},
+            litellm={litellm_model(m, provider, given): m for m, (provider, given) in registry.items()},
             aliases={alias: target for alias, target in (aliases or {}).items() if target in registry},
         )
 
@@ -118,7 +116,7 @@ class ModelNames:
 
 def read_model_names(session: Session, aliases: Mapping[str, str] | None = None) -> ModelNames:
     """Return the registry's LiteLLM names, with the team's aliases (alias -> model_id)."""
-    registry = {m.model_id: (m.provider, m.model_metadata or {}) for m in list_models(session=session)}
+    registry = {m: (info.provider, info.litellm_model) for m, info in registry_info(session=session).items()}
     return ModelNames.of(registry, aliases)
 
 

@@ -18,11 +18,11 @@ from manager import export
 from manager.cli import main
 from manager.integrations.litellm_records import ModelNames, litellm_model, parse_route, route_group
 
-REGISTRY = {
-    "claude-3-haiku-20240307": ("anthropic", {}),
-    "llama2:latest": ("ollama", {}),
-    "house-model": ("openai", {"litellm_model": "hosted_vllm/acme/house-7b"}),
-    "gpt-4o-mini": ("openai", {}),
+REGISTRY: dict[str, tuple[str, str | None]] = {
+    "claude-3-haiku-20240307": ("anthropic", None),
+    "llama2:latest": ("ollama", None),
+    "house-model": ("openai", "hosted_vllm/acme/house-7b"),  # the registry's own litellm_model
+    "gpt-4o-mini": ("openai", None),
 }
 
 
